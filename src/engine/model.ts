@@ -1,0 +1,305 @@
+/**
+ * The whole tiny GPT in one file: a pre-LN decoder-only transformer with learned absolute
+ * positions, causal self-attention, a GELU MLP and an output layer tied to the token embedding.
+ *
+ * Simplifications chosen for a model that must train on wasm in a browser tab:
+ * - no dropout (the corpus is synthetic and effectively infinite);
+ * - no biases in attention (fewer ops, same quality at this size);
+ * - embeddings and position lookups are one-hot matmuls, because the wasm backend has no
+ *   gradient for gather;
+ * - weights live in a plain name → tensor map, so that the trainable policy (tf.Variables) and a
+ *   frozen reference copy (plain tensors) run through the same forward function.
+ *
+ * Padding: prompts are left-padded so that every sequence's completion starts at the same column.
+ * Positions count real tokens only (a pad never shifts them), and an additive attention bias
+ * hides pad keys and future keys.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type ModelConfig, parameterCount } from './model-config';
+import { Rng } from './rng';
+
+/** Weight name → tensor. Names are stable across models and are the checkpoint keys. */
+export type Params = Record<string, tf.Tensor>;
+
+/** Keys and values of every layer so far: [B, heads, Tpast, headDim] each. */
+export interface KVCache {
+  k: tf.Tensor4D[];
+  v: tf.Tensor4D[];
+}
+
+/** A large negative number added to masked attention scores (finite, so softmax never sees -inf - -inf). */
+export const MASKED = -1e9;
+
+/** Every weight's shape, in a fixed order (the checkpoint layout). */
+export function weightShapes(c: ModelConfig): Array<[string, number[]]> {
+  const d = c.dModel;
+  const shapes: Array<[string, number[]]> = [
+    ['wte', [c.vocabSize, d]],
+    ['wpe', [c.context, d]],
+  ];
+  for (let l = 0; l < c.layers; l++) {
+    shapes.push(
+      [`h${l}.ln1.g`, [d]], [`h${l}.ln1.b`, [d]],
+      [`h${l}.attn.wqkv`, [d, 3 * d]], [`h${l}.attn.wo`, [d, d]],
+      [`h${l}.ln2.g`, [d]], [`h${l}.ln2.b`, [d]],
+      [`h${l}.mlp.w1`, [d, 4 * d]], [`h${l}.mlp.b1`, [4 * d]],
+      [`h${l}.mlp.w2`, [4 * d, d]], [`h${l}.mlp.b2`, [d]],
+    );
+  }
+  shapes.push(['lnf.g', [d]], ['lnf.b', [d]]);
+  return shapes;
+}
+
+/**
+ * Initial weights as plain arrays, from a seed: normal(0, 0.02) for matrices, with the residual
+ * output projections scaled by 1/sqrt(2 * layers) as in GPT-2; LayerNorm gains 1, biases 0.
+ */
+export function initialWeights(c: ModelConfig, seed: number): Record<string, Float32Array> {
+  const rng = new Rng(seed);
+  const out: Record<string, Float32Array> = {};
+  for (const [name, shape] of weightShapes(c)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const values = new Float32Array(size);
+    if (name.endsWith('.g')) values.fill(1);
+    else if (shape.length === 2) {
+      const isResidualOut = name.endsWith('attn.wo') || name.endsWith('mlp.w2');
+      const std = isResidualOut ? 0.02 / Math.sqrt(2 * c.layers) : 0.02;
+      for (let i = 0; i < size; i++) values[i] = std * gaussian(rng);
+    }
+    out[name] = values;
+  }
+  return out;
+}
+
+function gaussian(rng: Rng): number {
+  // Box-Muller; 1 - u keeps the log argument in (0, 1].
+  const u = 1 - rng.next();
+  const v = rng.next();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/** The trainable model: tf.Variables named `${prefix}/${weight}` (tfjs needs unique variable names). */
+export class GPT {
+  readonly config: ModelConfig;
+  readonly variables: Record<string, tf.Variable>;
+  private static instances = 0;
+
+  constructor(config: ModelConfig, weights: Record<string, Float32Array>) {
+    this.config = config;
+    const prefix = `gpt${GPT.instances++}`;
+    this.variables = {};
+    for (const [name, shape] of weightShapes(config)) {
+      const values = weights[name];
+      if (!values) throw new Error(`model: weight "${name}" is missing`);
+      const expected = shape.reduce((a, b) => a * b, 1);
+      if (values.length !== expected) {
+        throw new Error(`model: weight "${name}" has ${values.length} values, expected ${expected} for shape [${shape}]`);
+      }
+      this.variables[name] = tf.variable(tf.tensor(values, shape, 'float32'), true, `${prefix}/${name}`);
+    }
+  }
+
+  static create(config: ModelConfig, seed: number): GPT {
+    return new GPT(config, initialWeights(config, seed));
+  }
+
+  get params(): Params {
+    return this.variables;
+  }
+
+  get parameterCount(): number {
+    return parameterCount(this.config);
+  }
+
+  /** The current weights as plain arrays (for checkpoints and for copying). */
+  async weights(): Promise<Record<string, Float32Array>> {
+    const out: Record<string, Float32Array> = {};
+    for (const [name, v] of Object.entries(this.variables)) out[name] = (await v.data()) as Float32Array;
+    return out;
+  }
+
+  /** A frozen copy of the current weights (for the reference policy); dispose with disposeParams. */
+  snapshot(): Params {
+    const out: Params = {};
+    for (const [name, v] of Object.entries(this.variables)) out[name] = tf.keep(tf.clone(v));
+    return out;
+  }
+
+  /** Overwrites the weights in place (same shapes), e.g. to reset to a checkpoint. */
+  assign(weights: Record<string, Float32Array>): void {
+    for (const [name, shape] of weightShapes(this.config)) {
+      const values = weights[name];
+      if (!values) throw new Error(`model: weight "${name}" is missing`);
+      tf.tidy(() => (this.variables[name] as tf.Variable).assign(tf.tensor(values, shape, 'float32')));
+    }
+  }
+
+  dispose(): void {
+    for (const v of Object.values(this.variables)) v.dispose();
+  }
+}
+
+export function disposeParams(p: Params): void {
+  for (const t of Object.values(p)) t.dispose();
+}
+
+/**
+ * 2-D matmul whose gradient uses explicit transposes. tfjs-wasm's matmul is fast (about 40
+ * GFLOP/s here) only without its transpose flags, which tf.matMul's own gradient uses; the flags
+ * make it 10-20x slower. A transpose is cheap next to that.
+ */
+const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+
+function weight(p: Params, name: string): tf.Tensor {
+  const t = p[name];
+  if (!t) throw new Error(`model: weight "${name}" is missing`);
+  return t;
+}
+
+function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
+}
+
+/** GELU, sigmoid approximation x * sigmoid(1.702 x): two ops instead of the tanh form's seven. */
+function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+}
+
+/** Lookup of rows of a table by one-hot matmul: ids [B, T] → [B, T, width]. */
+function embed(ids: tf.Tensor2D, table: tf.Tensor): tf.Tensor3D {
+  const [B, T] = ids.shape;
+  const [rows, width] = table.shape as [number, number];
+  const oneHot = tf.oneHot(tf.reshape(ids, [B * T]), rows); // [B*T, rows]
+  return tf.reshape(matMul2d(oneHot.toFloat(), table), [B, T, width]);
+}
+
+/** [B, T, d] → [B, heads, T, headDim] */
+function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [B, T, d] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [B, T, heads, d / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, heads, T, headDim] → [B, T, d] */
+function mergeHeads(x: tf.Tensor): tf.Tensor3D {
+  const [B, H, T, hd] = x.shape as [number, number, number, number];
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * hd]);
+}
+
+interface BlockOut {
+  x: tf.Tensor3D;
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+}
+
+/**
+ * One transformer block. pastK/pastV (the cache) are prepended to this call's keys and values;
+ * bias [B, 1, T, Tpast + T] is 0 where attention is allowed and MASKED elsewhere.
+ */
+function block(
+  p: Params, l: number, c: ModelConfig, x: tf.Tensor3D, bias: tf.Tensor4D,
+  pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null,
+): BlockOut {
+  const [B, T, d] = x.shape;
+  const h = layerNorm(x, weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`));
+  const qkv = tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]);
+  const [q, kNew, vNew] = tf.split(qkv, 3, 2);
+  const qh = splitHeads(q as tf.Tensor, c.heads);
+  let k = splitHeads(kNew as tf.Tensor, c.heads);
+  let v = splitHeads(vNew as tf.Tensor, c.heads);
+  if (pastK && pastV) {
+    k = tf.concat([pastK, k], 2);
+    v = tf.concat([pastV, v], 2);
+  }
+  const scale = 1 / Math.sqrt(d / c.heads);
+  const scores = tf.add(tf.mul(tf.matMul(qh, k, false, true), scale), bias); // [B, H, T, Tk]
+  const attn = mergeHeads(tf.matMul(tf.softmax(scores), v)); // [B, T, d]
+  const proj = tf.reshape(matMul2d(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`)), [B, T, d]);
+  const x1 = tf.add(x, proj) as tf.Tensor3D;
+  const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
+  const m1 = gelu(tf.add(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`)));
+  const m2 = tf.add(matMul2d(m1, weight(p, `h${l}.mlp.w2`)), weight(p, `h${l}.mlp.b2`));
+  return { x: tf.add(x1, tf.reshape(m2, [B, T, d])) as tf.Tensor3D, k, v };
+}
+
+export interface ForwardResult {
+  /** [B, T, vocab] */
+  logits: tf.Tensor3D;
+  /** Keys and values including this call's tokens (only when a cache was asked for). */
+  cache: KVCache | null;
+}
+
+/**
+ * Logits for tokens [B, T] at positions [B, T], attending to the cache (if any) and to each other
+ * under bias [B, 1, T, Tpast + T]. With keepCache, the returned cache holds past + new keys.
+ */
+export function forward(
+  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D,
+  cache: KVCache | null = null, keepCache = false,
+): ForwardResult {
+  const [B, T] = tokens.shape;
+  let x = tf.add(embed(tokens, weight(p, 'wte')), embed(positions, weight(p, 'wpe'))) as tf.Tensor3D;
+  const ks: tf.Tensor4D[] = [];
+  const vs: tf.Tensor4D[] = [];
+  for (let l = 0; l < c.layers; l++) {
+    const out = block(p, l, c, x, bias, cache?.k[l] ?? null, cache?.v[l] ?? null);
+    x = out.x;
+    ks.push(out.k);
+    vs.push(out.v);
+  }
+  const hf = tf.reshape(layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')), [B * T, c.dModel]);
+  const logits = tf.reshape(matMul2d(hf, tf.transpose(weight(p, 'wte'))), [B, T, c.vocabSize]);
+  return { logits: logits as tf.Tensor3D, cache: keepCache ? { k: ks, v: vs } : null };
+}
+
+/**
+ * Causal attention bias for whole sequences: query i may see key j when j <= i and key j is a
+ * real token. valid[b][t] is 1 for real tokens, 0 for padding. A padding query sees itself only,
+ * so that its softmax row stays finite. Returns [B, 1, T, T].
+ */
+export function causalBias(valid: number[][]): tf.Tensor4D {
+  const B = valid.length;
+  const T = valid[0]?.length ?? 0;
+  const data = new Float32Array(B * T * T);
+  for (let b = 0; b < B; b++) {
+    const row = valid[b] as number[];
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < T; j++) {
+        const allowed = (j <= i && row[j] === 1) || i === j;
+        data[(b * T + i) * T + j] = allowed ? 0 : MASKED;
+      }
+    }
+  }
+  return tf.tensor4d(data, [B, 1, T, T]);
+}
+
+/** Positions that count real tokens only: pads take position 0 and never shift later tokens. */
+export function positionsFor(valid: number[][]): number[][] {
+  return valid.map((row) => {
+    let pos = 0;
+    return row.map((v) => (v === 1 ? pos++ : 0));
+  });
+}
+
+/** Log-probability of each next token: logits [B, T, V], targets [B, T] → [B, T]. */
+export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
+  const V = logits.shape[2];
+  const logp = tf.logSoftmax(logits, -1);
+  const oneHot = tf.oneHot(targets, V).toFloat(); // one-hot pick: gather has no gradient on wasm
+  return tf.sum(tf.mul(logp, oneHot), -1) as tf.Tensor2D;
+}
+
+/** Entropy of each position's next-token distribution: logits [B, T, V] → [B, T] (nats). */
+export function tokenEntropy(logits: tf.Tensor3D): tf.Tensor2D {
+  const logp = tf.logSoftmax(logits, -1);
+  return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor2D;
+}

@@ -1,0 +1,138 @@
+/**
+ * Batched generation with a KV cache: all prompts advance together, one token per step.
+ *
+ * The prompts are left-padded and run through the model once (prefill); after that each step
+ * feeds only the newest token and attends to the cached keys and values. A row stops at a stop
+ * token (included in its completion); a row that reaches maxNewTokens first is truncated.
+ * Token choice happens on the CPU in JavaScript with the seeded Rng, so a run is reproducible
+ * on every backend up to the backends' float differences.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ModelConfig } from './model-config';
+import { type KVCache, type Params, MASKED, causalBias, forward, positionsFor } from './model';
+import type { Rng } from './rng';
+
+export interface SamplingOptions {
+  maxNewTokens: number;
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** Keep the k most likely tokens (0 = off). */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches topP (1 = off). */
+  topP: number;
+  stopIds: readonly number[];
+  padId: number;
+}
+
+export interface Generation {
+  /** Completion token ids per prompt, stop token included when one was produced. */
+  completions: number[][];
+  /** True where the row hit maxNewTokens without a stop token. */
+  truncated: boolean[];
+}
+
+/** Generates one completion per prompt (repeat a prompt G times in the list for a group). */
+export function generate(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): Generation {
+  const B = prompts.length;
+  const promptWidth = Math.max(...prompts.map((q) => q.length));
+  if (promptWidth + o.maxNewTokens > c.context) {
+    throw new Error(`generate: prompt (${promptWidth}) + maxNewTokens (${o.maxNewTokens}) exceed the model context (${c.context})`);
+  }
+  const valid = prompts.map((q) => [...new Array(promptWidth - q.length).fill(0), ...q.map(() => 1)]);
+  const padded = prompts.map((q) => [...new Array(promptWidth - q.length).fill(o.padId), ...q]);
+  const nextPos = prompts.map((q) => q.length);
+  const completions: number[][] = prompts.map(() => []);
+  const done = new Array(B).fill(false);
+
+  let { logits, cache } = prefill(p, c, padded, valid);
+  for (let step = 0; step < o.maxNewTokens; step++) {
+    const rows = lastLogits(logits);
+    logits.dispose();
+    const next = rows.map((row, b) => (done[b] ? o.padId : chooseToken(row, o, rng)));
+    next.forEach((id, b) => {
+      if (done[b]) return;
+      (completions[b] as number[]).push(id);
+      if (o.stopIds.includes(id)) done[b] = true;
+    });
+    for (let b = 0; b < B; b++) (valid[b] as number[]).push(done[b] && !o.stopIds.includes(next[b] as number) ? 0 : 1);
+    if (done.every(Boolean) || step === o.maxNewTokens - 1) break;
+    const out = decodeStep(p, c, next, nextPos, valid, cache);
+    disposeCache(cache);
+    logits = out.logits;
+    cache = out.cache;
+    for (let b = 0; b < B; b++) nextPos[b] = (nextPos[b] as number) + 1;
+  }
+  disposeCache(cache);
+  return { completions, truncated: completions.map((_, b) => !done[b]) };
+}
+
+interface StepOut {
+  logits: tf.Tensor3D;
+  cache: KVCache;
+}
+
+/** tf.tidy keeps every tensor inside the returned object; its typing only knows plain containers. */
+function tidyStep(fn: () => StepOut): StepOut {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as StepOut;
+}
+
+function prefill(p: Params, c: ModelConfig, padded: number[][], valid: number[][]): StepOut {
+  return tidyStep(() => {
+    const out = forward(p, c, tf.tensor2d(padded, undefined, 'int32'), tf.tensor2d(positionsFor(valid), undefined, 'int32'),
+      causalBias(valid), null, true);
+    const last = out.logits.slice([0, out.logits.shape[1] - 1, 0], [-1, 1, -1]) as tf.Tensor3D;
+    return { logits: last, cache: out.cache as KVCache };
+  });
+}
+
+function decodeStep(
+  p: Params, c: ModelConfig, tokens: number[], positions: number[], valid: number[][], cache: KVCache,
+): StepOut {
+  return tidyStep(() => {
+    const B = tokens.length;
+    const Tk = (valid[0] as number[]).length;
+    const bias = new Float32Array(B * Tk);
+    // The newest token (last column) is always visible to itself; earlier pads are hidden.
+    valid.forEach((row, b) => row.forEach((v, j) => { bias[b * Tk + j] = v === 1 || j === Tk - 1 ? 0 : MASKED; }));
+    const out = forward(p, c, tf.tensor2d(tokens, [B, 1], 'int32'), tf.tensor2d(positions.map((q) => Math.min(q, c.context - 1)), [B, 1], 'int32'),
+      tf.tensor4d(bias, [B, 1, 1, Tk]), cache, true);
+    return { logits: out.logits, cache: out.cache as KVCache };
+  });
+}
+
+function lastLogits(logits: tf.Tensor3D): Float32Array[] {
+  const [B, , V] = logits.shape;
+  const data = logits.dataSync() as Float32Array;
+  const rows: Float32Array[] = [];
+  for (let b = 0; b < B; b++) rows.push(data.subarray(b * V, (b + 1) * V));
+  return rows;
+}
+
+function disposeCache(cache: KVCache): void {
+  cache.k.forEach((t) => t.dispose());
+  cache.v.forEach((t) => t.dispose());
+}
+
+/** Picks a token id from one row of logits under temperature, top-k and top-p. */
+export function chooseToken(logits: ArrayLike<number>, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): number {
+  const V = logits.length;
+  if (o.temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
+    return best;
+  }
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => (logits[b] as number) - (logits[a] as number));
+  const keep = o.topK > 0 ? order.slice(0, o.topK) : order;
+  const maxLogit = logits[keep[0] as number] as number;
+  const weights = keep.map((i) => Math.exp(((logits[i] as number) - maxLogit) / o.temperature));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let cut = keep.length;
+  if (o.topP < 1) {
+    let cumulative = 0;
+    for (let k = 0; k < keep.length; k++) {
+      cumulative += (weights[k] as number) / total;
+      if (cumulative >= o.topP) { cut = k + 1; break; }
+    }
+  }
+  return keep[rng.weighted(weights.slice(0, cut))] as number;
+}

@@ -1,0 +1,153 @@
+/**
+ * Multi-digit addition, the lab's default task.
+ *
+ * Why addition: a tiny model can learn to add one column at a time, but cannot reliably produce
+ * a 4- or 5-digit sum in one shot. So writing the steps out pays for itself on hard problems and
+ * not on easy ones, which gives RL a real difficulty gap: reasoning length should grow where the
+ * problems need it, and format-blind accuracy should rise with it.
+ *
+ * Prompt: "4782+356=". Worked reasoning goes column by column from the least significant digit,
+ * writing a missing digit as 0 and the carry as "+1":  "2+6=8 8+5=13 7+3+1=11 4+0+1=5".
+ * The answer is read off the column sums: the last digit of each, reversed, plus a final carry.
+ */
+import { Rng } from '../rng';
+import { type Language, toScript, toWestern } from './digits';
+import type { Problem, Task, WorkedSolution } from './task';
+
+const DIFFICULTIES = [1, 2, 3, 4, 5] as const;
+/** Training mix: relative weights of difficulties 1..5, toward the problems where reasoning is needed. */
+const TRAIN_WEIGHTS = [1, 1, 2, 2, 2];
+/** Share of prompts written in Eastern Arabic-Indic digits. */
+const EASTERN_SHARE = 0.25;
+const EVAL_SEED = 0x5eed_add;
+
+function randomNumber(rng: Rng, digits: number): number {
+  if (digits === 1) return rng.int(0, 9);
+  return rng.int(10 ** (digits - 1), 10 ** digits - 1);
+}
+
+function makeProblem(a: number, b: number, language: Language, difficulty: number): Problem {
+  return {
+    task: 'addition',
+    prompt: toScript(`${a}+${b}=`, language),
+    language,
+    difficulty,
+    answer: String(a + b),
+    numbers: [a, b],
+  };
+}
+
+function drawProblem(rng: Rng, difficulty: number, language: Language): Problem {
+  const long = randomNumber(rng, difficulty);
+  const short = randomNumber(rng, rng.int(1, difficulty));
+  const [a, b] = rng.chance(0.5) ? [long, short] : [short, long];
+  return makeProblem(a, b, language, difficulty);
+}
+
+function columnDigits(n: number, columns: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < columns; i++) out.push(Math.floor(n / 10 ** i) % 10);
+  return out;
+}
+
+/** The column-by-column trace; a slip makes one column's sum off by one, and the answer follows the trace. */
+function workedAddition(problem: Problem, rng: Rng, slipRate: number): WorkedSolution {
+  const [a, b] = problem.numbers as [number, number];
+  const columns = Math.max(String(a).length, String(b).length);
+  const da = columnDigits(a, columns);
+  const db = columnDigits(b, columns);
+  const steps: string[] = [];
+  const answerDigits: number[] = [];
+  let carry = 0;
+  let correct = true;
+  for (let i = 0; i < columns; i++) {
+    let sum = (da[i] as number) + (db[i] as number) + carry;
+    if (rng.chance(slipRate)) {
+      sum = Math.max(0, sum + (rng.chance(0.5) ? 1 : -1));
+      correct = false;
+    }
+    steps.push(`${da[i]}+${db[i]}${carry ? '+1' : ''}=${sum}`);
+    answerDigits.push(sum % 10);
+    carry = sum >= 10 ? 1 : 0;
+  }
+  if (carry) answerDigits.push(1);
+  const answer = answerDigits.reverse().join('').replace(/^0+(?=\d)/, '');
+  return { think: steps.join(' '), answer, correct: correct && answer === problem.answer };
+}
+
+function nearMiss(answer: string, rng: Rng): string {
+  const digits = answer.split('');
+  const i = rng.int(0, digits.length - 1);
+  const old = Number(digits[i]);
+  let replacement = rng.int(0, 9);
+  if (replacement === old) replacement = (old + 1) % 10;
+  if (i === 0 && replacement === 0 && digits.length > 1) replacement = old === 9 ? 8 : old + 1;
+  digits[i] = String(replacement);
+  return digits.join('');
+}
+
+function buildEvalSet(size: number): Problem[] {
+  const rng = new Rng(EVAL_SEED);
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (let i = 0; out.length < size && i < size * 50; i++) {
+    const difficulty = DIFFICULTIES[out.length % DIFFICULTIES.length] as number;
+    const language: Language = rng.chance(EASTERN_SHARE) ? 'eastern' : 'western';
+    const p = drawProblem(rng, difficulty, language);
+    const key = toWestern(p.prompt);
+    if (difficulty >= 2 && seen.has(key)) continue;
+    seen.add(key);
+    out.push(p);
+  }
+  return out;
+}
+
+const DEFAULT_EVAL_SIZE = 200;
+let heldOutKeys: Set<string> | null = null;
+
+export const additionTask: Task = {
+  name: 'addition',
+  title: 'Multi-digit addition',
+  description:
+    'Add two numbers of up to five digits. A good solution adds column by column from the right, ' +
+    'carrying a 1, then reads the answer off the column sums.',
+  difficulties: DIFFICULTIES,
+
+  generate(rng, opts = {}) {
+    const language = opts.language ?? (rng.chance(EASTERN_SHARE) ? 'eastern' : 'western');
+    const difficulty = opts.difficulty ?? 1 + rng.weighted(TRAIN_WEIGHTS);
+    for (;;) {
+      const p = drawProblem(rng, Math.min(difficulty, 5), language);
+      // Easy problems repeat unavoidably (there are only 100 one-digit sums); only skip hard held-out ones.
+      if (p.difficulty < 3 || !this.isHeldOut(p)) return p;
+    }
+  },
+
+  verify(problem, answer) {
+    const text = toWestern(answer.trim());
+    return /^\d+$/.test(text) && text === problem.answer;
+  },
+
+  looseAnswer(completion) {
+    const text = completion.replace(/<\/?(think|answer)>/g, ' ');
+    const runs = toWestern(text).match(/\d+/g);
+    return runs ? (runs[runs.length - 1] as string) : null;
+  },
+
+  worked(problem, rng, slipRate) {
+    return workedAddition(problem, rng, slipRate);
+  },
+
+  direct(problem, rng, correct) {
+    return correct ? problem.answer : nearMiss(problem.answer, rng);
+  },
+
+  evalSet(size = DEFAULT_EVAL_SIZE) {
+    return buildEvalSet(size);
+  },
+
+  isHeldOut(problem) {
+    heldOutKeys ??= new Set(buildEvalSet(DEFAULT_EVAL_SIZE).map((p) => toWestern(p.prompt)));
+    return heldOutKeys.has(toWestern(problem.prompt));
+  },
+};

@@ -1,0 +1,28 @@
+/**
+ * TensorFlow.js set up for Node (the CLI, benchmarks and unit tests).
+ *
+ * In Node, tfjs-core's own gradient registration is ESM with extensionless imports that Node's
+ * resolver rejects; the union package @tensorflow/tfjs registers every gradient from its CommonJS
+ * build, against the same global kernel registry that tfjs-core uses. The browser worker imports
+ * tfjs-core's register_all_gradients instead (Vite resolves it).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+
+export type NodeBackend = 'cpu' | 'wasm';
+export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
+
+/** Selects a backend and waits for it; throws with the allowed values for anything else. */
+export async function useBackend(name: string): Promise<NodeBackend> {
+  if (!NODE_BACKENDS.includes(name as NodeBackend)) {
+    throw new Error(`backend: "${name}" is not available in Node (allowed: ${NODE_BACKENDS.join(', ')})`);
+  }
+  const ok = await tf.setBackend(name);
+  await tf.ready();
+  if (!ok || tf.getBackend() !== name) throw new Error(`backend: "${name}" failed to initialise`);
+  return name as NodeBackend;
+}
+
+export { tf };
