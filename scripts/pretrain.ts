@@ -9,9 +9,10 @@ import { DEFAULT_PRETRAIN_CONFIG, Pretrainer } from '../src/engine/pretrain';
 import { MODEL_SIZES, type ModelSizeName } from '../src/engine/model-config';
 import { evaluate } from '../src/engine/eval';
 import { Rng } from '../src/engine/rng';
-import { TASKS } from '../src/engine/tasks/registry';
+import { TASKS, TASK_NAMES } from '../src/engine/tasks/registry';
+import type { TaskName } from '../src/engine/tasks/task';
 import { Tokenizer } from '../src/engine/tokenizer';
-import { JsonlWriter, fmt, intFlag, numberFlag, oneOf, progressBar, saveCheckpoint } from './cli-common';
+import { JsonlWriter, fmt, intFlag, loadCheckpoint, numberFlag, oneOf, progressBar, saveCheckpoint } from './cli-common';
 
 const program = new Command()
   .name('pretrain')
@@ -24,17 +25,32 @@ const program = new Command()
   .option('--backend <name>', 'tfjs backend', oneOf('backend', NODE_BACKENDS), 'wasm')
   .option('--eval-every <n>', 'evaluate every n steps (0: only at the end)', intFlag('eval-every'), 250)
   .option('--eval-size <n>', 'held-out addition problems per evaluation', intFlag('eval-size', 1), 200)
+  .option('--init <file>', 'continue from this checkpoint\'s weights (fresh optimiser, new corpus draws)')
+  .option('--tasks <mix>', 'task shares, e.g. addition=0.75,multiplication=0.15,countdown=0.1', parseTaskMix)
   .option('--out <file>', 'checkpoint to write', 'public/checkpoints/base.json')
   .option('--metrics <file>', 'JSONL metrics file', 'runs/pretrain.jsonl')
   .showHelpAfterError();
 
+function parseTaskMix(value: string): Partial<Record<TaskName, number>> {
+  const mix: Partial<Record<TaskName, number>> = {};
+  for (const part of value.split(',')) {
+    const [name, share] = part.split('=');
+    if (!name || !TASK_NAMES.includes(name as TaskName) || !(Number(share) >= 0)) {
+      throw new Error(`--tasks: "${part}" is not task=share (tasks: ${TASK_NAMES.join(', ')}; share a number >= 0)`);
+    }
+    mix[name as TaskName] = Number(share);
+  }
+  return mix;
+}
+
 async function main(): Promise<void> {
   program.parse();
-  const o = program.opts<{ model: ModelSizeName; steps: number; docs: number; lr: number; seed: number; backend: string; evalEvery: number; evalSize: number; out: string; metrics: string }>();
+  const o = program.opts<{ model: ModelSizeName; steps: number; docs: number; lr: number; seed: number; backend: string; evalEvery: number; evalSize: number; out: string; metrics: string; init?: string; tasks?: Partial<Record<TaskName, number>> }>();
   await useBackend(o.backend);
   const tokenizer = new Tokenizer();
-  const config = { ...DEFAULT_PRETRAIN_CONFIG, model: o.model, steps: o.steps, docsPerStep: o.docs, lr: o.lr, seed: o.seed };
-  const trainer = new Pretrainer(config, tokenizer);
+  const config = { ...DEFAULT_PRETRAIN_CONFIG, model: o.model, steps: o.steps, docsPerStep: o.docs, lr: o.lr, seed: o.seed, taskMix: o.tasks ?? DEFAULT_PRETRAIN_CONFIG.taskMix };
+  const init = o.init ? loadCheckpoint(o.init, tokenizer.vocab) : undefined;
+  const trainer = new Pretrainer(config, tokenizer, init?.weights);
   const metrics = new JsonlWriter(o.metrics);
   const task = TASKS.addition;
   const evalProblems = task.evalSet().slice(0, o.evalSize);
@@ -54,7 +70,7 @@ async function main(): Promise<void> {
     saveCheckpoint(o.out, {
       model: trainer.model.config,
       vocab: [...tokenizer.vocab],
-      meta: { stage: 'base', step, seed: o.seed, parameters: trainer.model.parameterCount, pretrain: config, eval: evalScores },
+      meta: { stage: 'base', step, seed: o.seed, initializedFrom: o.init ?? null, parameters: trainer.model.parameterCount, pretrain: config, eval: evalScores },
       weights: await trainer.model.weights(),
     });
   };

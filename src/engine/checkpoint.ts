@@ -55,6 +55,9 @@ export function parseCheckpoint(text: string, expectVocab?: readonly string[]): 
   } catch (e) {
     throw new Error(`checkpoint: not valid JSON (${(e as Error).message})`);
   }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new Error('checkpoint: expected a JSON object with format, formatVersion, model, tokenizer, meta and weights');
+  }
   const version = (raw as { formatVersion?: unknown } | null)?.formatVersion;
   if (raw && typeof raw === 'object' && version !== undefined && version !== CHECKPOINT_FORMAT_VERSION) {
     throw new Error(`checkpoint.formatVersion: ${String(version)} is not supported (allowed: ${CHECKPOINT_FORMAT_VERSION})`);

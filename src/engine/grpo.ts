@@ -9,6 +9,7 @@
  * webgpu (no gather): exp, sub, mul, minimum, maximum, clipByValue, where, step, sum, div.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { stopGradient } from './stop-gradient';
 
 export type AdvantageScale = 'group' | 'batch' | 'none';
 export type LossType = 'grpo' | 'bnpo' | 'dr_grpo' | 'dapo';
@@ -150,16 +151,6 @@ export interface GrpoLossResult {
   /** Share clipped either way. */
   clipRatioRegion: tf.Scalar;
 }
-
-/**
- * Identity forward, zero gradient backward. tfjs-core has no stopGradient; customGrad gives
- * one that works on every backend. Metrics are computed from a detached logp so that they can
- * never feed a gradient, even if a caller folds one into a differentiated expression.
- */
-const stopGradient = tf.customGrad((...inputs) => {
-  const x = inputs[0] as tf.Tensor;
-  return { value: x.clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-}) as <T extends tf.Tensor>(x: T) => T;
 
 function checkLossInputs(t: GrpoLossInputs, o: GrpoLossOptions): void {
   const shape = t.logp.shape;

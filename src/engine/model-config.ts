@@ -14,9 +14,13 @@ export const ModelConfigSchema = z.object({
   heads: z.number().int().min(1).max(16),
   /** Longest sequence (prompt + completion) in tokens; learned positions cover exactly this many. */
   context: z.number().int().min(8).max(512),
+  /** Position of the first completion token; prompts may be at most this long (see positionsFor). */
+  promptAnchor: z.number().int().min(1),
   /** Tokenizer size; filled from the tokenizer when the model is built. */
   vocabSize: z.number().int().min(8).max(4096),
-}).refine((c) => c.dModel % c.heads === 0, { message: 'dModel must be divisible by heads', path: ['dModel'] });
+})
+  .refine((c) => c.dModel % c.heads === 0, { message: 'dModel must be divisible by heads', path: ['dModel'] })
+  .refine((c) => c.promptAnchor < c.context, { message: 'promptAnchor must be below context', path: ['promptAnchor'] });
 
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
@@ -28,9 +32,9 @@ export type ModelSizeName = 'test' | 'small' | 'default';
  * default: trains well in a browser tab on wasm; the shipped base model.
  */
 export const MODEL_SIZES: Record<ModelSizeName, Omit<ModelConfig, 'vocabSize'>> = {
-  test: { name: 'test', layers: 1, dModel: 16, heads: 2, context: 96 },
-  small: { name: 'small', layers: 2, dModel: 64, heads: 4, context: 96 },
-  default: { name: 'default', layers: 4, dModel: 128, heads: 4, context: 96 },
+  test: { name: 'test', layers: 1, dModel: 16, heads: 2, context: 96, promptAnchor: 20 },
+  small: { name: 'small', layers: 2, dModel: 64, heads: 4, context: 96, promptAnchor: 20 },
+  default: { name: 'default', layers: 4, dModel: 128, heads: 4, context: 96, promptAnchor: 20 },
 };
 
 export function modelSize(name: string, vocabSize: number): ModelConfig {

@@ -10,9 +10,14 @@
  * - weights live in a plain name → tensor map, so that the trainable policy (tf.Variables) and a
  *   frozen reference copy (plain tensors) run through the same forward function.
  *
- * Padding: prompts are left-padded so that every sequence's completion starts at the same column.
- * Positions count real tokens only (a pad never shifts them), and an additive attention bias
- * hides pad keys and future keys.
+ * Padding and positions: prompts are left-padded so that every sequence's completion starts at
+ * the same column, and positions are anchored there: the first completion token always has
+ * position `promptAnchor`, the prompt's last token promptAnchor - 1, and so on leftwards. So the
+ * answer always starts at the same place and the operands' last digits (where column-by-column
+ * reasoning starts) sit at fixed positions, whatever the prompt's length. With positions counted
+ * from the prompt's first token instead, the model has to find every digit relative to a moving
+ * target, and in our runs it learned the worked solutions far more slowly. An additive attention
+ * bias hides pad keys and future keys.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type ModelConfig, parameterCount } from './model-config';
@@ -95,7 +100,7 @@ export class GPT {
       if (values.length !== expected) {
         throw new Error(`model: weight "${name}" has ${values.length} values, expected ${expected} for shape [${shape}]`);
       }
-      this.variables[name] = tf.variable(tf.tensor(values, shape, 'float32'), true, `${prefix}/${name}`);
+      this.variables[name] = tf.tidy(() => tf.variable(tf.tensor(values, shape, 'float32'), true, `${prefix}/${name}`));
     }
   }
 
@@ -282,12 +287,16 @@ export function causalBias(valid: number[][]): tf.Tensor4D {
   return tf.tensor4d(data, [B, 1, T, T]);
 }
 
-/** Positions that count real tokens only: pads take position 0 and never shift later tokens. */
-export function positionsFor(valid: number[][]): number[][] {
-  return valid.map((row) => {
-    let pos = 0;
-    return row.map((v) => (v === 1 ? pos++ : 0));
-  });
+/**
+ * Anchored positions for left-padded rows: column `anchorColumn` (where completions start) gets
+ * position `anchor`, each column to its right one more, each to its left one less. Pads get 0
+ * (they are masked out of attention anyway).
+ */
+export function positionsFor(valid: number[][], anchorColumn: number, anchor: number): number[][] {
+  if (anchorColumn > anchor) {
+    throw new Error(`model: a prompt of ${anchorColumn} tokens is longer than the model's prompt anchor (${anchor})`);
+  }
+  return valid.map((row) => row.map((v, col) => (v === 1 ? anchor + col - anchorColumn : 0)));
 }
 
 /** Log-probability of each next token: logits [B, T, V], targets [B, T] → [B, T]. */

@@ -70,9 +70,11 @@ export class Pretrainer {
   private readonly corpus: CorpusOptions;
   private stepIndex = 0;
 
-  constructor(config: PretrainConfig, private readonly tokenizer: Tokenizer) {
+  /** initialWeights continues from a checkpoint's weights (with a fresh optimiser) instead of a random init. */
+  constructor(config: PretrainConfig, private readonly tokenizer: Tokenizer, initialWeights?: Record<string, Float32Array>) {
     this.config = config;
-    this.model = GPT.create(modelSize(config.model, tokenizer.size), config.seed);
+    const shape = modelSize(config.model, tokenizer.size);
+    this.model = initialWeights ? new GPT(shape, initialWeights) : GPT.create(shape, config.seed);
     this.optimizer = new AdamW(Object.values(this.model.variables), { weightDecay: config.weightDecay, noDecay });
     this.rng = new Rng(config.seed ^ 0x9e3779b9);
     this.corpus = {
@@ -85,12 +87,15 @@ export class Pretrainer {
     return this.stepIndex;
   }
 
-  /** Draws documents that fit the model's context (longer ones are skipped). */
+  /** Draws documents that fit the model (prompt up to the anchor, completion in the room after it). */
   drawDocuments(n: number): CorpusDocument[] {
+    const { promptAnchor, context } = this.model.config;
     const docs: CorpusDocument[] = [];
     while (docs.length < n) {
       const d = drawDocument(this.rng, this.corpus);
-      if (this.tokenizer.encode(d.prompt + d.completion).length <= this.model.config.context) docs.push(d);
+      const fits = this.tokenizer.encode(d.prompt).length <= promptAnchor &&
+        this.tokenizer.encode(d.completion).length <= context - promptAnchor;
+      if (fits) docs.push(d);
     }
     return docs;
   }

@@ -34,13 +34,17 @@ export interface Generation {
 /** Generates one completion per prompt (repeat a prompt G times in the list for a group). */
 export function generate(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): Generation {
   const B = prompts.length;
+  if (o.maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be at least 1 (got ${o.maxNewTokens})`);
   const promptWidth = Math.max(...prompts.map((q) => q.length));
-  if (promptWidth + o.maxNewTokens > c.context) {
-    throw new Error(`generate: prompt (${promptWidth}) + maxNewTokens (${o.maxNewTokens}) exceed the model context (${c.context})`);
+  if (promptWidth > c.promptAnchor) {
+    throw new Error(`generate: a prompt of ${promptWidth} tokens is longer than the model's prompt anchor (${c.promptAnchor})`);
+  }
+  if (c.promptAnchor + o.maxNewTokens > c.context) {
+    throw new Error(`generate: maxNewTokens (${o.maxNewTokens}) exceeds the model's room for completions (${c.context - c.promptAnchor})`);
   }
   const valid = prompts.map((q) => [...new Array(promptWidth - q.length).fill(0), ...q.map(() => 1)]);
   const padded = prompts.map((q) => [...new Array(promptWidth - q.length).fill(o.padId), ...q]);
-  const nextPos = prompts.map((q) => q.length);
+  const nextPos = prompts.map(() => c.promptAnchor);
   const completions: number[][] = prompts.map(() => []);
   const done = new Array(B).fill(false);
 
@@ -78,7 +82,7 @@ function tidyStep(fn: () => StepOut): StepOut {
 
 function prefill(p: Params, c: ModelConfig, padded: number[][], valid: number[][]): StepOut {
   return tidyStep(() => {
-    const out = forward(p, c, tf.tensor2d(padded, undefined, 'int32'), tf.tensor2d(positionsFor(valid), undefined, 'int32'),
+    const out = forward(p, c, tf.tensor2d(padded, undefined, 'int32'), tf.tensor2d(positionsFor(valid, padded[0]?.length ?? 0, c.promptAnchor), undefined, 'int32'),
       causalBias(valid), null, true);
     const last = out.logits.slice([0, out.logits.shape[1] - 1, 0], [-1, 1, -1]) as tf.Tensor3D;
     return { logits: last, cache: out.cache as KVCache };

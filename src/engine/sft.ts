@@ -11,7 +11,7 @@ import { type Params, causalBias, forward, positionsFor, tokenLogProbs } from '.
 export function sftLoss(p: Params, c: ModelConfig, batch: PackedBatch): tf.Scalar {
   return tf.tidy(() => {
     const { logits } = forward(p, c, tf.tensor2d(batch.inputs, undefined, 'int32'),
-      tf.tensor2d(positionsFor(batch.valid), undefined, 'int32'), causalBias(batch.valid));
+      tf.tensor2d(positionsFor(batch.valid, batch.promptWidth, c.promptAnchor), undefined, 'int32'), causalBias(batch.valid));
     const logp = tokenLogProbs(logits, tf.tensor2d(batch.targets, undefined, 'int32'));
     const mask = tf.tensor2d(batch.lossMask);
     return tf.div(tf.neg(tf.sum(tf.mul(logp, mask))), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;

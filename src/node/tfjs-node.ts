@@ -11,6 +11,10 @@ import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 
+// Production mode: silences tfjs's advice to install tfjs-node (a native build that cannot be
+// downloaded here) and skips debug-only checks.
+tf.env().set('PROD', true);
+
 export type NodeBackend = 'cpu' | 'wasm';
 export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
 
