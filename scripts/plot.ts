@@ -91,6 +91,14 @@ interface FigureSpec {
 
 const REWARD_FN = /^rewards\/(.+)\/mean$/;
 
+/** One sparse series per difficulty level found among the keys (prefix + level). */
+function byDifficulty(keys: Set<string>, prefix: string, unit: string): SeriesSpec[] {
+  return [...keys]
+    .filter((k) => k.startsWith(prefix))
+    .sort()
+    .map((k) => ({ key: k, label: `${k.slice(prefix.length)} ${unit}`, sparse: true }));
+}
+
 export const FIGURES: FigureSpec[] = [
   {
     id: 'reward',
@@ -121,6 +129,19 @@ export const FIGURES: FigureSpec[] = [
     title: 'Mean completion length',
     yLabel: 'tokens',
     series: (keys) => (keys.has('completions/mean_length') ? [{ key: 'completions/mean_length', label: 'mean length' }] : []),
+  },
+  {
+    id: 'accuracy-by-difficulty',
+    title: 'Held-out accuracy by difficulty (any format)',
+    yLabel: 'fraction correct',
+    yDomain: [0, 1],
+    series: (keys) => byDifficulty(keys, 'eval/pass@1_any_format/d', 'digits'),
+  },
+  {
+    id: 'length-by-difficulty',
+    title: 'Held-out completion length by difficulty',
+    yLabel: 'tokens (greedy)',
+    series: (keys) => byDifficulty(keys, 'eval/mean_length/d', 'digits'),
   },
   {
     id: 'kl',

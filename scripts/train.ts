@@ -92,7 +92,8 @@ async function main(): Promise<void> {
       flat[`eval/mean_length/d${d}`] = s.meanLength;
     }
     console.log(`\n[eval step ${step}] pass@1 ${fmt(e['eval/pass@1'])} | any-format ${fmt(e['eval/pass@1_any_format'])} | ` +
-      `format ${fmt(e['eval/format'])} | length ${fmt(e['eval/mean_length'], 1)} | language ${fmt(e['eval/language'])} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
+      `format ${fmt(e['eval/format'])} | length ${fmt(e['eval/mean_length'], 1)} | reasoning ${fmt(e['eval/reasoning_share'])} ` +
+      `steps ok ${fmt(e['eval/step_accuracy'])} | language ${fmt(e['eval/language'])} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     console.log('  by difficulty: ' + Object.entries(e.byDifficulty)
       .map(([d, s]) => `d${d} ${fmt(s.pass1, 2)}/${fmt(s.pass1AnyFormat, 2)} len ${fmt(s.meanLength, 0)}`).join(' | '));
     return flat;

@@ -35,6 +35,10 @@ export interface EvalResult {
   'eval/format': number;
   'eval/language': number;
   'eval/mean_length': number;
+  /** Mean step accuracy of the reasoning, over completions that have reasoning steps (tasks with a checker). */
+  'eval/step_accuracy'?: number;
+  /** Share of completions with a non-empty think block. */
+  'eval/reasoning_share': number;
   'eval/maj@k'?: number;
   'eval/pass@k'?: number;
   byDifficulty: Record<number, DifficultyScore>;
@@ -69,7 +73,8 @@ export function evaluate(
   p: Params, c: ModelConfig, tokenizer: Tokenizer, task: Task, problems: Problem[], o: EvalOptions, rng: Rng,
 ): EvalResult {
   const greedy = generateAll(p, c, tokenizer, problems, 1, 0, o, rng);
-  let pass = 0, loose = 0, format = 0, language = 0, length = 0;
+  let pass = 0, loose = 0, format = 0, language = 0, length = 0, reasoning = 0;
+  const stepScores: number[] = [];
   const byDifficulty: Record<number, DifficultyScore> = {};
   const examples: EvalResult['examples'] = [];
   for (const s of greedy) {
@@ -82,6 +87,12 @@ export function evaluate(
     format += REWARD_FUNCTIONS.format(ctx);
     language += REWARD_FUNCTIONS.language(ctx);
     length += s.ids.length;
+    const think = parseCompletion(ctx.completion).think?.trim();
+    if (think) {
+      reasoning++;
+      const steps = task.stepAccuracy?.(s.problem, think);
+      if (steps !== null && steps !== undefined) stepScores.push(steps);
+    }
     const d = (byDifficulty[s.problem.difficulty] ??= { n: 0, pass1: 0, pass1AnyFormat: 0, meanLength: 0 });
     d.n++;
     d.pass1 += Number(correct);
@@ -101,9 +112,11 @@ export function evaluate(
     'eval/format': format / n,
     'eval/language': language / n,
     'eval/mean_length': length / n,
+    'eval/reasoning_share': reasoning / n,
     byDifficulty,
     examples,
   };
+  if (stepScores.length > 0) result['eval/step_accuracy'] = stepScores.reduce((a, b) => a + b, 0) / stepScores.length;
   if (o.k > 0) Object.assign(result, sampledScores(p, c, tokenizer, task, problems, o, rng));
   return result;
 }

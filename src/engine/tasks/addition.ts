@@ -59,12 +59,10 @@ function workedAddition(problem: Problem, rng: Rng, slipRate: number): WorkedSol
   const steps: string[] = [];
   const answerDigits: number[] = [];
   let carry = 0;
-  let correct = true;
   for (let i = 0; i < columns; i++) {
     let sum = (da[i] as number) + (db[i] as number) + carry;
     if (rng.chance(slipRate)) {
       sum = Math.max(0, sum + (rng.chance(0.5) ? 1 : -1));
-      correct = false;
     }
     steps.push(`${da[i]}+${db[i]}${carry ? '+1' : ''}=${sum}`);
     answerDigits.push(sum % 10);
@@ -72,7 +70,7 @@ function workedAddition(problem: Problem, rng: Rng, slipRate: number): WorkedSol
   }
   if (carry) answerDigits.push(1);
   const answer = answerDigits.reverse().join('').replace(/^0+(?=\d)/, '');
-  return { think: steps.join(' '), answer, correct: correct && answer === problem.answer };
+  return { think: steps.join(' '), answer, correct: answer === problem.answer };
 }
 
 function nearMiss(answer: string, rng: Rng): string {
@@ -136,6 +134,14 @@ export const additionTask: Task = {
 
   worked(problem, rng, slipRate) {
     return workedAddition(problem, rng, slipRate);
+  },
+
+  stepAccuracy(problem, think) {
+    const steps = toWestern(think).trim().split(/\s+/).filter(Boolean);
+    if (steps.length === 0) return null;
+    const expected = workedAddition(problem, new Rng(0), 0).think.split(' ');
+    const matches = expected.filter((step, i) => steps[i] === step).length;
+    return matches / Math.max(steps.length, expected.length);
   },
 
   direct(problem, rng, correct) {

@@ -47,6 +47,12 @@ export interface Task {
   looseAnswer(completion: string): string | null;
   /** A step-by-step solution; with probability slipRate per step, a plausible mistake is made. */
   worked(problem: Problem, rng: Rng, slipRate: number): WorkedSolution;
+  /**
+   * Share of the reasoning's steps that match a correct worked solution, step by step (extra or
+   * missing steps count as wrong); null when the task has no step checker or the text no steps.
+   * It separates better reasoning from better formatting.
+   */
+  stepAccuracy?(problem: Problem, think: string): number | null;
   /** A bare answer with no reasoning: correct, or a plausible near miss. */
   direct(problem: Problem, rng: Rng, correct: boolean): string;
   /** The fixed held-out evaluation set (same problems on every call and every machine). */
