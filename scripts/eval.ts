@@ -42,7 +42,8 @@ async function main(): Promise<void> {
   }
   console.log(`${o.checkpoint} (${String(ckpt.meta.stage ?? '?')}, ${model.parameterCount.toLocaleString()} parameters) on ${o.size} held-out ${o.task} problems`);
   console.log(`pass@1 ${fmt(r['eval/pass@1'])}  any-format ${fmt(r['eval/pass@1_any_format'])}  format ${fmt(r['eval/format'])}  ` +
-    `language ${fmt(r['eval/language'])}  length ${fmt(r['eval/mean_length'], 1)}` +
+    `language ${fmt(r['eval/language'])}  length ${fmt(r['eval/mean_length'], 1)}  reasoning ${fmt(r['eval/reasoning_share'])}  ` +
+    `step accuracy ${fmt(r['eval/step_accuracy'])}` +
     (o.k > 0 ? `  maj@${o.k} ${fmt(r['eval/maj@k'])}  pass@${o.k} ${fmt(r['eval/pass@k'])}` : ''));
   console.log('difficulty  n    pass@1  any-format  length');
   for (const [d, s] of Object.entries(r.byDifficulty)) {

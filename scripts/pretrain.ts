@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { useBackend, NODE_BACKENDS, tf } from '../src/node/tfjs-node';
 import { DEFAULT_PRETRAIN_CONFIG, Pretrainer } from '../src/engine/pretrain';
+import { DEFAULT_STYLE_MIX, type DocumentStyle } from '../src/engine/corpus';
 import { MODEL_SIZES, type ModelSizeName } from '../src/engine/model-config';
 import { evaluate } from '../src/engine/eval';
 import { Rng } from '../src/engine/rng';
@@ -27,6 +28,7 @@ const program = new Command()
   .option('--eval-size <n>', 'held-out addition problems per evaluation', intFlag('eval-size', 1), 200)
   .option('--init <file>', 'continue from this checkpoint\'s weights (fresh optimiser, new corpus draws)')
   .option('--tasks <mix>', 'task shares, e.g. addition=0.75,multiplication=0.15,countdown=0.1', parseTaskMix)
+  .option('--styles <mix>', 'document style shares, e.g. bare_answer=0.3,full_trace=0.2 (others keep their default)', parseStyleMix)
   .option('--out <file>', 'checkpoint to write', 'public/checkpoints/base.json')
   .option('--metrics <file>', 'JSONL metrics file', 'runs/pretrain.jsonl')
   .showHelpAfterError();
@@ -43,12 +45,25 @@ function parseTaskMix(value: string): Partial<Record<TaskName, number>> {
   return mix;
 }
 
+function parseStyleMix(value: string): Record<DocumentStyle, number> {
+  const mix = { ...DEFAULT_STYLE_MIX };
+  for (const part of value.split(',')) {
+    const [name, share] = part.split('=');
+    if (!name || !(name in DEFAULT_STYLE_MIX) || !(Number(share) >= 0)) {
+      throw new Error(`--styles: "${part}" is not style=share (styles: ${Object.keys(DEFAULT_STYLE_MIX).join(', ')})`);
+    }
+    mix[name as DocumentStyle] = Number(share);
+  }
+  return mix;
+}
+
 async function main(): Promise<void> {
   program.parse();
-  const o = program.opts<{ model: ModelSizeName; steps: number; docs: number; lr: number; seed: number; backend: string; evalEvery: number; evalSize: number; out: string; metrics: string; init?: string; tasks?: Partial<Record<TaskName, number>> }>();
+  const o = program.opts<{ model: ModelSizeName; steps: number; docs: number; lr: number; seed: number; backend: string; evalEvery: number; evalSize: number; out: string; metrics: string; init?: string; tasks?: Partial<Record<TaskName, number>>; styles?: Record<DocumentStyle, number> }>();
   await useBackend(o.backend);
   const tokenizer = new Tokenizer();
-  const config = { ...DEFAULT_PRETRAIN_CONFIG, model: o.model, steps: o.steps, docsPerStep: o.docs, lr: o.lr, seed: o.seed, taskMix: o.tasks ?? DEFAULT_PRETRAIN_CONFIG.taskMix };
+  const config = { ...DEFAULT_PRETRAIN_CONFIG, model: o.model, steps: o.steps, docsPerStep: o.docs, lr: o.lr, seed: o.seed, taskMix: o.tasks ?? DEFAULT_PRETRAIN_CONFIG.taskMix,
+    corpus: { ...DEFAULT_PRETRAIN_CONFIG.corpus, styleMix: o.styles ?? DEFAULT_PRETRAIN_CONFIG.corpus.styleMix } };
   const init = o.init ? loadCheckpoint(o.init, tokenizer.vocab) : undefined;
   const trainer = new Pretrainer(config, tokenizer, init?.weights);
   const metrics = new JsonlWriter(o.metrics);
@@ -59,9 +74,12 @@ async function main(): Promise<void> {
   const runEval = (step: number): Record<string, number> => {
     const r = evaluate(trainer.model.params, trainer.model.config, tokenizer, task, evalProblems,
       { maxCompletionLength: 64, k: 0, temperature: 1, batchSize: 100 }, new Rng(o.seed + step));
-    const flat = { 'eval/pass@1': r['eval/pass@1'], 'eval/pass@1_any_format': r['eval/pass@1_any_format'], 'eval/format': r['eval/format'], 'eval/mean_length': r['eval/mean_length'] };
+    const flat: Record<string, number> = {
+      'eval/pass@1': r['eval/pass@1'], 'eval/pass@1_any_format': r['eval/pass@1_any_format'], 'eval/format': r['eval/format'],
+      'eval/mean_length': r['eval/mean_length'], 'eval/reasoning_share': r['eval/reasoning_share'], 'eval/step_accuracy': r['eval/step_accuracy'] ?? 0,
+    };
     const byDiff = Object.entries(r.byDifficulty).map(([d, s]) => `d${d} ${fmt(s.pass1AnyFormat, 2)}`).join(' ');
-    console.log(`\nstep ${step}: pass@1 ${fmt(flat['eval/pass@1'])} any-format ${fmt(flat['eval/pass@1_any_format'])} format ${fmt(flat['eval/format'])} length ${fmt(flat['eval/mean_length'], 1)} | any-format by difficulty: ${byDiff}`);
+    console.log(`\nstep ${step}: pass@1 ${fmt(flat['eval/pass@1'])} any-format ${fmt(flat['eval/pass@1_any_format'])} format ${fmt(flat['eval/format'])} length ${fmt(flat['eval/mean_length'], 1)} steps ok ${fmt(flat['eval/step_accuracy'])} | any-format by difficulty: ${byDiff}`);
     for (const e of r.examples.slice(0, 3)) console.log(`  ${e.prompt}${e.completion}`);
     return flat;
   };

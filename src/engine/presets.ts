@@ -13,14 +13,14 @@ const r1Zero: GrpoConfig = {
   task: 'addition',
   model: 'default',
   seed: 1,
-  steps: 120,
+  steps: 150,
   promptsPerStep: 16,
   groupSize: 8,
   maxCompletionLength: 64,
   temperature: 1,
   topK: 0,
   topP: 1,
-  lr: 2e-4,
+  lr: 3e-4,
   warmupSteps: 5,
   lrDecay: 'constant',
   minLrRatio: 1,
@@ -36,9 +36,9 @@ const r1Zero: GrpoConfig = {
   maxResampleRounds: 2,
   rewardWeights: { accuracy: 1, format: 0.2 },
   overlongBuffer: 8,
-  evalEvery: 20,
+  evalEvery: 10,
   evalSize: 200,
-  evalK: 0,
+  evalK: 4,
 };
 
 export const PRESETS: Record<string, Preset> = {

@@ -8,7 +8,7 @@ import type { Problem } from './task';
 function problemOf(a: number, b: number, language: 'western' | 'eastern' = 'western'): Problem {
   return {
     task: 'addition',
-    prompt: toScript(`${a}+${b}=`, language),
+    prompt: toScript(`${String(a).padStart(5)}+${String(b).padStart(5)}=`, language),
     language,
     difficulty: Math.max(String(a).length, String(b).length),
     answer: String(a + b),
@@ -30,7 +30,7 @@ describe('addition problems', () => {
       const p = task.generate(rng, { difficulty });
       const [a, b] = p.numbers as [number, number];
       expect(Math.max(String(a).length, String(b).length)).toBe(difficulty);
-      expect(toWestern(p.prompt)).toBe(`${a}+${b}=`);
+      expect(toWestern(p.prompt)).toBe(`${String(a).padStart(5)}+${String(b).padStart(5)}=`);
       expect(p.answer).toBe(String(a + b));
     }
   });

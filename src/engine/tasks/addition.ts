@@ -6,7 +6,10 @@
  * not on easy ones, which gives RL a real difficulty gap: reasoning length should grow where the
  * problems need it, and format-blind accuracy should rise with it.
  *
- * Prompt: "4782+356=". Worked reasoning goes column by column from the least significant digit,
+ * Prompt: "  4782+  356=", each operand right-aligned in a field of five characters, as on a worksheet.
+ * The alignment puts every column's digits at fixed positions before the "=", so reading a column
+ * is a fixed-offset lookup; with free-length operands our base models learned to copy the right
+ * digits far more slowly (see docs/results.md). Worked reasoning goes column by column from the least significant digit,
  * writing a missing digit as 0 and the carry as "+1":  "2+6=8 8+5=13 7+3+1=11 4+0+1=5".
  * The answer is read off the column sums: the last digit of each, reversed, plus a final carry.
  */
@@ -20,6 +23,8 @@ const TRAIN_WEIGHTS = [1, 1, 2, 2, 2];
 /** Share of prompts written in Eastern Arabic-Indic digits. */
 const EASTERN_SHARE = 0.25;
 const EVAL_SEED = 0x5eed_add;
+/** Width of each operand's field in the prompt (the largest difficulty). */
+export const FIELD_WIDTH = 5;
 
 function randomNumber(rng: Rng, digits: number): number {
   if (digits === 1) return rng.int(0, 9);
@@ -29,7 +34,7 @@ function randomNumber(rng: Rng, digits: number): number {
 function makeProblem(a: number, b: number, language: Language, difficulty: number): Problem {
   return {
     task: 'addition',
-    prompt: toScript(`${a}+${b}=`, language),
+    prompt: toScript(`${String(a).padStart(FIELD_WIDTH)}+${String(b).padStart(FIELD_WIDTH)}=`, language),
     language,
     difficulty,
     answer: String(a + b),
