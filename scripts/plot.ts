@@ -96,7 +96,7 @@ function byDifficulty(keys: Set<string>, prefix: string, unit: string): SeriesSp
   return [...keys]
     .filter((k) => k.startsWith(prefix))
     .sort()
-    .map((k) => ({ key: k, label: `${k.slice(prefix.length)} ${unit}`, sparse: true }));
+    .map((k) => ({ key: k, label: `${k.slice(prefix.length)}${unit}`, sparse: true }));
 }
 
 export const FIGURES: FigureSpec[] = [
@@ -121,6 +121,7 @@ export const FIGURES: FigureSpec[] = [
       [
         { key: 'eval/pass@1', label: 'eval pass@1', sparse: true },
         { key: 'eval/pass@1_any_format', label: 'eval pass@1, any format', sparse: true },
+        { key: 'eval/step_accuracy', label: 'eval step accuracy of the reasoning', sparse: true },
         { key: 'rewards/accuracy/mean', label: 'train accuracy reward' },
       ].filter((s) => keys.has(s.key)),
   },
@@ -135,13 +136,13 @@ export const FIGURES: FigureSpec[] = [
     title: 'Held-out accuracy by difficulty (any format)',
     yLabel: 'fraction correct',
     yDomain: [0, 1],
-    series: (keys) => byDifficulty(keys, 'eval/pass@1_any_format/d', 'digits'),
+    series: (keys) => byDifficulty(keys, 'eval/pass@1_any_format/d', '-digit'),
   },
   {
     id: 'length-by-difficulty',
     title: 'Held-out completion length by difficulty',
     yLabel: 'tokens (greedy)',
-    series: (keys) => byDifficulty(keys, 'eval/mean_length/d', 'digits'),
+    series: (keys) => byDifficulty(keys, 'eval/mean_length/d', '-digit'),
   },
   {
     id: 'kl',
