@@ -14,19 +14,21 @@ export const BASE_CHECKPOINT_URL = `${import.meta.env.BASE_URL}checkpoints/base.
  */
 const CheckpointSummarySchema = z.looseObject({
   formatVersion: z.union([z.number(), z.string()]),
-  config: z.looseObject({
-    model: z
-      .looseObject({
-        name: z.string().optional(),
-        layers: z.number().optional(),
-        dModel: z.number().optional(),
-        heads: z.number().optional(),
-        context: z.number().optional(),
-        vocabSize: z.number().optional(),
-      })
-      .optional(),
+  model: z.looseObject({
+    name: z.string().optional(),
+    layers: z.number().optional(),
+    dModel: z.number().optional(),
+    heads: z.number().optional(),
+    context: z.number().optional(),
+    vocabSize: z.number().optional(),
   }),
-  meta: z.looseObject({ parameters: z.number().optional() }).optional(),
+  meta: z
+    .looseObject({
+      parameters: z.number().optional(),
+      step: z.number().optional(),
+      eval: z.record(z.string(), z.number()).optional(),
+    })
+    .optional(),
 });
 
 type CheckpointSummary = z.infer<typeof CheckpointSummarySchema>;
@@ -76,8 +78,13 @@ function useBaseModel(): BaseModelState {
 
 const numberFormat = new Intl.NumberFormat('en-US');
 
+function percent(x: number): string {
+  return `${Math.round(x * 100)}%`;
+}
+
 function BaseModelDetails({ checkpoint }: { checkpoint: CheckpointSummary }) {
-  const model = checkpoint.config.model;
+  const model = checkpoint.model;
+  const scores = checkpoint.meta?.eval;
   const rows: [label: string, value: string, testId: string][] = [];
   rows.push(['Model', model?.name ?? 'unnamed', 'base-model-name']);
   if (checkpoint.meta?.parameters !== undefined) {
@@ -92,6 +99,14 @@ function BaseModelDetails({ checkpoint }: { checkpoint: CheckpointSummary }) {
   }
   if (model?.context !== undefined) rows.push(['Context', `${model.context} tokens`, 'base-model-context']);
   if (model?.vocabSize !== undefined) rows.push(['Vocabulary', `${model.vocabSize} tokens`, 'base-model-vocab']);
+  if (checkpoint.meta?.step !== undefined) rows.push(['Pretraining steps', String(checkpoint.meta.step), 'base-model-steps']);
+  if (scores?.['eval/pass@1'] !== undefined && scores['eval/pass@1_any_format'] !== undefined) {
+    rows.push([
+      'Held-out addition, pass@1',
+      `${percent(scores['eval/pass@1'])} in the answer format, ${percent(scores['eval/pass@1_any_format'])} format-blind`,
+      'base-model-pass1',
+    ]);
+  }
   rows.push(['Checkpoint format', String(checkpoint.formatVersion), 'base-model-format']);
 
   return (
