@@ -153,8 +153,9 @@ export function App() {
         <p className="lede" data-testid="app-intro">
           A tiny language model learns to reason with GRPO (group relative policy optimization): the
           DeepSeek-R1 recipe in miniature. It samples several answers to each problem, a verifier scores
-          them, and the model is pushed toward the answers that beat their group. Everything trains in
-          your browser, with TensorFlow.js.
+          them, and the model is pushed toward the answers that beat their group. The engine is
+          TensorFlow.js: today it trains headless from the command line (see the README); the training
+          lab in this page is being built.
         </p>
       </header>
       <BaseModelSection />

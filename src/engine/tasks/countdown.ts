@@ -17,7 +17,8 @@
  * be the bare expression.
  */
 import { EASTERN_DIGITS, WESTERN_DIGITS } from '../tokenizer';
-import { Rng } from '../rng';
+import type { Rng } from '../rng';
+import { heldOutSet } from './held-out';
 import { toScript, toWestern, type Language } from './digits';
 import type { Problem, Task, WorkedSolution } from './task';
 
@@ -331,40 +332,20 @@ function drawProblem(rng: Rng, difficulty: number, language: Language): Problem 
   }
 }
 
-function buildEvalSet(size: number): Problem[] {
-  const rng = new Rng(EVAL_SEED);
-  const out: Problem[] = [];
-  const seen = new Set<string>();
-  while (out.length < size) {
+const heldOut = heldOutSet({
+  task: 'countdown',
+  seed: EVAL_SEED,
+  maxSize: COUNTDOWN_HELD_OUT_SIZE,
+  draw: (rng) => {
     const difficulty = DIFFICULTIES[rng.weighted([0.5, 0.5])] as number;
     const language: Language = rng.chance(EASTERN_SHARE) ? 'eastern' : 'western';
-    const p = drawProblem(rng, difficulty, language);
+    return drawProblem(rng, difficulty, language);
+  },
+  key: (p) => {
     const { numbers, target } = countdownParts(p);
-    const key = heldOutKey(numbers, target);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(p);
-  }
-  return out;
-}
-
-let heldOut: Set<string> | null = null;
-function heldOutKeys(): Set<string> {
-  if (heldOut === null) {
-    heldOut = new Set(
-      buildEvalSet(COUNTDOWN_HELD_OUT_SIZE).map((p) => {
-        const { numbers, target } = countdownParts(p);
-        return heldOutKey(numbers, target);
-      }),
-    );
-  }
-  return heldOut;
-}
-
-function isHeldOutProblem(problem: Problem): boolean {
-  const { numbers, target } = countdownParts(problem);
-  return heldOutKeys().has(heldOutKey(numbers, target));
-}
+    return heldOutKey(numbers, target);
+  },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Worked solutions: a short search trace
@@ -530,7 +511,7 @@ export const countdownTask: Task = {
     const language = opts.language ?? (rng.chance(EASTERN_SHARE) ? 'eastern' : 'western');
     for (;;) {
       const p = drawProblem(rng, difficulty, language);
-      if (!isHeldOutProblem(p)) return p;
+      if (!heldOut.isHeldOut(p)) return p;
     }
   },
 
@@ -552,13 +533,10 @@ export const countdownTask: Task = {
   },
 
   evalSet(size = DEFAULT_EVAL_SIZE) {
-    if (!Number.isInteger(size) || size < 1 || size > COUNTDOWN_HELD_OUT_SIZE) {
-      throw new Error(`countdown: eval set size must be an integer in 1..${COUNTDOWN_HELD_OUT_SIZE} (got ${size})`);
-    }
-    return buildEvalSet(size);
+    return heldOut.evalSet(size);
   },
 
   isHeldOut(problem) {
-    return isHeldOutProblem(problem);
+    return heldOut.isHeldOut(problem);
   },
 };

@@ -9,7 +9,8 @@
  * Operands: the one-digit factor is 2..9 (×0 and ×1 teach nothing); the multi-digit operand has no
  * leading zero, and at difficulty 1 it is also 2..9.
  */
-import { Rng } from '../rng';
+import type { Rng } from '../rng';
+import { heldOutSet } from './held-out';
 import { toScript, toWestern, type Language } from './digits';
 import type { Problem, Task, WorkedSolution } from './task';
 
@@ -52,36 +53,20 @@ function drawProblem(rng: Rng, difficulty: number, language: Language): Problem 
   };
 }
 
-function buildEvalSet(size: number): Problem[] {
-  const rng = new Rng(EVAL_SEED);
-  const out: Problem[] = [];
-  const seen = new Set<string>();
-  while (out.length < size) {
+const heldOut = heldOutSet({
+  task: 'multiplication',
+  seed: EVAL_SEED,
+  maxSize: MULTIPLICATION_HELD_OUT_SIZE,
+  draw: (rng) => {
     const difficulty = DIFFICULTIES[rng.weighted(EVAL_DIFFICULTY_WEIGHTS)] as number;
     const language: Language = rng.chance(EASTERN_SHARE) ? 'eastern' : 'western';
-    const p = drawProblem(rng, difficulty, language);
+    return drawProblem(rng, difficulty, language);
+  },
+  key: (p) => {
     const { a, b } = operands(p);
-    const key = heldOutKey(a, b);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(p);
-  }
-  return out;
-}
-
-let heldOut: Set<string> | null = null;
-function isHeldOutProblem(problem: Problem): boolean {
-  if (heldOut === null) {
-    heldOut = new Set(
-      buildEvalSet(MULTIPLICATION_HELD_OUT_SIZE).map((p) => {
-        const { a, b } = operands(p);
-        return heldOutKey(a, b);
-      }),
-    );
-  }
-  const { a, b } = operands(problem);
-  return heldOut.has(heldOutKey(a, b));
-}
+    return heldOutKey(a, b);
+  },
+});
 
 /** A plausible wrong product: off by one or ten, never negative, never the true value. */
 function slipProduct(rng: Rng, value: number): number {
@@ -156,7 +141,7 @@ export const multiplicationTask: Task = {
     const language = opts.language ?? (rng.chance(EASTERN_SHARE) ? 'eastern' : 'western');
     for (;;) {
       const p = drawProblem(rng, difficulty, language);
-      if (!isHeldOutProblem(p)) return p;
+      if (!heldOut.isHeldOut(p)) return p;
     }
   },
 
@@ -179,13 +164,10 @@ export const multiplicationTask: Task = {
   },
 
   evalSet(size = DEFAULT_EVAL_SIZE) {
-    if (!Number.isInteger(size) || size < 1 || size > MULTIPLICATION_HELD_OUT_SIZE) {
-      throw new Error(`multiplication: eval set size must be an integer in 1..${MULTIPLICATION_HELD_OUT_SIZE} (got ${size})`);
-    }
-    return buildEvalSet(size);
+    return heldOut.evalSet(size);
   },
 
   isHeldOut(problem) {
-    return isHeldOutProblem(problem);
+    return heldOut.isHeldOut(problem);
   },
 };
