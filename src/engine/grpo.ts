@@ -1,5 +1,5 @@
 /**
- * The GRPO objective, as TRL's GRPOTrainer computes it (see RECIPE.md, "GRPO, exactly").
+ * The GRPO objective, as TRL's GRPOTrainer computes it (DeepSeekMath's GRPO; docs/engine.md, "GRPO in code").
  *
  * Two pure pieces:
  *  - groupAdvantages: rewards -> one advantage per completion (plain numbers, no tensors);

@@ -157,7 +157,7 @@ export const REWARD_DESCRIPTIONS: Record<RewardName, string> = {
   overlong: 'DAPO soft overlong penalty: 0 until the buffer before the length cap, down to -1 at the cap.',
 };
 
-/** The lab's default: accuracy plus a little format, as in the feasibility run. */
+/** The lab's default: accuracy plus a little format, as R1-Zero rewards both. */
 export const DEFAULT_REWARD_WEIGHTS: RewardWeights = { accuracy: 1, format: 0.2 };
 
 function isRewardName(name: string): name is RewardName {
