@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { FIGURES, combinedSvg, movingAverage, niceTicks, parseMetrics, renderPanel, stageBoundaries } from './plot';
+import { FIGURES, movingAverage, stageBoundaries } from './plot/figures';
+import { parseMetrics } from './plot/metrics';
+import { combinedSvg, niceTicks, renderPanel } from './plot/svg';
 
 const jsonl = [
   '{"step":0,"stage":1,"reward":0.1,"rewards/accuracy/mean":0,"rewards/format/mean":0.1,"kl":0,"note":"text is ignored"}',
