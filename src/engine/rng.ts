@@ -1,6 +1,7 @@
 /**
  * Seeded pseudo-random numbers. Every random choice in the engine takes an Rng so that a run
- * is reproducible from its config and seed (no Math.random anywhere in src/engine).
+ * is reproducible from its config and seed (the engine never draws from the global, unseeded generator;
+ * a lint rule forbids it).
  *
  * The generator is sfc32 (small fast counter), seeded through splitmix32 so that nearby seeds
  * give unrelated streams. State is four 32-bit words and can be saved and restored.
