@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { packBatch, type PackedBatch } from './batch';
 import { type GrpoConfig, validateConfig } from './config';
 import { type EvalResult, evaluate } from './eval';
-import { groupAdvantages, grpoLoss } from './grpo';
+import { groupAdvantages, groupRewardStds, grpoLoss } from './grpo';
 import { type GPT, type Params, causalBias, forward, positionsFor, tokenEntropy, tokenLogProbs } from './model';
 import { AdamW, learningRate } from './optim';
 import { type Group, meanStd, rewardStats, rollout } from './rollout';
@@ -172,7 +172,7 @@ export class GrpoTrainer {
   private rolloutMetrics(groups: ScoredGroup[], fracZeroStd: number): StepMetrics {
     const all = groups.flatMap((g) => g.completions);
     const lengths = all.map((x) => x.ids.length);
-    const groupStds = groups.map((g) => sampleStd(g.completions.map((x) => x.reward)));
+    const groupStds = groupRewardStds(all.map((x) => x.reward), this.config.groupSize);
     return {
       reward: meanStd(all.map((x) => x.reward)).mean,
       reward_std: meanStd(groupStds).mean,
@@ -196,11 +196,4 @@ export class GrpoTrainer {
   dispose(): void {
     this.optimizer.dispose();
   }
-}
-
-/** Unbiased (N-1) std, as the group normalisation uses. */
-function sampleStd(xs: number[]): number {
-  if (xs.length < 2) return 0;
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
 }

@@ -69,6 +69,12 @@ export function zeroStdGroups(rewards: ArrayLike<number>, groupSize: number): bo
   return out;
 }
 
+/** Each group's unbiased (N-1) reward std, the divisor of scale 'group' (TRL's reward_std averages these). */
+export function groupRewardStds(rewards: ArrayLike<number>, groupSize: number): number[] {
+  const nGroups = checkGroups(rewards, groupSize);
+  return Array.from({ length: nGroups }, (_, g) => unbiasedStd(rewards, g * groupSize, (g + 1) * groupSize));
+}
+
 /** Share of zero-std groups (TRL's frac_reward_zero_std); 0 for an empty batch. */
 export function fracRewardZeroStd(rewards: ArrayLike<number>, groupSize: number): number {
   const flags = zeroStdGroups(rewards, groupSize);

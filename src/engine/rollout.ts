@@ -5,6 +5,7 @@
  */
 import { completionText, rewardContext } from './completion';
 import type { GrpoConfig } from './config';
+import { zeroStdGroups } from './grpo';
 import type { ModelConfig } from './model-config';
 import type { Params } from './model';
 import { REWARD_NAMES, type RewardName, type RewardWeights, scoreCompletion } from './rewards';
@@ -37,8 +38,9 @@ export interface RolloutResult {
   generatedTokens: number;
 }
 
-function allEqual(values: number[]): boolean {
-  return values.every((v) => v === values[0]);
+/** Groups whose rewards are all equal carry no GRPO signal (see grpo.ts). */
+function isFlat(g: Group): boolean {
+  return zeroStdGroups(g.completions.map((x) => x.reward), g.completions.length)[0] ?? true;
 }
 
 function sampleGroups(
@@ -71,15 +73,15 @@ export function rollout(
 ): RolloutResult {
   let groups = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng);
   let sampled = groups.length;
-  let zeroStd = groups.filter((g) => allEqual(g.completions.map((x) => x.reward))).length;
+  let zeroStd = groups.filter(isFlat).length;
   let tokens = countTokens(groups);
   if (c.dynamicSampling) {
-    let kept = groups.filter((g) => !allEqual(g.completions.map((x) => x.reward)));
+    let kept = groups.filter((g) => !isFlat(g));
     for (let round = 0; round < c.maxResampleRounds && kept.length < c.promptsPerStep; round++) {
       const more = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng);
       sampled += more.length;
       tokens += countTokens(more);
-      const moreKept = more.filter((g) => !allEqual(g.completions.map((x) => x.reward)));
+      const moreKept = more.filter((g) => !isFlat(g));
       zeroStd += more.length - moreKept.length;
       kept = kept.concat(moreKept);
     }

@@ -41,7 +41,15 @@ export function optimizerUpdate(
   const skipped = !Number.isFinite(loss) || !Number.isFinite(clipped.norm);
   if (!skipped) optimizer.step(clipped.grads, lr);
   tf.dispose(Object.values(clipped.grads));
-  const extraValues = Object.fromEntries(Object.entries(extras).map(([k, t]) => [k, t.dataSync()[0] as number]));
+  const extraValues = readScalars(extras);
   tf.dispose(Object.values(extras));
   return { loss, gradNorm: clipped.norm, skipped, extras: extraValues };
+}
+
+/** All metric scalars in one readback (one GPU sync on webgpu instead of one per metric). */
+function readScalars(scalars: Record<string, tf.Scalar>): Record<string, number> {
+  const names = Object.keys(scalars);
+  if (names.length === 0) return {};
+  const values = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)).dataSync());
+  return Object.fromEntries(names.map((n, i) => [n, values[i] as number]));
 }
