@@ -69,14 +69,22 @@ export const GrpoConfigSchema = z.object({
 export type GrpoConfig = z.infer<typeof GrpoConfigSchema>;
 export type RewardWeightsConfig = Partial<Record<RewardName, number>>;
 
+/** Every problem with a config, by field path ("groupSize", "rewardWeights.accuracy"); empty when valid. */
+export function configIssues(input: unknown): Record<string, string> {
+  const parsed = GrpoConfigSchema.safeParse(input);
+  if (parsed.success) return {};
+  const out: Record<string, string> = {};
+  for (const issue of parsed.error.issues) {
+    const path = issue.path.join('.') || '(config)';
+    const allowed = 'values' in issue && Array.isArray(issue.values) ? ` (allowed: ${issue.values.join(', ')})` : '';
+    out[path] ??= `${issue.message}${allowed}`;
+  }
+  return out;
+}
+
 /** Checks a config; the error names every bad field, its problem and (for choices) the allowed values. */
 export function validateConfig(input: unknown): GrpoConfig {
   const parsed = GrpoConfigSchema.safeParse(input);
   if (parsed.success) return parsed.data;
-  const lines = parsed.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(config)';
-    const allowed = 'values' in issue && Array.isArray(issue.values) ? ` (allowed: ${issue.values.join(', ')})` : '';
-    return `config.${path}: ${issue.message}${allowed}`;
-  });
-  throw new Error(lines.join('\n'));
+  throw new Error(Object.entries(configIssues(input)).map(([path, message]) => `config.${path}: ${message}`).join('\n'));
 }

@@ -144,3 +144,15 @@ function sampledScores(
   }
   return { 'eval/maj@k': maj / problems.length, 'eval/pass@k': any / problems.length };
 }
+
+/** An evaluation as flat metric values (the numbers, plus pass@1, format-blind pass@1 and length per difficulty). */
+export function evalMetrics(e: EvalResult): Record<string, number> {
+  const flat: Record<string, number> = {};
+  for (const [k, v] of Object.entries(e)) if (typeof v === 'number') flat[k] = v;
+  for (const [d, s] of Object.entries(e.byDifficulty)) {
+    flat[`eval/pass@1/d${d}`] = s.pass1;
+    flat[`eval/pass@1_any_format/d${d}`] = s.pass1AnyFormat;
+    flat[`eval/mean_length/d${d}`] = s.meanLength;
+  }
+  return flat;
+}

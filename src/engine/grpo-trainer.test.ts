@@ -115,6 +115,25 @@ describe('GrpoTrainer (tiny preset, cpu)', () => {
     expect(Object.keys(after).some((k) => (after[k] as Float32Array).some((v, i) => v !== (before[k] as Float32Array)[i]))).toBe(true);
   });
 
+  test('the inspected group: one log-ratio per token; the update raises positive-advantage completions over negative ones', () => {
+    const run = setup({ ...tiny, warmupSteps: 0, lr: 0.05, rewardWeights: { overlong: 1 } });
+    cleanups.push(() => run.dispose());
+    const r = run.trainer.trainStep({ inspect: true });
+    const ins = r.inspection;
+    expect(ins).toBeDefined();
+    const group = r.groups[ins!.groupIndex]!;
+    expect(ins!.logRatios.map((row) => row.length)).toEqual(group.completions.map((c) => c.ids.length));
+    const meanOf = (sign: number) => {
+      const rows = ins!.logRatios.filter((_, i) => Math.sign(group.advantages[i]!) === sign);
+      const values = rows.flat();
+      return values.reduce((a, b) => a + b, 0) / values.length;
+    };
+    expect(group.advantages.some((a) => a > 0) && group.advantages.some((a) => a < 0)).toBe(true);
+    expect(meanOf(1)).toBeGreaterThan(meanOf(-1));
+    // Without inspect, nothing extra is computed.
+    expect(run.trainer.trainStep().inspection).toBeUndefined();
+  });
+
   test('new reward weights (setRewardWeights) apply from the next step on; invalid weights throw naming the field', () => {
     const w1: RewardWeights = { overlong: 1 };
     const run = setup({ ...tiny, rewardWeights: w1 });

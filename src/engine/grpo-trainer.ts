@@ -5,11 +5,12 @@
  * so that the CLI and the UI can show what the model wrote and what each completion earned.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { packBatch, type PackedBatch } from './batch';
+import { packBatch } from './batch';
+import { completionLogProbs, disposeBatchTensors, frozenLogProbs, toTensors } from './batch-tensors';
 import { type GrpoConfig, validateConfig } from './config';
 import { type EvalResult, evaluate } from './eval';
 import { groupAdvantages, groupRewardStds, grpoLoss } from './grpo';
-import { type GPT, type Params, causalBias, forward, positionsFor, tokenEntropy, tokenLogProbs } from './model';
+import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
 import { AdamW, learningRate } from './optim';
 import { type Group, meanStd, rewardStats, rollout } from './rollout';
 import { type RewardWeights, validateRewardWeights } from './rewards';
@@ -26,33 +27,24 @@ export interface ScoredGroup extends Group {
   advantages: number[];
 }
 
+/** How one group's update moved each token (for the UI's token view). */
+export interface GroupInspection {
+  groupIndex: number;
+  /** Row i, token j: log pi_after - log pi_before for completion i of the group. */
+  logRatios: number[][];
+}
+
 export interface GrpoStepResult {
   step: number;
   metrics: StepMetrics;
   groups: ScoredGroup[];
+  inspection?: GroupInspection;
 }
 
-interface BatchTensors {
-  inputs: tf.Tensor2D;
-  targets: tf.Tensor2D;
-  positions: tf.Tensor2D;
-  bias: tf.Tensor4D;
-  mask: tf.Tensor2D;
-}
-
-function toTensors(b: PackedBatch, anchor: number): BatchTensors {
-  return {
-    inputs: tf.tensor2d(b.inputs, undefined, 'int32'),
-    targets: tf.tensor2d(b.targets, undefined, 'int32'),
-    positions: tf.tensor2d(positionsFor(b.valid, b.promptWidth, anchor), undefined, 'int32'),
-    bias: causalBias(b.valid),
-    mask: tf.tensor2d(b.lossMask),
-  };
-}
-
-/** Log-probabilities of the batch's tokens under some weights, outside any gradient tape. */
-function frozenLogProbs(p: Params, mc: GPT['config'], t: BatchTensors): tf.Tensor2D {
-  return tf.tidy(() => tokenLogProbs(forward(p, mc, t.inputs, t.positions, t.bias).logits, t.targets));
+/** The first group whose rewards differ (it carries a learning signal), else the first. */
+function inspectedGroupIndex(groups: ScoredGroup[]): number {
+  const i = groups.findIndex((g) => g.advantages.some((a) => a !== 0));
+  return Math.max(0, i);
 }
 
 export class GrpoTrainer {
@@ -93,7 +85,8 @@ export class GrpoTrainer {
     this.weights = validateRewardWeights(w);
   }
 
-  trainStep(): GrpoStepResult {
+  /** One GRPO step; with inspect, also how the update moved the tokens of one group. */
+  trainStep(opts: { inspect?: boolean } = {}): GrpoStepResult {
     const c = this.config;
     const t0 = performance.now();
     const roll = rollout(this.model.params, this.model.config, this.tokenizer, this.task, c, this.weights, this.rng);
@@ -104,8 +97,11 @@ export class GrpoTrainer {
       ...g, advantages: Array.from(advantages.subarray(i * c.groupSize, (i + 1) * c.groupSize)),
     }));
     const lr = learningRate(this.stepIndex, { lr: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps, decay: c.lrDecay, minLrRatio: c.minLrRatio });
+    const inspected = opts.inspect && groups.length > 0 ? inspectedGroupIndex(groups) : -1;
+    const before = inspected >= 0 ? this.groupLogProbs(groups[inspected] as ScoredGroup) : null;
     const update = groups.length > 0 ? this.update(groups, advantages, lr) : { extras: {}, loss: 0, gradNorm: 0, skipped: 0, tRef: 0 };
     const tEnd = performance.now();
+    const inspection = before ? this.inspect(groups, inspected, before) : undefined;
     this.stepIndex++;
     const metrics: StepMetrics = {
       ...this.rolloutMetrics(groups, roll.fracZeroStd),
@@ -121,7 +117,16 @@ export class GrpoTrainer {
       'time/update': (tEnd - tRollout - update.tRef) / 1000,
       sampled_groups: roll.sampledGroups,
     };
-    return { step: this.stepIndex, metrics, groups };
+    return { step: this.stepIndex, metrics, groups, ...(inspection ? { inspection } : {}) };
+  }
+
+  private groupLogProbs(g: ScoredGroup): number[][] {
+    return completionLogProbs(this.model.params, this.model.config, g.promptIds, g.completions.map((x) => x.ids), this.tokenizer.padId);
+  }
+
+  private inspect(groups: ScoredGroup[], groupIndex: number, before: number[][]): GroupInspection {
+    const after = this.groupLogProbs(groups[groupIndex] as ScoredGroup);
+    return { groupIndex, logRatios: after.map((row, i) => row.map((v, j) => v - ((before[i] as number[])[j] as number))) };
   }
 
   private update(groups: ScoredGroup[], advantages: Float32Array, lr: number) {
@@ -163,7 +168,8 @@ export class GrpoTrainer {
       skipped += Number(r.skipped);
       for (const [k, v] of Object.entries(r.extras)) sums[k] = (sums[k] ?? 0) + v / c.numIterations;
     }
-    tf.dispose([t.inputs, t.targets, t.positions, t.bias, t.mask, adv]);
+    disposeBatchTensors(t);
+    adv.dispose();
     refLogp?.dispose();
     oldLogp?.dispose();
     return { extras: sums, loss, gradNorm, skipped, tRef };

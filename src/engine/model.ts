@@ -185,7 +185,7 @@ function embed(ids: tf.Tensor2D, table: tf.Tensor): tf.Tensor3D {
   const [B, T] = ids.shape;
   const [rows, width] = table.shape as [number, number];
   const oneHot = tf.oneHot(tf.reshape(ids, [B * T]), rows); // [B*T, rows]
-  return tf.reshape(matMul2d(oneHot.toFloat(), table), [B, T, width]);
+  return tf.reshape(matMul2d(tf.cast(oneHot, 'float32'), table), [B, T, width]);
 }
 
 /** [B, T, d] → [B, heads, T, headDim] */
@@ -303,7 +303,7 @@ export function positionsFor(valid: number[][], anchorColumn: number, anchor: nu
 export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
   const V = logits.shape[2];
   const logp = tf.logSoftmax(logits, -1);
-  const oneHot = tf.oneHot(targets, V).toFloat(); // one-hot pick: gather has no gradient on wasm
+  const oneHot = tf.cast(tf.oneHot(targets, V), 'float32'); // one-hot pick: gather has no gradient on wasm
   return tf.sum(tf.mul(logp, oneHot), -1) as tf.Tensor2D;
 }
 

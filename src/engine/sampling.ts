@@ -84,7 +84,7 @@ function prefill(p: Params, c: ModelConfig, padded: number[][], valid: number[][
   return tidyStep(() => {
     const out = forward(p, c, tf.tensor2d(padded, undefined, 'int32'), tf.tensor2d(positionsFor(valid, padded[0]?.length ?? 0, c.promptAnchor), undefined, 'int32'),
       causalBias(valid), null, true);
-    const last = out.logits.slice([0, out.logits.shape[1] - 1, 0], [-1, 1, -1]) as tf.Tensor3D;
+    const last = tf.slice(out.logits, [0, out.logits.shape[1] - 1, 0], [-1, 1, -1]) as tf.Tensor3D;
     return { logits: last, cache: out.cache as KVCache };
   });
 }

@@ -1,0 +1,217 @@
+/**
+ * One chart panel: a title, a sentence or two for learners, and the metric lines over steps.
+ *
+ * Presentational: it is given the history and draws it. The history array is mutated in place by
+ * the store, so `historyVersion` (not the array's identity) is what invalidates the derived rows.
+ * Training metrics are smoothed and downsampled (see series.ts); evaluation metrics are drawn raw,
+ * with dots, because there are few of them and each one is a real held-out measurement.
+ */
+import { memo, useId, useMemo, type ReactNode } from 'react';
+import {
+  Area, CartesianGrid, ComposedChart, Legend, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
+  type AxisDomain,
+} from 'recharts';
+import type { MetricPoint, WeightChange } from '../../../workers/protocol';
+import { buildChartRows, formatValue, isEvalKey, type ChartDataSpec, type ChartRow } from './series';
+
+export interface ChartLine {
+  /** Metric name in MetricPoint.values; "eval/..." names are drawn unsmoothed, with dots. */
+  key: string;
+  label: string;
+  /** Any CSS colour; the panel passes var(--chart-...) so the palette follows the theme. */
+  color: string;
+  dashed?: boolean;
+  /** Thicker, for the series the chart is mainly about. */
+  emphasis?: boolean;
+}
+
+/** A shaded range between two step metrics (e.g. the shortest and longest completion). */
+export interface ChartBand {
+  lowKey: string;
+  highKey: string;
+  label: string;
+  color: string;
+}
+
+export interface MetricChartProps {
+  /** Stable id: the section's data-testid is `chart-${id}`. */
+  id: string;
+  title: string;
+  explanation: ReactNode;
+  /** Keep the array's identity stable between renders: it is a memo dependency. */
+  lines: readonly ChartLine[];
+  band?: ChartBand;
+  history: readonly MetricPoint[];
+  historyVersion: number;
+  /** EMA weight for step metrics, 0 to 0.99. */
+  smoothing: number;
+  weightChanges: readonly WeightChange[];
+  /**
+   * y-axis bounds in recharts' terms, e.g. [0, 1] for rates or [0, 'auto']; data outside a fixed
+   * bound still widens the axis. Default: fitted to the data.
+   */
+  yDomain?: AxisDomain;
+  /** Shown instead of an empty axis when the history has points but none for this chart. */
+  emptyText?: string;
+  /** Most rows handed to recharts; about one per two pixels of a typical panel. */
+  maxPoints?: number;
+  /** Plot height in pixels (the panel's height does not depend on its parent's). */
+  height?: number;
+}
+
+const DEFAULT_MAX_POINTS = 400;
+const DEFAULT_HEIGHT = 240;
+/** The band is stored on each row under this key as [low, high]; no metric name contains '#'. */
+const BAND_KEY = '#band';
+
+const TICK = { fill: 'var(--muted)', fontSize: 11 };
+const TOOLTIP_CONTENT = {
+  background: 'var(--card)',
+  border: '1px solid var(--border)',
+  borderRadius: '0.375rem',
+  color: 'var(--fg)',
+  fontSize: 12,
+  padding: '0.375rem 0.5rem',
+};
+const TOOLTIP_LABEL = { color: 'var(--fg)', fontWeight: 600, marginBottom: 2 };
+
+function tooltipValue(value: unknown): string {
+  if (typeof value === 'number') return formatValue(value);
+  if (Array.isArray(value) && value.length === 2) {
+    return `${formatValue(Number(value[0]))} – ${formatValue(Number(value[1]))}`;
+  }
+  return String(value);
+}
+
+/** Says "steps a–b" for rows that stand for a bucket of downsampled steps. */
+function tooltipLabel(label: ReactNode, payload: ReadonlyArray<{ payload?: unknown }>): string {
+  const row = payload[0]?.payload as ChartRow | undefined;
+  if (row?.range) return `steps ${row.range[0]}–${row.range[1]}`;
+  return `step ${String(label)}`;
+}
+
+function MetricChartImpl({
+  id, title, explanation, lines, band, history, historyVersion, smoothing, weightChanges,
+  yDomain, emptyText, maxPoints = DEFAULT_MAX_POINTS, height = DEFAULT_HEIGHT,
+}: MetricChartProps) {
+  const headingId = useId();
+
+  const spec = useMemo<ChartDataSpec>(() => ({
+    keys: lines.map((l) => l.key),
+    band: band ? { key: BAND_KEY, lowKey: band.lowKey, highKey: band.highKey } : undefined,
+  }), [lines, band]);
+
+  const rows = useMemo(() => {
+    // The store appends to `history` in place; its version is what says the contents changed.
+    void historyVersion;
+    return buildChartRows(history, spec, smoothing, maxPoints);
+  }, [history, historyVersion, spec, smoothing, maxPoints]);
+
+  // Several changes at one step (a slider dragged between steps) draw one line.
+  const changeSteps = useMemo(
+    () => Array.from(new Set(weightChanges.map((c) => c.step))).sort((a, b) => a - b),
+    [weightChanges],
+  );
+
+  // A single row draws no line segment; dots make the first step visible.
+  const stepDot = rows.length === 1 ? { r: 3 } : false;
+
+  return (
+    <section className="metric-chart" data-testid={`chart-${id}`} data-points={rows.length} aria-labelledby={headingId}>
+      <h3 className="metric-chart__title" id={headingId}>{title}</h3>
+      <p className="metric-chart__explain">{explanation}</p>
+      {rows.length === 0 ? (
+        <div className="metric-chart__empty" style={{ height }}>
+          {history.length === 0
+            ? 'Press Start to train; this chart fills in as steps complete.'
+            : (emptyText ?? 'No values for this chart yet.')}
+        </div>
+      ) : (
+        <div className="metric-chart__plot" style={{ height }}>
+          <ResponsiveContainer width="100%" height="100%" minWidth={0} initialDimension={{ width: 320, height }}>
+            <ComposedChart data={rows} margin={{ top: 8, right: 12, bottom: 4, left: 0 }}>
+              <CartesianGrid stroke="var(--border)" strokeDasharray="3 3" />
+              <XAxis
+                dataKey="step"
+                type="number"
+                // From 0 so the ticks fall on round steps (0, 2500, 5000) rather than 1, 2501, 5001.
+                domain={[0, 'dataMax']}
+                allowDecimals={false}
+                tickFormatter={formatValue}
+                tick={TICK}
+                stroke="var(--border)"
+                height={32}
+                label={{ value: 'step', position: 'insideBottomRight', offset: 0, fill: 'var(--muted)', fontSize: 11 }}
+              />
+              <YAxis
+                width={52}
+                domain={yDomain ?? ['auto', 'auto']}
+                allowDataOverflow={false}
+                tickFormatter={formatValue}
+                tick={TICK}
+                stroke="var(--border)"
+              />
+              <Tooltip
+                isAnimationActive={false}
+                contentStyle={TOOLTIP_CONTENT}
+                labelStyle={TOOLTIP_LABEL}
+                cursor={{ stroke: 'var(--muted)', strokeDasharray: '2 2' }}
+                formatter={tooltipValue}
+                labelFormatter={tooltipLabel}
+              />
+              {/* In the order the lines are given (recharts sorts by name by default). */}
+              <Legend verticalAlign="top" align="left" itemSorter={null} wrapperStyle={{ fontSize: 12, paddingBottom: 4 }} />
+              {band && (
+                <Area
+                  dataKey={BAND_KEY}
+                  name={band.label}
+                  type="linear"
+                  stroke="none"
+                  fill={band.color}
+                  fillOpacity={0.2}
+                  connectNulls
+                  activeDot={false}
+                  legendType="square"
+                  isAnimationActive={false}
+                />
+              )}
+              {changeSteps.map((step) => (
+                <ReferenceLine
+                  key={step}
+                  x={step}
+                  stroke="var(--muted)"
+                  strokeDasharray="4 3"
+                  label={{ value: 'weights', position: 'insideTopRight', fill: 'var(--muted)', fontSize: 10 }}
+                />
+              ))}
+              {lines.map((l) => {
+                const evalLine = isEvalKey(l.key);
+                return (
+                  <Line
+                    key={l.key}
+                    dataKey={l.key}
+                    name={l.label}
+                    type="linear"
+                    stroke={l.color}
+                    strokeWidth={l.emphasis ? 2.25 : 1.5}
+                    strokeDasharray={l.dashed ? '5 4' : undefined}
+                    // Eval points are sparse, real measurements: show each one.
+                    dot={evalLine ? { r: 3, fill: l.color, stroke: l.color, strokeWidth: 1, strokeDasharray: '' } : stepDot}
+                    activeDot={{ r: evalLine ? 5 : 3 }}
+                    // Rows hold only some series (eval steps, metrics that appear later): draw across gaps.
+                    connectNulls
+                    legendType="plainline"
+                    isAnimationActive={false}
+                  />
+                );
+              })}
+            </ComposedChart>
+          </ResponsiveContainer>
+        </div>
+      )}
+    </section>
+  );
+}
+
+/** Re-renders only when its inputs change (the panel re-renders on every history append). */
+export const MetricChart = memo(MetricChartImpl);

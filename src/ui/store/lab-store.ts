@@ -1,0 +1,83 @@
+/**
+ * The lab's whole UI state, in one zustand store.
+ *
+ * The metric history keeps every point (charts downsample for display only). Points are appended
+ * in place and `historyVersion` is bumped, so appending 10,000 steps stays O(new points) and
+ * components that chart the history re-render on the version, not on array identity.
+ */
+import { create } from 'zustand';
+import type { GrpoConfig } from '../../engine/config';
+import type { RewardWeights } from '../../engine/rewards';
+import type {
+  BackendChoice, BackendInfo, GroupView, MetricPoint, ModelSummary, RunStatus, WeightChange,
+} from '../../../workers/protocol';
+
+export interface LabState {
+  backendChoice: BackendChoice;
+  backend: BackendInfo | null;
+  /** A backend or worker failure the user must see. */
+  fatalError: string | null;
+  model: ModelSummary | null;
+  status: RunStatus;
+  /** The settings form's values (may be invalid while the user types). */
+  settings: GrpoConfig;
+  /** The settings the current run was configured with (null before the worker accepted any). */
+  appliedSettings: GrpoConfig | null;
+  /** The last control action's error (a rejected setting, a step on a finished run). */
+  actionError: string | null;
+  /** Field name -> message for every invalid setting; a run cannot start while any is present. */
+  settingsErrors: Record<string, string>;
+  presetName: string;
+  rewardWeights: RewardWeights;
+  history: MetricPoint[];
+  historyVersion: number;
+  weightChanges: WeightChange[];
+  latestGroup: GroupView | null;
+  /** Smoothing of the charts' step metrics, 0 (none) to 0.99 (exponential moving average weight). */
+  smoothing: number;
+}
+
+export interface LabActions {
+  set(partial: Partial<LabState>): void;
+  appendMetrics(points: MetricPoint[]): void;
+  addWeightChange(change: WeightChange): void;
+  clearRun(): void;
+}
+
+export type LabStore = LabState & LabActions;
+
+export function initialStatus(totalSteps: number): RunStatus {
+  return { phase: 'loading', stage: 'base', step: 0, totalSteps };
+}
+
+export function createLabStore(settings: GrpoConfig, presetName: string) {
+  return create<LabStore>()((set, get) => ({
+    backendChoice: 'auto',
+    backend: null,
+    fatalError: null,
+    model: null,
+    status: initialStatus(settings.steps),
+    settings,
+    appliedSettings: null,
+    actionError: null,
+    settingsErrors: {},
+    presetName,
+    rewardWeights: { ...settings.rewardWeights },
+    history: [],
+    historyVersion: 0,
+    weightChanges: [],
+    latestGroup: null,
+    smoothing: 0.6,
+    set: (partial) => set(partial),
+    appendMetrics: (points) => {
+      if (points.length === 0) return;
+      const history = get().history;
+      history.push(...points);
+      set({ historyVersion: get().historyVersion + 1 });
+    },
+    addWeightChange: (change) => set({ weightChanges: [...get().weightChanges, change] }),
+    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null }),
+  }));
+}
+
+export type LabStoreHook = ReturnType<typeof createLabStore>;

@@ -1,0 +1,130 @@
+/**
+ * The main thread's side of the trainer worker: starts the worker, wires its events into the
+ * store, and turns every failure into a message the user sees (nothing fails silently).
+ *
+ * Switching backend replaces the worker: a tfjs backend is chosen once per worker, and a fresh
+ * worker is the one state we know is clean.
+ */
+import * as Comlink from 'comlink';
+import type { GrpoConfig } from '../engine/config';
+import type { RewardWeights } from '../engine/rewards';
+import type { BackendChoice, TrainerApi, TrainerEvents } from '../../workers/protocol';
+import type { LabStoreHook } from './store/lab-store';
+
+/** Where the pretrained base checkpoint is served from (public/checkpoints/base.json). */
+export const BASE_CHECKPOINT_URL = `${import.meta.env.BASE_URL}checkpoints/base.json`;
+/** How long a backend may take to initialise before the next one is tried. */
+const BACKEND_TIMEOUT_MS = 20_000;
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export class TrainerClient {
+  private worker: Worker | null = null;
+  private api: Comlink.Remote<TrainerApi> | null = null;
+  /** Bumped by every boot, so a superseded boot's late failure is not reported. */
+  private generation = 0;
+
+  constructor(private readonly store: LabStoreHook) {}
+
+  /** (Re)starts the worker on a backend, loads the base model and applies the current settings. */
+  async boot(choice: BackendChoice): Promise<void> {
+    this.shutdown();
+    const generation = ++this.generation;
+    const s = this.store.getState();
+    s.set({ backendChoice: choice, backend: null, fatalError: null, model: null, status: { ...s.status, phase: 'loading', step: 0 } });
+    s.clearRun();
+    const worker = new Worker(new URL('../../workers/trainer.worker.ts', import.meta.url), { type: 'module', name: 'trainer' });
+    worker.addEventListener('error', (e) => {
+      if (generation === this.generation) this.fatal(`the trainer worker failed: ${e.message || 'could not load its script'}`);
+    });
+    this.worker = worker;
+    const api = Comlink.wrap<TrainerApi>(worker);
+    this.api = api;
+    try {
+      await api.subscribe(Comlink.proxy(this.events()));
+      const backend = await api.init(choice, BACKEND_TIMEOUT_MS);
+      if (generation !== this.generation) return;
+      this.store.getState().set({ backend });
+      await api.loadCheckpoint({ url: new URL(BASE_CHECKPOINT_URL, self.location.href).href });
+      if (generation !== this.generation) return;
+      await this.configure(this.store.getState().settings);
+    } catch (e) {
+      if (generation === this.generation) this.fatal(messageOf(e));
+    }
+  }
+
+  /** Applies settings (a fresh run); returns false and shows the error when the worker rejects them. */
+  async configure(settings: GrpoConfig): Promise<boolean> {
+    const api = this.requireApi();
+    try {
+      const { config, model } = await api.configure(settings);
+      const s = this.store.getState();
+      s.clearRun();
+      s.set({ model, appliedSettings: config, rewardWeights: { ...config.rewardWeights } });
+      return true;
+    } catch (e) {
+      this.store.getState().set({ actionError: messageOf(e) });
+      return false;
+    }
+  }
+
+  start = () => this.act(async (api) => api.start());
+  pause = () => this.act(async (api) => api.pause());
+  resume = () => this.act(async (api) => api.resume());
+  stepOnce = () => this.act(async (api) => api.stepOnce());
+  sample = () => this.act(async (api) => this.store.getState().set({ latestGroup: await api.sample() }));
+  evaluate = () => this.act(async (api) => { await api.evaluate(); });
+
+  reset = () => this.act(async (api) => {
+    await api.reset();
+    this.store.getState().clearRun();
+  });
+
+  setRewardWeights = (weights: RewardWeights) => this.act(async (api) => { await api.setRewardWeights(weights); });
+
+  /** The current model as a downloadable checkpoint file. */
+  async saveCheckpoint(): Promise<Blob | null> {
+    let blob: Blob | null = null;
+    await this.act(async (api) => { blob = new Blob([await api.saveCheckpoint()], { type: 'application/json' }); });
+    return blob;
+  }
+
+  shutdown(): void {
+    this.generation++;
+    if (this.api) this.api[Comlink.releaseProxy]();
+    this.worker?.terminate();
+    this.worker = null;
+    this.api = null;
+  }
+
+  private events(): TrainerEvents {
+    const store = this.store;
+    return {
+      status: (status) => store.getState().set({ status }),
+      metrics: (points) => store.getState().appendMetrics(points),
+      group: (latestGroup) => store.getState().set({ latestGroup }),
+      weightChange: (change) => store.getState().addWeightChange(change),
+    };
+  }
+
+  private async act(work: (api: Comlink.Remote<TrainerApi>) => Promise<unknown>): Promise<void> {
+    this.store.getState().set({ actionError: null });
+    try {
+      await work(this.requireApi());
+    } catch (e) {
+      this.store.getState().set({ actionError: messageOf(e) });
+    }
+  }
+
+  private requireApi(): Comlink.Remote<TrainerApi> {
+    if (!this.api) throw new Error('the trainer is not running; reload the page');
+    return this.api;
+  }
+
+  private fatal(message: string): void {
+    const s = this.store.getState();
+    s.set({ fatalError: message, status: { ...s.status, phase: 'error', message } });
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Picking the tfjs backend inside the worker: WebGPU on a real GPU adapter, else wasm, else cpu.
+ *
+ * A software WebGPU adapter (SwiftShader, `isFallbackAdapter`) is correct but about 17x slower
+ * than wasm on our machines, so 'auto' skips it; forcing 'webgpu' uses it anyway. Every init is
+ * guarded by a timeout (a wasm init with thread workers has been seen to hang forever), and a
+ * failure falls through to the next backend with a note the UI shows.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+// The engine calls ops as functions (tf.slice(x)), but tfjs's own kernels and gradients use the
+// chained forms (x.slice()), which tfjs-core alone does not register in a production bundle.
+import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import type { BackendChoice, BackendInfo, BackendName } from './protocol';
+
+/** The parts of the WebGPU API we read (kept local so the lab needs no @webgpu/types). */
+interface GpuAdapterInfoLike {
+  vendor?: string;
+  architecture?: string;
+  device?: string;
+  description?: string;
+  isFallbackAdapter?: boolean;
+}
+interface GpuAdapterLike {
+  info?: GpuAdapterInfoLike;
+  isFallbackAdapter?: boolean;
+}
+interface GpuLike {
+  requestAdapter(): Promise<GpuAdapterLike | null>;
+}
+
+const ORDER: readonly BackendName[] = ['webgpu', 'wasm', 'cpu'];
+
+setWasmPaths({
+  'tfjs-backend-wasm.wasm': wasmPlain,
+  'tfjs-backend-wasm-simd.wasm': wasmSimd,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
+});
+// Single-thread SIMD: as fast as threads on 2 cores, and threads crash in a minified build.
+tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+
+function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    work.then(
+      (v) => { clearTimeout(timer); resolve(v); },
+      (e: unknown) => { clearTimeout(timer); reject(e instanceof Error ? e : new Error(String(e))); },
+    );
+  });
+}
+
+function describeAdapter(a: GpuAdapterLike): { text: string; fallback: boolean } {
+  const info = a.info ?? {};
+  const fallback = Boolean(info.isFallbackAdapter ?? a.isFallbackAdapter);
+  const parts = [info.vendor, info.architecture, info.device, info.description].filter((x) => x && x.length > 0);
+  return { text: parts.join(' ') || 'unnamed adapter', fallback };
+}
+
+async function probeWebGpu(timeoutMs: number): Promise<GpuAdapterLike | null> {
+  const gpu = (navigator as Navigator & { gpu?: GpuLike }).gpu;
+  if (!gpu) return null;
+  return withTimeout(gpu.requestAdapter(), timeoutMs, 'navigator.gpu.requestAdapter()');
+}
+
+async function activate(name: BackendName, timeoutMs: number): Promise<void> {
+  const ok = await withTimeout(tf.setBackend(name).then(async (r) => { await tf.ready(); return r; }), timeoutMs, `the ${name} backend`);
+  if (!ok) throw new Error(`the ${name} backend failed to initialise`);
+}
+
+function cpuDescription(name: BackendName): string {
+  const cores = typeof navigator.hardwareConcurrency === 'number' ? `, ${navigator.hardwareConcurrency} cores` : '';
+  return name === 'wasm' ? `WebAssembly, single thread SIMD${cores}` : `plain JavaScript${cores}`;
+}
+
+/** Tries backends in order; returns the one in use, its adapter, and why earlier ones were skipped. */
+export async function initBackend(choice: BackendChoice, timeoutMs: number): Promise<BackendInfo> {
+  const order = choice === 'auto' ? ORDER : [choice, ...ORDER.filter((b) => b !== choice && b !== 'webgpu')];
+  const notes: string[] = [];
+  for (const name of order) {
+    try {
+      let adapter = cpuDescription(name);
+      let fallbackAdapter = false;
+      if (name === 'webgpu') {
+        const a = await probeWebGpu(timeoutMs);
+        if (!a) throw new Error('no WebGPU adapter (navigator.gpu is missing or gave none)');
+        const d = describeAdapter(a);
+        if (d.fallback && choice === 'auto') {
+          notes.push(`WebGPU: only a software adapter (${d.text}), slower than wasm; force WebGPU to use it`);
+          continue;
+        }
+        adapter = d.text;
+        fallbackAdapter = d.fallback;
+      }
+      await activate(name, timeoutMs);
+      return { name, adapter, fallbackAdapter, notes };
+    } catch (e) {
+      notes.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  throw new Error(`no tfjs backend could start: ${notes.join('; ')}`);
+}

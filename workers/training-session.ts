@@ -1,0 +1,282 @@
+/**
+ * One training run as the lab drives it: a checkpoint to start from, a config, and a loop that
+ * can be started, paused, resumed, stepped and reset, with reward weights changed between steps.
+ *
+ * It is the worker's logic without the worker: no comlink and no DOM, so Vitest runs it in Node.
+ * The loop yields to the event loop between steps, so a pause or a weight change that arrives
+ * while a step runs acts at the next step boundary.
+ */
+import { parseCheckpoint, serializeCheckpoint } from '../src/engine/checkpoint';
+import { type GrpoConfig, validateConfig } from '../src/engine/config';
+import { evalMetrics } from '../src/engine/eval';
+import { GrpoTrainer } from '../src/engine/grpo-trainer';
+import { GPT, type Params, disposeParams } from '../src/engine/model';
+import { type ModelConfig, modelSize, parameterCount } from '../src/engine/model-config';
+import type { RewardWeights } from '../src/engine/rewards';
+import { Tokenizer } from '../src/engine/tokenizer';
+import { groupView, sampleGroup } from './group-view';
+import { MetricBatcher } from './metric-batcher';
+import type { GroupView, MetricPoint, ModelSummary, RunPhase, RunStatus, StageName, TrainerEvents, WeightChange } from './protocol';
+
+interface StartingPoint {
+  model: ModelConfig;
+  weights: Record<string, Float32Array>;
+  origin: string;
+}
+
+interface Run {
+  config: GrpoConfig;
+  model: GPT;
+  reference: Params | null;
+  trainer: GrpoTrainer;
+}
+
+const NO_EVENTS: TrainerEvents = { status() {}, metrics() {}, group() {}, weightChange() {} };
+
+/** Lets queued messages (pause, new weights) run between steps. */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export class TrainingSession {
+  private readonly tokenizer = new Tokenizer();
+  private events: TrainerEvents = NO_EVENTS;
+  private start_: StartingPoint | null = null;
+  private run: Run | null = null;
+  private phase: RunPhase = 'loading';
+  private message: string | undefined;
+  private loop: Promise<void> | null = null;
+  private pauseRequested = false;
+  private evaluatedAtStart = false;
+  private sampleCount = 0;
+  private readonly batcher: MetricBatcher;
+
+  constructor(flushIntervalMs = 200) {
+    this.batcher = new MetricBatcher(flushIntervalMs, (points) => this.events.metrics(points));
+  }
+
+  subscribe(events: TrainerEvents): void {
+    this.events = events;
+  }
+
+  /** Parses and checks a checkpoint (errors name the field) and makes it the starting point. */
+  loadCheckpoint(text: string, source: string): ModelSummary {
+    const c = parseCheckpoint(text, this.tokenizer.vocab);
+    const stage = typeof c.meta.stage === 'string' ? c.meta.stage : 'checkpoint';
+    const steps = typeof c.meta.step === 'number' ? `, ${c.meta.step} steps` : '';
+    this.start_ = { model: c.model, weights: c.weights, origin: `${source} (${stage}${steps})` };
+    this.disposeRun();
+    this.setPhase('ready');
+    return this.summary(c.model, this.start_.origin);
+  }
+
+  /**
+   * Validates the config (the error names every bad field) and builds a fresh run from the
+   * starting checkpoint; a model size the checkpoint does not hold starts from random weights.
+   */
+  configure(input: unknown): { config: GrpoConfig; model: ModelSummary } {
+    const config = validateConfig(input);
+    this.disposeRun();
+    const { model, origin } = this.buildModel(config);
+    const reference = config.beta > 0 ? model.snapshot() : null;
+    this.run = { config, model, reference, trainer: new GrpoTrainer(config, this.tokenizer, model, reference) };
+    this.evaluatedAtStart = false;
+    this.message = undefined;
+    this.setPhase('ready');
+    return { config, model: this.summary(model.config, origin) };
+  }
+
+  /** Runs steps until the config's total, a pause, or an error. */
+  async start(): Promise<void> {
+    const run = this.requireRun();
+    if (this.loop) return this.loop;
+    if (run.trainer.step >= run.config.steps) return;
+    this.pauseRequested = false;
+    this.setPhase('running');
+    this.loop = this.runLoop().finally(() => {
+      this.loop = null;
+    });
+    return this.loop;
+  }
+
+  /** Resolves once the current step has finished and the loop has stopped. */
+  async pause(): Promise<void> {
+    if (!this.loop) return;
+    this.pauseRequested = true;
+    this.setPhase('pausing');
+    await this.loop;
+  }
+
+  resume(): Promise<void> {
+    return this.start();
+  }
+
+  async stepOnce(): Promise<void> {
+    const run = this.requireRun();
+    if (this.loop) throw new Error('step: the run is already going; pause it first');
+    if (run.trainer.step >= run.config.steps) throw new Error(`step: the run has finished its ${run.config.steps} steps; reset to start again`);
+    this.setPhase('running');
+    try {
+      this.evaluateAtStartOnce();
+      this.trainOneStep();
+      this.setPhase(run.trainer.step >= run.config.steps ? 'done' : 'paused');
+    } catch (e) {
+      this.fail(e);
+      throw e;
+    } finally {
+      this.batcher.flush();
+    }
+  }
+
+  /** Stops the loop and rebuilds the run from the starting checkpoint with the same config. */
+  async reset(): Promise<void> {
+    await this.pause();
+    const config = this.run?.config;
+    if (config) this.configure(config);
+  }
+
+  setRewardWeights(weights: RewardWeights): WeightChange {
+    const run = this.requireRun();
+    run.trainer.setRewardWeights(weights);
+    const change = { step: run.trainer.step + 1, weights: run.trainer.rewardWeights };
+    this.events.weightChange(change);
+    return change;
+  }
+
+  /** A new problem's group of completions from the current model, scored, with no update. */
+  sample(): GroupView {
+    const run = this.requireRun();
+    if (this.loop) throw new Error('sample: pause the run first (sampling shares the model with training)');
+    return sampleGroup(run.trainer, this.tokenizer, run.config.seed * 1009 + ++this.sampleCount);
+  }
+
+  evaluate(): MetricPoint {
+    const run = this.requireRun();
+    if (this.loop) throw new Error('evaluate: pause the run first (evaluation shares the model with training)');
+    const point = this.evaluationPoint(run);
+    this.batcher.push(point);
+    this.batcher.flush();
+    return point;
+  }
+
+  /** The current model as checkpoint text, with the run's config and step in its metadata. */
+  async saveCheckpoint(): Promise<string> {
+    const run = this.requireRun();
+    return serializeCheckpoint({
+      model: run.model.config,
+      vocab: [...this.tokenizer.vocab],
+      meta: { stage: this.stage(run), step: run.trainer.step, config: run.config, parameters: run.model.parameterCount },
+      weights: await run.model.weights(),
+    });
+  }
+
+  status(): RunStatus {
+    const run = this.run;
+    return {
+      phase: this.phase,
+      stage: run ? this.stage(run) : 'base',
+      step: run?.trainer.step ?? 0,
+      totalSteps: run?.config.steps ?? 0,
+      ...(this.message ? { message: this.message } : {}),
+    };
+  }
+
+  dispose(): void {
+    this.disposeRun();
+  }
+
+  private async runLoop(): Promise<void> {
+    const run = this.requireRun();
+    try {
+      this.evaluateAtStartOnce();
+      while (!this.pauseRequested && run.trainer.step < run.config.steps) {
+        this.trainOneStep();
+        await yieldToEvents();
+      }
+      this.setPhase(run.trainer.step >= run.config.steps ? 'done' : 'paused');
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.batcher.flush();
+    }
+  }
+
+  private trainOneStep(): void {
+    const run = this.requireRun();
+    const c = run.config;
+    const r = run.trainer.trainStep({ inspect: true });
+    const point: MetricPoint = { step: r.step, stage: 'r1-zero', values: { ...r.metrics } };
+    if ((c.evalEvery > 0 && r.step % c.evalEvery === 0) || r.step === c.steps) {
+      Object.assign(point.values, this.evaluationPoint(run).values);
+    }
+    this.batcher.push(point);
+    if (r.inspection) {
+      this.events.group(groupView(r.step, r.groups[r.inspection.groupIndex]!, r.inspection.logRatios, c, this.tokenizer));
+    }
+    this.message = r.metrics.skipped_updates
+      ? `step ${r.step}: the loss or a gradient was not finite, so the update was skipped and the weights kept`
+      : undefined;
+    this.emitStatus();
+  }
+
+  /** The starting model's held-out scores, charted at step 0 as the base stage. */
+  private evaluateAtStartOnce(): void {
+    const run = this.requireRun();
+    if (this.evaluatedAtStart || run.trainer.step > 0) return;
+    this.evaluatedAtStart = true;
+    this.batcher.push({ ...this.evaluationPoint(run), stage: 'base' });
+    this.batcher.flush();
+  }
+
+  private evaluationPoint(run: Run): MetricPoint {
+    return { step: run.trainer.step, stage: this.stage(run), values: evalMetrics(run.trainer.evaluate()) };
+  }
+
+  private stage(run: Run): StageName {
+    return run.trainer.step === 0 ? 'base' : 'r1-zero';
+  }
+
+  private buildModel(config: GrpoConfig): { model: GPT; origin: string } {
+    const start = this.start_;
+    if (start && start.model.name === config.model) {
+      return { model: new GPT(start.model, start.weights), origin: start.origin };
+    }
+    const size = modelSize(config.model, this.tokenizer.size);
+    const why = start ? `the loaded checkpoint holds a "${start.model.name}" model` : 'no checkpoint is loaded';
+    return { model: GPT.create(size, config.seed), origin: `random weights, seed ${config.seed} (${why})` };
+  }
+
+  private summary(m: ModelConfig, origin: string): ModelSummary {
+    return { name: m.name, parameters: parameterCount(m), layers: m.layers, dModel: m.dModel, heads: m.heads, context: m.context, origin };
+  }
+
+  private requireRun(): Run {
+    if (!this.run) throw new Error('no run is configured: load a checkpoint and apply settings first');
+    return this.run;
+  }
+
+  private fail(e: unknown): void {
+    this.message = e instanceof Error ? e.message : String(e);
+    this.setPhase('error');
+  }
+
+  private setPhase(phase: RunPhase): void {
+    this.phase = phase;
+    this.emitStatus();
+  }
+
+  private emitStatus(): void {
+    this.events.status(this.status());
+  }
+
+  private disposeRun(): void {
+    const run = this.run;
+    if (!run) return;
+    if (this.loop) throw new Error('cannot replace the run while it trains; pause it first');
+    run.trainer.dispose();
+    if (run.reference) disposeParams(run.reference);
+    run.model.dispose();
+    this.run = null;
+    this.batcher.clear();
+  }
+}
