@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { validateConfig } from '../src/engine/config';
+import { evalMetrics } from '../src/engine/eval';
 import { GrpoTrainer, type GrpoStepResult } from '../src/engine/grpo-trainer';
 import { GPT, disposeParams } from '../src/engine/model';
 import { modelSize } from '../src/engine/model-config';
@@ -84,13 +85,7 @@ async function main(): Promise<void> {
   const evalRecord = (step: number): Record<string, number> => {
     const t = performance.now();
     const e = trainer.evaluate();
-    const flat: Record<string, number> = {};
-    for (const [k, v] of Object.entries(e)) if (typeof v === 'number') flat[k] = v;
-    for (const [d, s] of Object.entries(e.byDifficulty)) {
-      flat[`eval/pass@1/d${d}`] = s.pass1;
-      flat[`eval/pass@1_any_format/d${d}`] = s.pass1AnyFormat;
-      flat[`eval/mean_length/d${d}`] = s.meanLength;
-    }
+    const flat = evalMetrics(e);
     console.log(`\n[eval step ${step}] pass@1 ${fmt(e['eval/pass@1'])} | any-format ${fmt(e['eval/pass@1_any_format'])} | ` +
       `format ${fmt(e['eval/format'])} | length ${fmt(e['eval/mean_length'], 1)} | reasoning ${fmt(e['eval/reasoning_share'])} ` +
       `steps ok ${fmt(e['eval/step_accuracy'])} | language ${fmt(e['eval/language'])} (${((performance.now() - t) / 1000).toFixed(1)} s)`);
