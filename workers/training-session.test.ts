@@ -26,7 +26,7 @@ function recorded(flushIntervalMs = 0) {
     group: (g) => log.groups.push(g),
     weightChange: (c) => log.changes.push(c),
   };
-  const session = new TrainingSession(flushIntervalMs);
+  const session = new TrainingSession(flushIntervalMs, flushIntervalMs);
   session.subscribe(events);
   sessions.push(session);
   return { session, log };

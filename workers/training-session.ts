@@ -15,6 +15,7 @@ import { type ModelConfig, modelSize, parameterCount } from '../src/engine/model
 import type { RewardWeights } from '../src/engine/rewards';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { groupView, sampleGroup } from './group-view';
+import { LatestThrottle } from './latest-throttle';
 import { MetricBatcher } from './metric-batcher';
 import type { GroupView, MetricPoint, ModelSummary, RunPhase, RunStatus, StageName, TrainerEvents, WeightChange } from './protocol';
 
@@ -50,9 +51,15 @@ export class TrainingSession {
   private evaluatedAtStart = false;
   private sampleCount = 0;
   private readonly batcher: MetricBatcher;
+  private readonly groups: LatestThrottle<GroupView>;
 
-  constructor(flushIntervalMs = 200) {
-    this.batcher = new MetricBatcher(flushIntervalMs, (points) => this.events.metrics(points));
+  /**
+   * Metrics go to the UI at most once per interval and the latest group at most once per
+   * groupIntervalMs (a group view redraw is large), both at once at every boundary.
+   */
+  constructor(sendIntervalMs = 250, groupIntervalMs = 1000) {
+    this.batcher = new MetricBatcher(sendIntervalMs, (points) => this.events.metrics(points));
+    this.groups = new LatestThrottle(groupIntervalMs, (g) => this.events.group(g));
   }
 
   subscribe(events: TrainerEvents): void {
@@ -124,7 +131,7 @@ export class TrainingSession {
       this.fail(e);
       throw e;
     } finally {
-      this.batcher.flush();
+      this.flushToUi();
     }
   }
 
@@ -197,8 +204,13 @@ export class TrainingSession {
     } catch (e) {
       this.fail(e);
     } finally {
-      this.batcher.flush();
+      this.flushToUi();
     }
+  }
+
+  private flushToUi(): void {
+    this.batcher.flush();
+    this.groups.flush();
   }
 
   private trainOneStep(): void {
@@ -211,7 +223,7 @@ export class TrainingSession {
     }
     this.batcher.push(point);
     if (r.inspection) {
-      this.events.group(groupView(r.step, r.groups[r.inspection.groupIndex]!, r.inspection.logRatios, c, this.tokenizer));
+      this.groups.push(groupView(r.step, r.groups[r.inspection.groupIndex]!, r.inspection.logRatios, c, this.tokenizer));
     }
     this.message = r.metrics.skipped_updates
       ? `step ${r.step}: the loss or a gradient was not finite, so the update was skipped and the weights kept`
@@ -278,5 +290,6 @@ export class TrainingSession {
     run.model.dispose();
     this.run = null;
     this.batcher.clear();
+    this.groups.clear();
   }
 }

@@ -9,7 +9,8 @@ import type { AxisDomain } from 'recharts';
 import { REWARD_NAMES, type RewardName, type RewardWeights } from '../../engine/rewards';
 import type { MetricPoint } from '../../../workers/protocol';
 import { useLab } from '../store/use-lab';
-import { MetricChart, type ChartBand, type ChartLine } from './MetricChart';
+import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps } from './MetricChart';
+import { useStaggeredValue } from './staggered-refresh';
 import { hasKey } from './series';
 import './charts.css';
 
@@ -177,6 +178,12 @@ function presentRewards(history: readonly MetricPoint[]): RewardName[] {
   return REWARD_NAMES.filter((name) => hasKey(history, `rewards/${name}/mean`));
 }
 
+/** A chart that redraws on its turn (see staggered-refresh.ts), not on every metrics batch. */
+function StaggeredChart(props: MetricChartProps) {
+  const version = useStaggeredValue(props.historyVersion, props.history.length === 0);
+  return <MetricChart {...props} historyVersion={version} />;
+}
+
 export function ChartsPanel() {
   const history = useLab((s) => s.history);
   const historyVersion = useLab((s) => s.historyVersion);
@@ -185,10 +192,10 @@ export function ChartsPanel() {
   const rewardWeights = useLab((s) => s.rewardWeights);
   const sliderId = useId();
 
-  // Charts redraw at low priority, so the smoothing slider and the controls stay responsive while
-  // a long history re-renders.
-  const version = useDeferredValue(historyVersion);
+  // The smoothing slider redraws every chart: at low priority, so the slider itself stays responsive.
   const smooth = useDeferredValue(smoothing);
+  // New data reaches each chart in turn (StaggeredChart), never all charts in one task.
+  const version = historyVersion;
 
   // A joined string, so the reward chart's lines keep their identity until the set really changes.
   const presentKey = useMemo(() => {
@@ -228,7 +235,7 @@ export function ChartsPanel() {
       </div>
       <div className="charts__grid">
         {charts.map((c) => (
-          <MetricChart
+          <StaggeredChart
             key={c.id}
             id={c.id}
             title={c.title}

@@ -10,12 +10,19 @@ function sameSettings(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-async function startOrApply(): Promise<void> {
+/** Changed settings start a fresh run; returns false when the worker rejected them. */
+async function applyIfChanged(): Promise<boolean> {
   const s = useLab.getState();
-  if (!sameSettings(s.settings, s.appliedSettings)) {
-    if (!(await labClient.configure(s.settings))) return;
-  }
-  await labClient.start();
+  if (sameSettings(s.settings, s.appliedSettings)) return true;
+  return labClient.configure(s.settings);
+}
+
+async function startOrApply(): Promise<void> {
+  if (await applyIfChanged()) await labClient.start();
+}
+
+async function stepOrApply(): Promise<void> {
+  if (await applyIfChanged()) await labClient.stepOnce();
 }
 
 export function RunControls() {
@@ -45,7 +52,7 @@ export function RunControls() {
         ) : (
           <button type="button" onClick={() => void labClient.resume()} disabled={!(phase === 'paused' && step > 0) || dirty} data-testid="resume">Resume</button>
         )}
-        <button type="button" onClick={() => void labClient.stepOnce()} disabled={busy || phase === 'loading' || phase === 'done' || dirty || invalid} data-testid="step">Step</button>
+        <button type="button" onClick={() => void stepOrApply()} disabled={busy || phase === 'loading' || phase === 'done' || (dirty && !fresh) || invalid} data-testid="step">Step</button>
         <button type="button" onClick={() => void labClient.reset()} disabled={phase === 'loading' || (step === 0 && !busy)} data-testid="reset">Reset</button>
       </div>
       <div className="progress" data-testid="progress">

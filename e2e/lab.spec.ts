@@ -1,0 +1,161 @@
+import { expect, test } from '@playwright/test';
+import { LabPage } from './pages/lab-page';
+
+/**
+ * The lab against the production build, in Debian's Chromium. Runs use the tiny preset (a
+ * 5,904-parameter model from random weights) so that steps take well under a second on wasm.
+ */
+
+test.beforeEach(async ({ page }) => {
+  page.on('pageerror', (error) => {
+    throw new Error(`page error: ${error.message}`);
+  });
+});
+
+test('the page opens with the shipped base model loaded and the backend badge set', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await expect(lab.title).toHaveText('GRPO Lab');
+  // SwiftShader is a software adapter, so 'auto' picks wasm and says why.
+  await expect(lab.badge).toHaveAttribute('data-backend', 'wasm');
+  await expect(page.getByTestId('backend-note').first()).toContainText('software adapter');
+  await expect(page.getByTestId('model-name')).toHaveText('default');
+  await expect(page.getByTestId('model-parameters')).toHaveText('812,544');
+  await expect(page.getByTestId('model-origin')).toContainText('base.json');
+  await expect(page.getByTestId('preset')).toHaveValue('r1-zero');
+  await expect(lab.start).toBeEnabled();
+  await expect(page.getByTestId('stage-base')).toHaveAttribute('aria-current', 'step');
+});
+
+test('Start trains on wasm: steps advance, chart points appear, and the group view fills', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.choosePreset('tiny');
+  await lab.fill('steps', '30');
+  await lab.start.click();
+  await lab.waitForStep(3);
+  await expect.poll(async () => Number(await page.getByTestId('chart-reward').getAttribute('data-points'))).toBeGreaterThanOrEqual(3);
+  await expect(page.getByTestId('chart-loss')).toHaveAttribute('data-points', /[1-9]/);
+  await expect(page.getByTestId('stage-r1-zero')).toHaveAttribute('aria-current', 'step');
+  await expect(page.getByTestId('speed')).toContainText('s/step');
+
+  // The group view: G completions with a reward and an advantage each, advantages centred.
+  const cards = lab.groupView.getByTestId('group-completion');
+  await expect(cards).toHaveCount(4);
+  const advantages = await cards.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-advantage'))));
+  expect(advantages.every(Number.isFinite)).toBe(true);
+  expect(Math.abs(advantages.reduce((a, b) => a + b, 0))).toBeLessThan(1e-3);
+  await expect(cards.first().getByTestId('completion-reward')).not.toBeEmpty();
+  await expect(cards.first().getByTestId('completion-advantage')).not.toBeEmpty();
+  await expect(lab.groupView.getByTestId('group-prompt')).toContainText('+');
+  await page.getByTestId('token-mode').selectOption('ratio');
+  await expect(lab.groupView.locator('[title*="ratio"]').first()).toBeVisible();
+});
+
+test('Pause stops the steps and Resume continues them', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.choosePreset('tiny');
+  await lab.fill('steps', '500');
+  await lab.start.click();
+  await lab.waitForStep(2);
+  await lab.pause.click();
+  await expect(lab.phase).toHaveAttribute('data-phase', 'paused');
+  const paused = await lab.currentStep();
+  await page.waitForTimeout(1500);
+  expect(await lab.currentStep()).toBe(paused);
+  await lab.resume.click();
+  await lab.waitForStep(paused + 2);
+  await lab.pause.click();
+  await expect(lab.phase).toHaveAttribute('data-phase', 'paused');
+});
+
+test('a reward weight change applies from the next step and is marked on the charts', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.choosePreset('tiny');
+  await lab.fill('steps', '500');
+  await lab.step.click();
+  await lab.waitForStep(1);
+  // Only the overlong penalty counts from now on: the total reward must equal its mean.
+  for (const name of ['accuracy', 'format']) await page.getByTestId(`weight-${name}`).fill('0');
+  await page.getByTestId('weight-overlong').fill('1');
+  await expect(page.getByTestId('weights-applied')).toContainText('step 2');
+  await lab.step.click();
+  await lab.waitForStep(2);
+  const reward = await lab.metricAt(2, 'reward');
+  const overlong = await lab.metricAt(2, 'rewards/overlong/mean');
+  expect(reward).toBeDefined();
+  expect(reward).toBeCloseTo(overlong as number, 6);
+  const { weightChanges } = await lab.state();
+  expect(weightChanges.at(-1)).toMatchObject({ step: 2, weights: { accuracy: 0, format: 0, overlong: 1 } });
+  await expect(page.getByTestId('chart-reward').getByText('weights')).toBeVisible();
+});
+
+test('invalid settings show an inline error naming the allowed values and block Start', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.fill('groupSize', '1');
+  await expect(page.getByTestId('setting-error-groupSize')).toContainText('>=2');
+  await expect(lab.start).toBeDisabled();
+  await expect(page.getByTestId('settings-invalid')).toBeVisible();
+  await lab.fill('groupSize', 'eight');
+  await expect(page.getByTestId('setting-error-groupSize')).toBeVisible();
+  await lab.fill('groupSize', '8');
+  await expect(page.getByTestId('setting-error-groupSize')).toHaveCount(0);
+  await expect(lab.start).toBeEnabled();
+});
+
+test('WebGPU (SwiftShader) trains a step whose loss matches wasm on the same seed', async ({ page }) => {
+  test.setTimeout(180_000);
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.choosePreset('tiny');
+  await lab.fill('evalSize', '4');
+  const firstStep = async () => {
+    await lab.step.click();
+    await lab.waitForStep(1, 120_000);
+    const loss = await lab.metricAt(1, 'loss');
+    const reward = await lab.metricAt(1, 'reward');
+    expect(loss).toBeDefined();
+    return { loss: loss as number, reward: reward as number };
+  };
+  await lab.forceBackend('webgpu');
+  await expect(lab.badge).toContainText('software');
+  const gpu = await firstStep();
+  await lab.forceBackend('wasm');
+  const wasm = await firstStep();
+  expect(gpu.reward).toBeCloseTo(wasm.reward, 5);
+  expect(Math.abs(gpu.loss - wasm.loss)).toBeLessThan(1e-4);
+});
+
+test('the main thread stays responsive while training: long tasks are measured during a run', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.choosePreset('tiny');
+  await lab.fill('steps', '500');
+  await lab.start.click();
+  await lab.waitForStep(2);
+  // From here on the page only receives metrics and redraws: every long task is the lab's.
+  await page.evaluate(() => {
+    const w = window as unknown as { longTasks: number[] };
+    w.longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.longTasks.push(e.duration);
+    }).observe({ type: 'longtask' });
+  });
+  const from = await lab.currentStep();
+  await page.waitForTimeout(8000);
+  await lab.pause.click();
+  const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+  const steps = (await lab.currentStep()) - from;
+  const worst = longTasks.length ? Math.max(...longTasks) : 0;
+  const report = `${longTasks.length} long tasks in 8 s (${steps} tiny steps); longest ${worst.toFixed(0)} ms`;
+  test.info().annotations.push({ type: 'long tasks', description: report });
+  console.log(report);
+  expect(steps).toBeGreaterThan(5);
+  // Target: none over 50 ms. Measured on 2 cores, where the worker takes one, a few reach 50-90 ms;
+  // up to 300 ms when another process shares the cores. This bound catches a regression to redrawing
+  // every chart in one task (700-900 ms).
+  expect(worst).toBeLessThan(400);
+});

@@ -1,0 +1,86 @@
+import { expect, type Locator, type Page } from '@playwright/test';
+import type { LabState } from '../../src/ui/store/lab-store';
+
+/** Serialisable parts of the store, read through the app's window.grpoLab test hook. */
+export type LabSnapshot = Pick<LabState, 'status' | 'backend' | 'model' | 'history' | 'weightChanges' | 'latestGroup' | 'fatalError' | 'actionError'>;
+
+/** The lab page, addressed through data-testid attributes (and the read-only store hook). */
+export class LabPage {
+  readonly title: Locator;
+  readonly badge: Locator;
+  readonly start: Locator;
+  readonly pause: Locator;
+  readonly resume: Locator;
+  readonly step: Locator;
+  readonly reset: Locator;
+  readonly stepCounter: Locator;
+  readonly phase: Locator;
+  readonly groupView: Locator;
+
+  constructor(readonly page: Page) {
+    this.title = page.getByTestId('app-title');
+    this.badge = page.getByTestId('backend-badge');
+    this.start = page.getByTestId('start');
+    this.pause = page.getByTestId('pause');
+    this.resume = page.getByTestId('resume');
+    this.step = page.getByTestId('step');
+    this.reset = page.getByTestId('reset');
+    this.stepCounter = page.getByTestId('step-counter');
+    this.phase = page.getByTestId('phase');
+    this.groupView = page.getByTestId('group-view');
+  }
+
+  async goto(): Promise<void> {
+    await this.page.goto('/');
+    await this.waitReady();
+  }
+
+  /** Waits until the worker has a backend, a model and a configured run. */
+  async waitReady(timeout = 60_000): Promise<void> {
+    await expect(this.badge).not.toHaveAttribute('data-backend', '', { timeout });
+    await expect(this.phase).toHaveAttribute('data-phase', 'ready', { timeout });
+  }
+
+  setting(key: string): Locator {
+    return this.page.getByTestId(`setting-${key}`);
+  }
+
+  async choosePreset(name: string): Promise<void> {
+    await this.page.getByTestId('preset').selectOption(name);
+  }
+
+  async fill(key: string, value: string): Promise<void> {
+    await this.setting(key).fill(value);
+  }
+
+  /** Restarts the worker on a backend and waits until it is ready. */
+  async forceBackend(name: 'webgpu' | 'wasm' | 'cpu'): Promise<void> {
+    await this.page.getByTestId('backend-choice').selectOption(name);
+    await expect(this.badge).toHaveAttribute('data-backend', name, { timeout: 60_000 });
+    await expect(this.phase).toHaveAttribute('data-phase', 'ready', { timeout: 60_000 });
+  }
+
+  async currentStep(): Promise<number> {
+    return Number(await this.stepCounter.getAttribute('data-step'));
+  }
+
+  async waitForStep(atLeast: number, timeout = 60_000): Promise<void> {
+    await expect.poll(() => this.currentStep(), { timeout }).toBeGreaterThanOrEqual(atLeast);
+  }
+
+  async state(): Promise<LabSnapshot> {
+    return this.page.evaluate(() => {
+      const s = (window as unknown as { grpoLab: { state(): LabSnapshot } }).grpoLab.state();
+      return JSON.parse(JSON.stringify({
+        status: s.status, backend: s.backend, model: s.model, history: s.history, weightChanges: s.weightChanges,
+        latestGroup: s.latestGroup, fatalError: s.fatalError, actionError: s.actionError,
+      })) as LabSnapshot;
+    });
+  }
+
+  /** A metric's value at a step, from the charted history. */
+  async metricAt(step: number, key: string): Promise<number | undefined> {
+    const { history } = await this.state();
+    return history.find((p) => p.step === step && key in p.values)?.values[key];
+  }
+}
