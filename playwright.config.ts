@@ -7,6 +7,7 @@ import { defineConfig, devices } from '@playwright/test';
  * workers: correct but slow, so e2e tests use small sizes only.
  */
 const PORT = 4173;
+const DEV_PORT = 5173;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export default defineConfig({
@@ -24,6 +25,7 @@ export default defineConfig({
   projects: [
     {
       name: 'chromium',
+      testIgnore: /dev-server\.spec\.ts/,
       use: {
         ...devices['Desktop Chrome'],
         launchOptions: {
@@ -40,13 +42,33 @@ export default defineConfig({
         },
       },
     },
+    {
+      // The same lab from `npm run dev` (unbundled modules, Vite's dependency pre-bundling).
+      name: 'dev-server',
+      testMatch: /dev-server\.spec\.ts/,
+      use: {
+        ...devices['Desktop Chrome'],
+        baseURL: `http://localhost:${DEV_PORT}`,
+        launchOptions: { executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-quic', '--no-first-run'] },
+      },
+    },
   ],
-  webServer: {
-    command: `npm run build && npm run preview -- --port ${PORT} --strictPort`,
-    url: `http://localhost:${PORT}`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 180_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-  },
+  webServer: [
+    {
+      command: `npm run build && npm run preview -- --port ${PORT} --strictPort`,
+      url: `http://localhost:${PORT}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 180_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      command: `npm run dev -- --port ${DEV_PORT} --strictPort`,
+      url: `http://localhost:${DEV_PORT}`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 120_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+  ],
 });

@@ -18,9 +18,22 @@ export default defineConfig({
     format: 'es',
   },
   optimizeDeps: {
-    // tfjs-backend-wasm loads its .wasm files at run time (setWasmPaths with `?url` imports);
-    // pre-bundling it would separate the JS from those files.
-    exclude: ['@tensorflow/tfjs-backend-wasm'],
+    // Pre-bundled like every dependency: tfjs-backend-wasm ships a CommonJS worker file that only
+    // pre-bundling turns into ESM. The .wasm files are found through setWasmPaths with `?url`
+    // imports (workers/backend.ts), so where the JS ends up does not matter. Listed up front so
+    // that the first page load does not trigger a re-optimisation and a reload.
+    include: [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-core/dist/register_all_gradients',
+      '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops',
+      '@tensorflow/tfjs-backend-cpu',
+      '@tensorflow/tfjs-backend-wasm',
+      '@tensorflow/tfjs-backend-webgpu',
+      'comlink',
+      'recharts',
+      'zustand',
+      'zod',
+    ],
   },
   server: {
     headers: crossOriginIsolation,

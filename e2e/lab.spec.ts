@@ -159,3 +159,46 @@ test('the main thread stays responsive while training: long tasks are measured d
   // every chart in one task (700-900 ms).
   expect(worst).toBeLessThan(400);
 });
+
+test('charts stay responsive with 10,000 steps of history: downsampled for display, every point kept', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await page.evaluate(() => {
+    const w = window as unknown as { longTasks: number[]; grpoLab: { state(): { appendMetrics(p: unknown[]): void } } };
+    w.longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.longTasks.push(e.duration);
+    }).observe({ type: 'longtask' });
+    const points = Array.from({ length: 10_000 }, (_, i) => ({
+      step: i + 1,
+      stage: 'r1-zero',
+      values: {
+        reward: Math.min(1, i / 5000), loss: Math.cos(i / 300), kl: i * 1e-6, entropy: 1 - i / 20_000,
+        'completions/mean_length': 15 + i / 1000, 'completions/min_length': 5, 'completions/max_length': 40,
+        'rewards/accuracy/mean': i / 10_000, frac_reward_zero_std: 0.5, grad_norm: 1,
+        ...(i % 100 === 0 ? { 'eval/pass@1': i / 10_000 } : {}),
+      },
+    }));
+    w.grpoLab.state().appendMetrics(points);
+  });
+  const reward = page.getByTestId('chart-reward');
+  await expect.poll(async () => Number(await reward.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(100);
+  expect(Number(await reward.getAttribute('data-points'))).toBeLessThanOrEqual(400);
+  await expect.poll(async () => Number(await page.getByTestId('chart-grad-norm').getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(100);
+  const { history } = await lab.state();
+  expect(history).toHaveLength(10_000);
+  const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+  const report = `10,000-step history drawn with ${longTasks.length} long tasks, longest ${Math.max(0, ...longTasks).toFixed(0)} ms`;
+  test.info().annotations.push({ type: 'long tasks', description: report });
+  console.log(report);
+  expect(Math.max(0, ...longTasks)).toBeLessThan(1000);
+});
+
+test('a corrupt checkpoint file is refused with the reason, and the loaded model is kept', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await page.getByTestId('load-checkpoint').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"format": "grpo-lab-checkpoint", "formatVersion": 9}') });
+  await expect(page.getByTestId('action-error')).toContainText('formatVersion');
+  await expect(page.getByTestId('model-origin')).toContainText('base.json');
+  await expect(lab.phase).toHaveAttribute('data-phase', 'ready');
+});

@@ -68,6 +68,7 @@ export class TrainingSession {
 
   /** Parses and checks a checkpoint (errors name the field) and makes it the starting point. */
   loadCheckpoint(text: string, source: string): ModelSummary {
+    if (this.loop) throw new Error('checkpoint: pause the run before loading another model');
     const c = parseCheckpoint(text, this.tokenizer.vocab);
     const stage = typeof c.meta.stage === 'string' ? c.meta.stage : 'checkpoint';
     const steps = typeof c.meta.step === 'number' ? `, ${c.meta.step} steps` : '';

@@ -40,6 +40,12 @@ export function ModelCard() {
         <button type="button" onClick={() => void labClient.evaluate()} disabled={busy || !model} data-testid="evaluate">Evaluate now</button>
         <button type="button" onClick={() => void download()} disabled={busy || !model} data-testid="save">Save checkpoint</button>
       </div>
+      <label className="field">
+        <span>Start from a checkpoint file</span>
+        <input type="file" accept=".json,application/json" disabled={busy} data-testid="load-checkpoint"
+          onChange={(e) => { const f = e.target.files?.[0]; if (f) void labClient.loadCheckpointFile(f); e.target.value = ''; }} />
+        <small className="field__help">A file saved here or by <code>npm run train -- --out</code>; the run restarts from it.</small>
+      </label>
     </section>
   );
 }

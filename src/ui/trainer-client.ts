@@ -70,6 +70,20 @@ export class TrainerClient {
     }
   }
 
+  /**
+   * A checkpoint file chosen by the user becomes the starting point of a fresh run. A corrupt or
+   * mismatched file is rejected with the reason, and the current run is kept.
+   */
+  loadCheckpointFile = (file: File) => this.act(async (api) => {
+    const bytes = await file.arrayBuffer();
+    const model = await api.loadCheckpoint(Comlink.transfer({ bytes, name: file.name }, [bytes]));
+    this.store.getState().set({ model });
+    const s = this.store.getState();
+    const settings = { ...s.settings, model: model.name };
+    s.set({ settings, settingsRevision: s.settingsRevision + 1 });
+    await this.configure(settings);
+  });
+
   start = () => this.act(async (api) => api.start());
   pause = () => this.act(async (api) => api.pause());
   resume = () => this.act(async (api) => api.resume());

@@ -61,6 +61,12 @@ function Field({ spec, value, error, onChange }: { spec: FieldSpec; value: strin
 }
 
 export function SettingsForm() {
+  // Remounting on a revision reloads the draft from settings changed outside the form.
+  const revision = useLab((s) => s.settingsRevision);
+  return <SettingsFormBody key={revision} />;
+}
+
+function SettingsFormBody() {
   const presetName = useLab((s) => s.presetName);
   const errors = useLab((s) => s.settingsErrors);
   const [base, setBase] = useState<GrpoConfig>(() => useLab.getState().settings);

@@ -25,6 +25,8 @@ export interface LabState {
   appliedSettings: GrpoConfig | null;
   /** The last control action's error (a rejected setting, a step on a finished run). */
   actionError: string | null;
+  /** Bumped when settings change from outside the form (a loaded checkpoint), so the form reloads them. */
+  settingsRevision: number;
   /** Field name -> message for every invalid setting; a run cannot start while any is present. */
   settingsErrors: Record<string, string>;
   presetName: string;
@@ -61,6 +63,7 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
     appliedSettings: null,
     actionError: null,
     settingsErrors: {},
+    settingsRevision: 0,
     presetName,
     rewardWeights: { ...settings.rewardWeights },
     history: [],
