@@ -154,10 +154,10 @@ test('the main thread stays responsive while training: long tasks are measured d
   test.info().annotations.push({ type: 'long tasks', description: report });
   console.log(report);
   expect(steps).toBeGreaterThan(5);
-  // Target: none over 50 ms. Measured on 2 cores, where the worker takes one, a few reach 50-90 ms;
-  // up to 300 ms when another process shares the cores. This bound catches a regression to redrawing
+  // Target: none over 50 ms. Measured on 2 cores, where the worker takes one: 0-3 reach 50-65 ms;
+  // up to 160 ms when another process shares the cores. This bound catches a regression to redrawing
   // every chart in one task (700-900 ms).
-  expect(worst).toBeLessThan(400);
+  expect(worst).toBeLessThan(250);
 });
 
 test('charts stay responsive with 10,000 steps of history: downsampled for display, every point kept', async ({ page }) => {
@@ -183,7 +183,7 @@ test('charts stay responsive with 10,000 steps of history: downsampled for displ
   });
   const reward = page.getByTestId('chart-reward');
   await expect.poll(async () => Number(await reward.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(100);
-  expect(Number(await reward.getAttribute('data-points'))).toBeLessThanOrEqual(400);
+  expect(Number(await reward.getAttribute('data-points'))).toBeLessThanOrEqual(200);
   await expect.poll(async () => Number(await page.getByTestId('chart-grad-norm').getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(100);
   const { history } = await lab.state();
   expect(history).toHaveLength(10_000);

@@ -35,10 +35,11 @@ export class LabPage {
     await this.waitReady();
   }
 
-  /** Waits until the worker has a backend, a model and a configured run. */
+  /** Waits until the worker has a backend, a model and a configured run, and the page knows it. */
   async waitReady(timeout = 60_000): Promise<void> {
     await expect(this.badge).not.toHaveAttribute('data-backend', '', { timeout });
     await expect(this.phase).toHaveAttribute('data-phase', 'ready', { timeout });
+    await expect(this.page.getByTestId('model-name')).toBeVisible({ timeout });
   }
 
   setting(key: string): Locator {

@@ -59,10 +59,10 @@ export class TrainerClient {
   async configure(settings: GrpoConfig): Promise<boolean> {
     const api = this.requireApi();
     try {
+      // Cleared before the worker answers: its 'ready' status may arrive before this call returns.
+      this.store.getState().clearRun();
       const { config, model } = await api.configure(settings);
-      const s = this.store.getState();
-      s.clearRun();
-      s.set({ model, appliedSettings: config, rewardWeights: { ...config.rewardWeights } });
+      this.store.getState().set({ model, appliedSettings: config, rewardWeights: { ...config.rewardWeights } });
       return true;
     } catch (e) {
       this.store.getState().set({ actionError: messageOf(e) });

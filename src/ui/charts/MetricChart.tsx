@@ -8,7 +8,7 @@
  */
 import { memo, useId, useMemo, type ReactNode } from 'react';
 import {
-  Area, CartesianGrid, ComposedChart, Legend, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
+  Area, CartesianGrid, ComposedChart, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
   type AxisDomain,
 } from 'recharts';
 import type { MetricPoint, WeightChange } from '../../../workers/protocol';
@@ -59,7 +59,7 @@ export interface MetricChartProps {
   height?: number;
 }
 
-const DEFAULT_MAX_POINTS = 400;
+const DEFAULT_MAX_POINTS = 200;
 const DEFAULT_HEIGHT = 240;
 /** The band is stored on each row under this key as [low, high]; no metric name contains '#'. */
 const BAND_KEY = '#band';
@@ -89,6 +89,26 @@ function tooltipLabel(label: ReactNode, payload: ReadonlyArray<{ payload?: unkno
   if (row?.range) return `steps ${row.range[0]}–${row.range[1]}`;
   return `step ${String(label)}`;
 }
+
+/**
+ * The legend as plain HTML, drawn once per set of lines: recharts' own legend measures itself in
+ * the DOM on every redraw, which made each chart's redraw a long task.
+ */
+const StaticLegend = memo(function StaticLegend({ lines, band }: { lines: readonly ChartLine[]; band?: ChartBand }) {
+  return (
+    <ul className="metric-chart__legend">
+      {band && (
+        <li><span className="metric-chart__swatch metric-chart__swatch--band" style={{ background: band.color }} />{band.label}</li>
+      )}
+      {lines.map((l) => (
+        <li key={l.key}>
+          <span className={`metric-chart__swatch${l.dashed ? ' metric-chart__swatch--dashed' : ''}`} style={{ borderColor: l.color }} />
+          {l.label}
+        </li>
+      ))}
+    </ul>
+  );
+});
 
 function MetricChartImpl({
   id, title, explanation, lines, band, history, historyVersion, smoothing, weightChanges,
@@ -127,6 +147,8 @@ function MetricChartImpl({
             : (emptyText ?? 'No values for this chart yet.')}
         </div>
       ) : (
+        <>
+        <StaticLegend lines={lines} band={band} />
         <div className="metric-chart__plot" style={{ height }}>
           <ResponsiveContainer width="100%" height="100%" minWidth={0} initialDimension={{ width: 320, height }}>
             <ComposedChart data={rows} margin={{ top: 8, right: 12, bottom: 4, left: 0 }}>
@@ -159,8 +181,6 @@ function MetricChartImpl({
                 formatter={tooltipValue}
                 labelFormatter={tooltipLabel}
               />
-              {/* In the order the lines are given (recharts sorts by name by default). */}
-              <Legend verticalAlign="top" align="left" itemSorter={null} wrapperStyle={{ fontSize: 12, paddingBottom: 4 }} />
               {band && (
                 <Area
                   dataKey={BAND_KEY}
@@ -208,6 +228,7 @@ function MetricChartImpl({
             </ComposedChart>
           </ResponsiveContainer>
         </div>
+        </>
       )}
     </section>
   );
