@@ -153,7 +153,7 @@ export function disposeParams(p: Params): void {
  * GFLOP/s here) only without its transpose flags, which tf.matMul's own gradient uses; the flags
  * make it 10-20x slower. A transpose is cheap next to that.
  */
-const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
@@ -252,18 +252,34 @@ export function forward(
   cache: KVCache | null = null, keepCache = false,
 ): ForwardResult {
   const [B, T] = tokens.shape;
+  const trunk = runTrunk(p, c, tokens, positions, bias, cache);
+  const hf = tf.reshape(trunk.hidden, [B * T, c.dModel]);
+  const logits = tf.reshape(matMul2d(hf, tf.transpose(weight(p, 'wte'))), [B, T, c.vocabSize]);
+  return { logits: logits as tf.Tensor3D, cache: keepCache ? { k: trunk.k, v: trunk.v } : null };
+}
+
+/**
+ * The final hidden states [B, T, dModel] (after the last layer norm), without the language-model
+ * head: what a scalar head reads (the reward model's score, PPO's value).
+ */
+export function hiddenStates(p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D): tf.Tensor3D {
+  return runTrunk(p, c, tokens, positions, bias, null).hidden;
+}
+
+/** Embeddings, every block, and the final layer norm; with each layer's keys and values. */
+function runTrunk(
+  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D, cache: KVCache | null,
+): { hidden: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
   let x = tf.add(embed(tokens, weight(p, 'wte')), embed(positions, weight(p, 'wpe'))) as tf.Tensor3D;
-  const ks: tf.Tensor4D[] = [];
-  const vs: tf.Tensor4D[] = [];
+  const k: tf.Tensor4D[] = [];
+  const v: tf.Tensor4D[] = [];
   for (let l = 0; l < c.layers; l++) {
     const out = block(p, l, c, x, bias, cache?.k[l] ?? null, cache?.v[l] ?? null);
     x = out.x;
-    ks.push(out.k);
-    vs.push(out.v);
+    k.push(out.k);
+    v.push(out.v);
   }
-  const hf = tf.reshape(layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')), [B * T, c.dModel]);
-  const logits = tf.reshape(matMul2d(hf, tf.transpose(weight(p, 'wte'))), [B, T, c.vocabSize]);
-  return { logits: logits as tf.Tensor3D, cache: keepCache ? { k: ks, v: vs } : null };
+  return { hidden: layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')) as tf.Tensor3D, k, v };
 }
 
 /**
