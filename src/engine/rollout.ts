@@ -14,6 +14,11 @@ import { generate } from './sampling';
 import type { Problem, Task } from './tasks/task';
 import { ANSWER_CLOSE, type Tokenizer } from './tokenizer';
 
+/** The parts of a run config that sampling and scoring read. */
+export type RolloutConfig = Pick<GrpoConfig,
+  'promptsPerStep' | 'groupSize' | 'maxCompletionLength' | 'temperature' | 'topK' | 'topP' | 'overlongBuffer' |
+  'dynamicSampling' | 'maxResampleRounds'>;
+
 export interface Completion {
   ids: number[];
   text: string;
@@ -44,7 +49,7 @@ function isFlat(g: Group): boolean {
 }
 
 function sampleGroups(
-  p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: GrpoConfig, weights: RewardWeights,
+  p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights,
   n: number, rng: Rng,
 ): Group[] {
   const problems = Array.from({ length: n }, () => task.generate(rng));
@@ -69,7 +74,7 @@ function sampleGroups(
 }
 
 export function rollout(
-  p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: GrpoConfig, weights: RewardWeights, rng: Rng,
+  p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights, rng: Rng,
 ): RolloutResult {
   let groups = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng);
   let sampled = groups.length;

@@ -1,0 +1,230 @@
+/**
+ * The R1 recipe as a chain of stages with named checkpoints as hand-offs.
+ *
+ * A stage reads the checkpoints it names, trains, and writes one checkpoint. The run is a
+ * generator of events (stage start and end, metric points on one global step axis, sample
+ * counts), so the CLI can simply iterate it while the browser worker can pause between any two
+ * events. Every stage is evaluated on the held-out set before and after, so the hand-offs show
+ * what each stage bought: pass@1, format-blind pass@1, length and language consistency.
+ */
+import type { GrpoConfig } from '../config';
+import { type EvalResult, evaluate, evalMetrics } from '../eval';
+import { GrpoTrainer } from '../grpo-trainer';
+import { GPT, disposeParams } from '../model';
+import type { ModelConfig } from '../model-config';
+import { Rng } from '../rng';
+import { TASKS } from '../tasks/registry';
+import type { TaskName } from '../tasks/task';
+import type { Tokenizer } from '../tokenizer';
+import { type SftOptions, SftTrainer } from './sft-trainer';
+import { type SampleCounts, type VerifiedSampleOptions, collectVerifiedSamples } from './verified-samples';
+
+/** A model's weights as stages hand them on. */
+export interface ModelWeights {
+  model: ModelConfig;
+  weights: Record<string, Float32Array>;
+}
+
+interface StageBase {
+  /** Unique within the pipeline; names the stage on charts. */
+  id: string;
+  label: string;
+  /** Checkpoint the stage writes. */
+  out: string;
+}
+
+/** GRPO from a checkpoint (R1-Zero, reasoning RL): the config says which rewards count. */
+export interface GrpoStage extends StageBase {
+  kind: 'grpo';
+  from: string;
+  config: GrpoConfig;
+}
+
+/**
+ * Sample from one model, keep verified completions, fine-tune another on them: the cold start
+ * (samples from R1-Zero, SFT of the base) and rejection sampling (samples from reasoning RL).
+ */
+export interface SampleSftStage extends StageBase {
+  kind: 'sample-sft';
+  /** The model whose completions are collected. */
+  sampleFrom: string;
+  /** The model that is fine-tuned on them. */
+  trainFrom: string;
+  task: TaskName;
+  collect: VerifiedSampleOptions;
+  sft: SftOptions;
+}
+
+export type StageSpec = GrpoStage | SampleSftStage;
+
+export interface PipelineSpec {
+  task: TaskName;
+  stages: StageSpec[];
+  /** Held-out problems per before/after evaluation. */
+  evalSize: number;
+  maxCompletionLength: number;
+  seed: number;
+}
+
+export interface StageEvaluation {
+  'eval/pass@1': number;
+  'eval/pass@1_any_format': number;
+  'eval/mean_length': number;
+  'eval/language': number;
+}
+
+export type PipelineEvent =
+  | { type: 'stage-start'; stage: StageSpec; index: number; globalStep: number }
+  | { type: 'metrics'; stageId: string; globalStep: number; values: Record<string, number> }
+  | { type: 'samples'; stageId: string; counts: SampleCounts }
+  | { type: 'stage-end'; stageId: string; globalStep: number; before: StageEvaluation; after: StageEvaluation };
+
+export interface StageRecord {
+  id: string;
+  kind: StageSpec['kind'];
+  from: string[];
+  out: string;
+  firstStep: number;
+  lastStep: number;
+  before: StageEvaluation;
+  after: StageEvaluation;
+  counts?: SampleCounts;
+}
+
+function pick(e: EvalResult): StageEvaluation {
+  return {
+    'eval/pass@1': e['eval/pass@1'], 'eval/pass@1_any_format': e['eval/pass@1_any_format'],
+    'eval/mean_length': e['eval/mean_length'], 'eval/language': e['eval/language'],
+  };
+}
+
+/** Checks every hand-off before anything trains: each stage reads only checkpoints that exist by then. */
+export function validatePipeline(spec: PipelineSpec, available: Iterable<string>): void {
+  const known = new Set(available);
+  const ids = new Set<string>();
+  spec.stages.forEach((s, i) => {
+    if (ids.has(s.id)) throw new Error(`pipeline.stages[${i}].id: "${s.id}" is used twice`);
+    ids.add(s.id);
+    const reads = s.kind === 'grpo' ? [['from', s.from]] : [['sampleFrom', s.sampleFrom], ['trainFrom', s.trainFrom]];
+    for (const [field, name] of reads) {
+      if (!known.has(name as string)) {
+        throw new Error(`pipeline.stages[${i}].${field}: no checkpoint "${name}" exists before stage "${s.id}" (allowed: ${[...known].join(', ')})`);
+      }
+    }
+    known.add(s.out);
+  });
+}
+
+/**
+ * Runs the stages in order, from `startAt` (a fork re-runs from a stage with the checkpoints
+ * the earlier stages left). Checkpoints written by stages are added to `checkpoints`.
+ */
+export function* runPipeline(
+  spec: PipelineSpec, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, startAt = 0,
+): Generator<PipelineEvent, StageRecord[], void> {
+  validatePipeline({ ...spec, stages: spec.stages.slice(startAt) }, checkpoints.keys());
+  const task = TASKS[spec.task];
+  const evalProblems = task.evalSet(spec.evalSize);
+  const evalOf = (m: GPT, stageIndex: number, when: number): StageEvaluation =>
+    pick(evaluate(m.params, m.config, tokenizer, task, evalProblems,
+      { maxCompletionLength: spec.maxCompletionLength, k: 0, temperature: 1, batchSize: 100 },
+      new Rng(spec.seed * 31 + stageIndex * 7 + when)));
+  const records: StageRecord[] = [];
+  let globalStep = 0;
+  for (let i = startAt; i < spec.stages.length; i++) {
+    const stage = spec.stages[i] as StageSpec;
+    yield { type: 'stage-start', stage, index: i, globalStep };
+    const firstStep = globalStep;
+    const run = stage.kind === 'grpo'
+      ? yield* runGrpoStage(stage, tokenizer, checkpoints, globalStep, (m) => evalOf(m, i, 0))
+      : yield* runSampleSftStage(stage, tokenizer, checkpoints, globalStep, (m) => evalOf(m, i, 0));
+    globalStep = run.globalStep;
+    const after = evalOf(run.model, i, 1);
+    checkpoints.set(stage.out, { model: run.model.config, weights: readWeights(run.model) });
+    run.model.dispose();
+    yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...after } };
+    yield { type: 'stage-end', stageId: stage.id, globalStep, before: run.before, after };
+    records.push({
+      id: stage.id, kind: stage.kind, out: stage.out, firstStep, lastStep: globalStep, before: run.before, after,
+      from: stage.kind === 'grpo' ? [stage.from] : [stage.sampleFrom, stage.trainFrom],
+      ...(run.counts ? { counts: run.counts } : {}),
+    });
+  }
+  return records;
+}
+
+/** The weights as plain arrays, read synchronously (the generator cannot await). */
+function readWeights(m: GPT): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, v] of Object.entries(m.variables)) out[name] = v.dataSync() as Float32Array;
+  return out;
+}
+
+function load(checkpoints: Map<string, ModelWeights>, name: string): GPT {
+  const c = checkpoints.get(name);
+  if (!c) throw new Error(`pipeline: checkpoint "${name}" is missing`);
+  return new GPT(c.model, c.weights);
+}
+
+interface StageRun {
+  model: GPT;
+  before: StageEvaluation;
+  globalStep: number;
+  counts?: SampleCounts;
+}
+
+function* runGrpoStage(
+  stage: GrpoStage, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, globalStep: number,
+  evalOf: (m: GPT) => StageEvaluation,
+): Generator<PipelineEvent, StageRun, void> {
+  const model = load(checkpoints, stage.from);
+  const before = evalOf(model);
+  const reference = stage.config.beta > 0 ? model.snapshot() : null;
+  const trainer = new GrpoTrainer({ ...stage.config, evalEvery: 0 }, tokenizer, model, reference);
+  yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before } };
+  try {
+    for (let s = 0; s < stage.config.steps; s++) {
+      const r = trainer.trainStep();
+      const values = { ...r.metrics };
+      if (stage.config.evalEvery > 0 && r.step % stage.config.evalEvery === 0 && r.step < stage.config.steps) {
+        Object.assign(values, evalMetrics(trainer.evaluate()));
+      }
+      yield { type: 'metrics', stageId: stage.id, globalStep: globalStep + r.step, values };
+    }
+  } finally {
+    trainer.dispose();
+    if (reference) disposeParams(reference);
+  }
+  return { model, before, globalStep: globalStep + stage.config.steps };
+}
+
+function* runSampleSftStage(
+  stage: SampleSftStage, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, globalStep: number,
+  evalOf: (m: GPT) => StageEvaluation,
+): Generator<PipelineEvent, StageRun, void> {
+  const source = load(checkpoints, stage.sampleFrom);
+  const task = TASKS[stage.task];
+  let collected;
+  try {
+    collected = collectVerifiedSamples(source.params, source.config, tokenizer, task, stage.collect, new Rng(stage.sft.seed));
+  } finally {
+    source.dispose();
+  }
+  yield { type: 'samples', stageId: stage.id, counts: collected.counts };
+  const model = load(checkpoints, stage.trainFrom);
+  const before = evalOf(model);
+  yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before, 'samples/kept': collected.counts.kept, 'samples/sampled': collected.counts.sampled } };
+  // Nothing passed the filter (a model that never answers right): the stage hands its starting
+  // model on unchanged, and the counts say why.
+  if (collected.samples.length === 0) return { model, before, globalStep, counts: collected.counts };
+  const trainer = new SftTrainer(model, collected.samples, stage.sft, tokenizer.padId);
+  try {
+    for (let s = 0; s < stage.sft.steps; s++) {
+      const m = trainer.trainStep();
+      yield { type: 'metrics', stageId: stage.id, globalStep: globalStep + m.step, values: { 'sft/loss': m['sft/loss'], grad_norm: m.grad_norm, lr: m.lr } };
+    }
+  } finally {
+    trainer.dispose();
+  }
+  return { model, before, globalStep: globalStep + stage.sft.steps, counts: collected.counts };
+}
