@@ -11,6 +11,7 @@ import { Rng } from '../rng';
 import { additionTask } from '../tasks/addition';
 import { Tokenizer } from '../tokenizer';
 import { type ModelWeights, type PipelineEvent, type PipelineSpec, type StageRecord, runPipeline, validatePipeline } from './pipeline';
+import { RECIPES, getRecipe } from './recipes';
 import { SftTrainer } from './sft-trainer';
 import { REJECT_REASONS, type SampleCounts, filterGroup } from './verified-samples';
 
@@ -148,5 +149,16 @@ describe('pipeline', () => {
     expect(first.value).toMatchObject({ type: 'stage-start', index: 1 });
     for (const _ of fork) { /* drain */ }
     expect(tf.memory().numTensors).toBe(tensors);
+  });
+});
+
+describe('recipes', () => {
+  test('every recipe at every scale hands off only checkpoints that exist; unknown names list the choices', () => {
+    for (const name of Object.keys(RECIPES)) {
+      for (const scale of ['default', 'tiny']) expect(() => validatePipeline(getRecipe(name, scale), ['base'])).not.toThrow();
+    }
+    expect(getRecipe('r1', 'default').stages.map((s) => s.id)).toEqual(['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']);
+    expect(() => getRecipe('r2', 'tiny')).toThrow(/allowed: r1, r1-zero-only/);
+    expect(() => getRecipe('r1', 'huge')).toThrow(/allowed: default, tiny/);
   });
 });
