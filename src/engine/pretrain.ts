@@ -127,6 +127,11 @@ export class Pretrainer {
     return { step: this.stepIndex, loss: loss / updates, grad_norm: gradNorm / updates, lr, tokens, skipped_updates: skipped };
   }
 
+  /** Frees the optimiser state and keeps the model (for a caller that goes on using it). */
+  disposeOptimizer(): void {
+    this.optimizer.dispose();
+  }
+
   dispose(): void {
     this.optimizer.dispose();
     this.model.dispose();

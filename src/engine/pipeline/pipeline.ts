@@ -11,6 +11,7 @@ import type { GrpoConfig } from '../config';
 import { type EvalResult, evaluate, evalMetrics } from '../eval';
 import { GrpoTrainer } from '../grpo-trainer';
 import { GPT, disposeParams } from '../model';
+import { type PretrainConfig, Pretrainer } from '../pretrain';
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
 import { TASKS } from '../tasks/registry';
@@ -55,7 +56,22 @@ export interface SampleSftStage extends StageBase {
   sft: SftOptions;
 }
 
-export type StageSpec = GrpoStage | SampleSftStage;
+/** Pretraining a model from random weights on the synthetic corpus (e.g. a small distillation student). */
+export interface PretrainStage extends StageBase {
+  kind: 'pretrain';
+  config: PretrainConfig;
+}
+
+export type StageSpec = GrpoStage | SampleSftStage | PretrainStage;
+
+/** The checkpoints a stage reads, by field name. */
+function stageInputs(s: StageSpec): Array<[field: string, checkpoint: string]> {
+  switch (s.kind) {
+    case 'grpo': return [['from', s.from]];
+    case 'sample-sft': return [['sampleFrom', s.sampleFrom], ['trainFrom', s.trainFrom]];
+    case 'pretrain': return [];
+  }
+}
 
 export interface PipelineSpec {
   task: TaskName;
@@ -105,9 +121,8 @@ export function validatePipeline(spec: PipelineSpec, available: Iterable<string>
   spec.stages.forEach((s, i) => {
     if (ids.has(s.id)) throw new Error(`pipeline.stages[${i}].id: "${s.id}" is used twice`);
     ids.add(s.id);
-    const reads = s.kind === 'grpo' ? [['from', s.from]] : [['sampleFrom', s.sampleFrom], ['trainFrom', s.trainFrom]];
-    for (const [field, name] of reads) {
-      if (!known.has(name as string)) {
+    for (const [field, name] of stageInputs(s)) {
+      if (!known.has(name)) {
         throw new Error(`pipeline.stages[${i}].${field}: no checkpoint "${name}" exists before stage "${s.id}" (allowed: ${[...known].join(', ')})`);
       }
     }
@@ -135,9 +150,10 @@ export function* runPipeline(
     const stage = spec.stages[i] as StageSpec;
     yield { type: 'stage-start', stage, index: i, globalStep };
     const firstStep = globalStep;
-    const run = stage.kind === 'grpo'
-      ? yield* runGrpoStage(stage, tokenizer, checkpoints, globalStep, (m) => evalOf(m, i, 0))
-      : yield* runSampleSftStage(stage, tokenizer, checkpoints, globalStep, (m) => evalOf(m, i, 0));
+    const before = (m: GPT) => evalOf(m, i, 0);
+    const run = stage.kind === 'grpo' ? yield* runGrpoStage(stage, tokenizer, checkpoints, globalStep, before)
+      : stage.kind === 'sample-sft' ? yield* runSampleSftStage(stage, tokenizer, checkpoints, globalStep, before)
+        : yield* runPretrainStage(stage, tokenizer, globalStep, before);
     globalStep = run.globalStep;
     const after = evalOf(run.model, i, 1);
     checkpoints.set(stage.out, { model: run.model.config, weights: readWeights(run.model) });
@@ -146,7 +162,7 @@ export function* runPipeline(
     yield { type: 'stage-end', stageId: stage.id, globalStep, before: run.before, after };
     records.push({
       id: stage.id, kind: stage.kind, out: stage.out, firstStep, lastStep: globalStep, before: run.before, after,
-      from: stage.kind === 'grpo' ? [stage.from] : [stage.sampleFrom, stage.trainFrom],
+      from: stageInputs(stage).map(([, name]) => name),
       ...(run.counts ? { counts: run.counts } : {}),
     });
   }
@@ -227,4 +243,19 @@ function* runSampleSftStage(
     trainer.dispose();
   }
   return { model, before, globalStep: globalStep + stage.sft.steps, counts: collected.counts };
+}
+
+function* runPretrainStage(
+  stage: PretrainStage, tokenizer: Tokenizer, globalStep: number, evalOf: (m: GPT) => StageEvaluation,
+): Generator<PipelineEvent, StageRun, void> {
+  const pretrainer = new Pretrainer(stage.config, tokenizer);
+  const before = evalOf(pretrainer.model);
+  yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before } };
+  for (let s = 0; s < stage.config.steps; s++) {
+    const m = pretrainer.trainStep();
+    yield { type: 'metrics', stageId: stage.id, globalStep: globalStep + m.step, values: { 'sft/loss': m.loss, grad_norm: m.grad_norm, lr: m.lr } };
+  }
+  // The model outlives the pretrainer (the pipeline reads and disposes it); only the optimiser goes.
+  pretrainer.disposeOptimizer();
+  return { model: pretrainer.model, before, globalStep: globalStep + stage.config.steps };
 }

@@ -4,7 +4,8 @@
  */
 import type { GrpoConfig } from '../config';
 import { PRESETS } from '../presets';
-import type { PipelineSpec, SampleSftStage, StageSpec } from './pipeline';
+import { DEFAULT_PRETRAIN_CONFIG } from '../pretrain';
+import type { GrpoStage, PipelineSpec, SampleSftStage, StageSpec } from './pipeline';
 
 export type RecipeScale = 'default' | 'tiny';
 
@@ -13,15 +14,17 @@ interface Scale {
   rlSteps: number;
   collectPrompts: number;
   sftSteps: number;
+  /** Pretraining steps of the small distillation student. */
+  studentSteps: number;
   evalSize: number;
 }
 
 const SCALES: Record<RecipeScale, Scale> = {
-  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, evalSize: 200 },
-  tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, evalSize: 8 },
+  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, evalSize: 200 },
+  tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, evalSize: 8 },
 };
 
-function grpo(s: Scale, id: string, label: string, from: string, rewardWeights: GrpoConfig['rewardWeights']): StageSpec {
+function grpo(s: Scale, id: string, label: string, from: string, rewardWeights: GrpoConfig['rewardWeights']): GrpoStage {
   return { kind: 'grpo', id, label, from, out: id, config: { ...s.rl, steps: s.rlSteps, rewardWeights } };
 }
 
@@ -35,6 +38,11 @@ function sampleSft(s: Scale, id: string, label: string, sampleFrom: string, trai
     // SFT from the base model at a moderate rate: the samples teach format and language, not arithmetic.
     sft: { steps: s.sftSteps, batchSize: 32, lr: 3e-4, warmupSteps: Math.min(10, s.sftSteps), maxGradNorm: 1, seed: s.rl.seed },
   };
+}
+
+/** A small model pretrained on the same corpus: the student that distillation and RL compete on. */
+function student(s: Scale): StageSpec {
+  return { kind: 'pretrain', id: 'student-base', label: 'Small student base', out: 'student-base', config: { ...DEFAULT_PRETRAIN_CONFIG, model: 'small', steps: s.studentSteps, warmupSteps: Math.min(30, s.studentSteps) } };
 }
 
 function spec(s: Scale, stages: StageSpec[]): PipelineSpec {
@@ -56,6 +64,34 @@ export const RECIPES: Record<string, { description: string; build(scale: RecipeS
         sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
         grpo(s, 'reasoning-rl', 'Reasoning RL', 'cold-start', ACC_FORMAT_LANGUAGE),
         sampleSft(s, 'rejection-sampling', 'Rejection sampling', 'reasoning-rl', 'base'),
+      ]);
+    },
+  },
+  'language-on-off': {
+    description:
+      'Reasoning RL twice from the same cold start, with and without the language-consistency reward. R1 reports that ' +
+      'the reward costs a little accuracy and buys readable reasoning: compare pass@1 and language consistency of the two.',
+    build: (scale) => {
+      const s = SCALES[scale];
+      return spec(s, [
+        grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT),
+        sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
+        grpo(s, 'reasoning-rl', 'Reasoning RL, language reward', 'cold-start', ACC_FORMAT_LANGUAGE),
+        grpo(s, 'reasoning-rl-no-language', 'Reasoning RL, no language reward', 'cold-start', ACC_FORMAT),
+      ]);
+    },
+  },
+  'distill-vs-rl': {
+    description:
+      'A small model taught two ways on the same number of optimiser steps: fine-tuned on the big model\'s verified ' +
+      'answers (distillation), or trained by GRPO itself. R1 found distillation beats RL on small models: compare their pass@1.',
+    build: (scale) => {
+      const s = SCALES[scale];
+      return spec(s, [
+        grpo(s, 'teacher', 'Teacher (R1-Zero)', 'base', ACC_FORMAT),
+        student(s),
+        sampleSft(s, 'distill', 'Distillation into the student', 'teacher', 'student-base'),
+        { ...grpo(s, 'student-rl', 'GRPO on the student', 'student-base', ACC_FORMAT), config: { ...s.rl, model: 'small', steps: s.sftSteps, rewardWeights: ACC_FORMAT } },
       ]);
     },
   },
