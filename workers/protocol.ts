@@ -23,8 +23,34 @@ export interface BackendInfo {
   notes: string[];
 }
 
-/** Where the run is in the R1 pipeline. */
-export type StageName = 'base' | 'r1-zero';
+/**
+ * Where the run is in the R1 pipeline: 'base' (the starting model's evaluation), 'r1-zero' (a
+ * single GRPO run), or a pipeline stage's id ('cold-start', 'reasoning-rl', ...).
+ */
+export type StageName = string;
+
+/** A pipeline stage as the UI's stage cards show it. */
+export interface StageView {
+  id: string;
+  label: string;
+  kind: string;
+  /** Checkpoints it reads and the one it writes. */
+  from: string[];
+  out: string;
+  state: 'waiting' | 'running' | 'done';
+  firstStep?: number;
+  lastStep?: number;
+  before?: Record<string, number>;
+  after?: Record<string, number>;
+  /** Sample-and-filter stages: sampled, kept and rejected counts by reason. */
+  counts?: { sampled: number; kept: number; rejected: Record<string, number> };
+}
+
+export interface RecipeView {
+  name: string;
+  description: string;
+  stages: StageView[];
+}
 
 export type RunPhase = 'loading' | 'ready' | 'running' | 'pausing' | 'paused' | 'done' | 'error';
 
@@ -96,6 +122,8 @@ export interface TrainerEvents {
   metrics(points: MetricPoint[]): void;
   group(g: GroupView): void;
   weightChange(c: WeightChange): void;
+  /** A pipeline stage started, finished, or reported its sample counts. */
+  stage(s: StageView): void;
 }
 
 export interface TrainerApi {
@@ -118,6 +146,13 @@ export interface TrainerApi {
   /** G fresh completions for a new problem from the current model, scored as a group (no update). */
   sample(): Promise<GroupView>;
   evaluate(): Promise<MetricPoint>;
+  /** The named recipes (the R1 pipeline and its variants) at a scale, with their stages. */
+  recipes(scale: 'default' | 'tiny'): Promise<RecipeView[]>;
+  /**
+   * Runs a recipe from the loaded checkpoint (as "base"), from stage startAt on; Pause and
+   * Resume act on it like on a single run. Progress arrives as stage, metrics and status events.
+   */
+  startPipeline(recipe: string, scale: 'default' | 'tiny', startAt: number): Promise<void>;
   /** The current model as a checkpoint file (UTF-8 JSON bytes, transferred). */
   saveCheckpoint(): Promise<ArrayBuffer>;
 }

@@ -31,6 +31,8 @@ const api: TrainerApi = {
   setRewardWeights: async (weights) => session.setRewardWeights(weights),
   sample: async () => session.sample(),
   evaluate: async () => session.evaluate(),
+  recipes: async (scale) => session.recipes(scale),
+  startPipeline: async (recipe, scale, startAt) => session.startPipeline(recipe, scale, startAt),
   saveCheckpoint: async () => {
     const bytes = new TextEncoder().encode(await session.saveCheckpoint()).buffer as ArrayBuffer;
     return Comlink.transfer(bytes, [bytes]);

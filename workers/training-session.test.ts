@@ -6,7 +6,7 @@ import { initialWeights } from '../src/engine/model';
 import { modelSize } from '../src/engine/model-config';
 import { PRESETS } from '../src/engine/presets';
 import { Tokenizer } from '../src/engine/tokenizer';
-import type { GroupView, MetricPoint, RunStatus, TrainerEvents, WeightChange } from './protocol';
+import type { GroupView, MetricPoint, RunStatus, StageView, TrainerEvents, WeightChange } from './protocol';
 import { TrainingSession } from './training-session';
 
 const tok = new Tokenizer();
@@ -19,12 +19,13 @@ function testCheckpoint(seed = 3): string {
 
 /** A session with its events recorded. */
 function recorded(flushIntervalMs = 0) {
-  const log = { points: [] as MetricPoint[], batches: 0, statuses: [] as RunStatus[], groups: [] as GroupView[], changes: [] as WeightChange[] };
+  const log = { points: [] as MetricPoint[], batches: 0, statuses: [] as RunStatus[], groups: [] as GroupView[], changes: [] as WeightChange[], stages: [] as StageView[] };
   const events: TrainerEvents = {
     metrics: (p) => { log.points.push(...p); log.batches++; },
     status: (s) => log.statuses.push(s),
     group: (g) => log.groups.push(g),
     weightChange: (c) => log.changes.push(c),
+    stage: (v) => log.stages.push(v),
   };
   const session = new TrainingSession(flushIntervalMs, flushIntervalMs);
   session.subscribe(events);
@@ -170,5 +171,36 @@ describe('TrainingSession', () => {
       await session.reset();
     }
     expect(tf.memory().numTensors).toBe(tensors);
+  });
+});
+
+describe('TrainingSession pipelines', () => {
+  test('a tiny recipe runs stage by stage on one step axis, with stage cards filled in; a later stage can be re-run', async () => {
+    const { session, log } = recorded();
+    session.loadCheckpoint(testCheckpoint(), 'test');
+    session.configure(tiny);
+    const recipes = session.recipes('tiny');
+    expect(recipes.map((r) => r.name)).toContain('r1');
+    session.startPipeline('r1', 'tiny', 0);
+    await session.start();
+    const status = session.status();
+    expect(status).toMatchObject({ phase: 'done', stage: 'rejection-sampling' });
+    const finals = new Map(log.stages.map((v) => [v.id, v]));
+    expect([...finals.values()].map((v) => v.state)).toEqual(['done', 'done', 'done', 'done']);
+    expect(finals.get('cold-start')!.counts!.sampled).toBeGreaterThan(0);
+    expect(finals.get('cold-start')!.from).toEqual(['r1-zero', 'base']);
+    const steps = log.points.map((p) => p.step);
+    expect(steps).toEqual([...steps].sort((a, b) => a - b));
+    expect(new Set(log.points.map((p) => p.stage))).toEqual(new Set(['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']));
+    // A fork from stage 2 reads the cold-start checkpoint the first run wrote.
+    log.stages.length = 0;
+    session.startPipeline('r1', 'tiny', 2);
+    await session.start();
+    expect(log.stages.filter((v) => v.state === 'done').map((v) => v.id)).toEqual(['reasoning-rl', 'rejection-sampling']);
+    expect(() => session.startPipeline('r9', 'tiny', 0)).toThrow(/allowed: r1/);
+    expect(() => session.startPipeline('r1', 'tiny', 7)).toThrow(/startAt/);
+    // Reset goes back to the single run.
+    await session.reset();
+    expect(session.status()).toMatchObject({ phase: 'ready', stage: 'base', step: 0 });
   });
 });

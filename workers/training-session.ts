@@ -14,10 +14,13 @@ import { GPT, type Params, disposeParams } from '../src/engine/model';
 import { type ModelConfig, modelSize, parameterCount } from '../src/engine/model-config';
 import type { RewardWeights } from '../src/engine/rewards';
 import { Tokenizer } from '../src/engine/tokenizer';
+import { type ModelWeights, type PipelineEvent, type PipelineSpec, runPipeline } from '../src/engine/pipeline/pipeline';
+import { RECIPES, type RecipeScale, getRecipe } from '../src/engine/pipeline/recipes';
 import { groupView, sampleGroup } from './group-view';
+import { applyPipelineEvent, initialStageViews, totalSteps } from './pipeline-progress';
 import { LatestThrottle } from './latest-throttle';
 import { MetricBatcher } from './metric-batcher';
-import type { GroupView, MetricPoint, ModelSummary, RunPhase, RunStatus, StageName, TrainerEvents, WeightChange } from './protocol';
+import type { GroupView, MetricPoint, ModelSummary, RecipeView, RunPhase, RunStatus, StageName, StageView, TrainerEvents, WeightChange } from './protocol';
 
 interface StartingPoint {
   model: ModelConfig;
@@ -32,7 +35,18 @@ interface Run {
   trainer: GrpoTrainer;
 }
 
-const NO_EVENTS: TrainerEvents = { status() {}, metrics() {}, group() {}, weightChange() {} };
+/** A recipe in progress: the engine's stage generator, and the cards and step axis it fills. */
+interface PipelineRun {
+  spec: PipelineSpec;
+  events: Generator<PipelineEvent, unknown, void>;
+  views: StageView[];
+  stage: StageName;
+  step: number;
+  totalSteps: number;
+  finished: boolean;
+}
+
+const NO_EVENTS: TrainerEvents = { status() {}, metrics() {}, group() {}, weightChange() {}, stage() {} };
 
 /** Lets queued messages (pause, new weights) run between steps. */
 function yieldToEvents(): Promise<void> {
@@ -44,11 +58,16 @@ export class TrainingSession {
   private events: TrainerEvents = NO_EVENTS;
   private start_: StartingPoint | null = null;
   private run: Run | null = null;
+  private pipeline: PipelineRun | null = null;
+  /** Checkpoints the last pipeline wrote, kept so that a run from a later stage can read them. */
+  private pipelineCheckpoints = new Map<string, ModelWeights>();
   private phase: RunPhase = 'loading';
   private message: string | undefined;
   private loop: Promise<void> | null = null;
   private pauseRequested = false;
   private evaluatedAtStart = false;
+  /** The single run's config while a pipeline replaces it (Reset goes back to it). */
+  private lastConfig: GrpoConfig | null = null;
   private sampleCount = 0;
   private readonly batcher: MetricBatcher;
   private readonly groups: LatestThrottle<GroupView>;
@@ -74,6 +93,7 @@ export class TrainingSession {
     const steps = typeof c.meta.step === 'number' ? `, ${c.meta.step} steps` : '';
     this.start_ = { model: c.model, weights: c.weights, origin: `${source} (${stage}${steps})` };
     this.disposeRun();
+    this.pipeline = null;
     this.setPhase('ready');
     return this.summary(c.model, this.start_.origin);
   }
@@ -84,7 +104,9 @@ export class TrainingSession {
    */
   configure(input: unknown): { config: GrpoConfig; model: ModelSummary } {
     const config = validateConfig(input);
+    if (this.loop) throw new Error('settings: pause the run before applying new settings');
     this.disposeRun();
+    this.pipeline = null;
     const { model, origin } = this.buildModel(config);
     const reference = config.beta > 0 ? model.snapshot() : null;
     this.run = { config, model, reference, trainer: new GrpoTrainer(config, this.tokenizer, model, reference) };
@@ -96,12 +118,16 @@ export class TrainingSession {
 
   /** Runs steps until the config's total, a pause, or an error. */
   async start(): Promise<void> {
-    const run = this.requireRun();
     if (this.loop) return this.loop;
-    if (run.trainer.step >= run.config.steps) return;
+    if (this.pipeline) {
+      if (this.pipeline.finished) return;
+    } else {
+      const run = this.requireRun();
+      if (run.trainer.step >= run.config.steps) return;
+    }
     this.pauseRequested = false;
     this.setPhase('running');
-    this.loop = this.runLoop().finally(() => {
+    this.loop = (this.pipeline ? this.runPipelineLoop(this.pipeline) : this.runLoop()).finally(() => {
       this.loop = null;
     });
     return this.loop;
@@ -120,6 +146,7 @@ export class TrainingSession {
   }
 
   async stepOnce(): Promise<void> {
+    if (this.pipeline) throw new Error('step: a pipeline runs stage by stage; use Start and Pause');
     const run = this.requireRun();
     if (this.loop) throw new Error('step: the run is already going; pause it first');
     if (run.trainer.step >= run.config.steps) throw new Error(`step: the run has finished its ${run.config.steps} steps; reset to start again`);
@@ -136,11 +163,42 @@ export class TrainingSession {
     }
   }
 
-  /** Stops the loop and rebuilds the run from the starting checkpoint with the same config. */
+  /** Stops the loop and rebuilds the run from the starting checkpoint (a pipeline is dropped). */
   async reset(): Promise<void> {
     await this.pause();
-    const config = this.run?.config;
+    const config = this.run?.config ?? this.lastConfig;
+    this.pipeline = null;
     if (config) this.configure(config);
+  }
+
+  /** The recipes the worker can run, with their stages as cards. */
+  recipes(scale: RecipeScale): RecipeView[] {
+    return Object.entries(RECIPES).map(([name, r]) => ({ name, description: r.description, stages: initialStageViews(r.build(scale)) }));
+  }
+
+  /**
+   * Replaces the single run with a recipe from the loaded checkpoint (as "base"). From a later
+   * stage, the checkpoints the previous pipeline wrote are read (a fork with the same recipe).
+   */
+  startPipeline(recipe: string, scale: RecipeScale, startAt: number): void {
+    if (this.loop) throw new Error('pipeline: pause the current run first');
+    const start = this.start_;
+    if (!start) throw new Error('pipeline: load a base checkpoint first');
+    const spec = getRecipe(recipe, scale);
+    if (!Number.isInteger(startAt) || startAt < 0 || startAt >= spec.stages.length) {
+      throw new Error(`pipeline.startAt: must be a stage index from 0 to ${spec.stages.length - 1}`);
+    }
+    const checkpoints = new Map(startAt > 0 ? this.pipelineCheckpoints : []);
+    checkpoints.set('base', { model: start.model, weights: start.weights });
+    const events = runPipeline(spec, this.tokenizer, checkpoints, startAt);
+    this.lastConfig = this.run?.config ?? this.lastConfig;
+    this.disposeRun();
+    this.pipelineCheckpoints = checkpoints;
+    const views = initialStageViews(spec);
+    this.pipeline = { spec, events, views, stage: spec.stages[startAt]!.id, step: 0, totalSteps: totalSteps(spec, startAt), finished: false };
+    for (const v of views) this.events.stage({ ...v });
+    // Runs on after this returns, like start(); await start() to wait for the end or a pause.
+    void this.start();
   }
 
   setRewardWeights(weights: RewardWeights): WeightChange {
@@ -180,6 +238,10 @@ export class TrainingSession {
 
   status(): RunStatus {
     const run = this.run;
+    const p = this.pipeline;
+    if (p) {
+      return { phase: this.phase, stage: p.stage, step: p.step, totalSteps: p.totalSteps, ...(this.message ? { message: this.message } : {}) };
+    }
     return {
       phase: this.phase,
       stage: run ? this.stage(run) : 'base',
@@ -206,6 +268,42 @@ export class TrainingSession {
       this.fail(e);
     } finally {
       this.flushToUi();
+    }
+  }
+
+  /** Advances the recipe event by event; a pause acts between any two events. */
+  private async runPipelineLoop(p: PipelineRun): Promise<void> {
+    try {
+      while (!this.pauseRequested) {
+        const next = p.events.next();
+        if (next.done) {
+          p.finished = true;
+          break;
+        }
+        this.onPipelineEvent(p, next.value);
+        await yieldToEvents();
+      }
+      this.setPhase(p.finished ? 'done' : 'paused');
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.flushToUi();
+    }
+  }
+
+  private onPipelineEvent(p: PipelineRun, e: PipelineEvent): void {
+    if (e.type === 'stage-start') p.stage = e.stage.id;
+    const { view, point } = applyPipelineEvent(p.views, e);
+    if (view) {
+      this.batcher.flush();
+      this.events.stage(view);
+    }
+    if (point) {
+      this.batcher.push(point);
+      if (point.step > p.step) {
+        p.step = point.step;
+        this.emitStatus();
+      }
     }
   }
 

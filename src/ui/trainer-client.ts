@@ -120,6 +120,7 @@ export class TrainerClient {
       metrics: (points) => store.getState().appendMetrics(points),
       group: (latestGroup) => store.getState().set({ latestGroup }),
       weightChange: (change) => store.getState().addWeightChange(change),
+      stage: (view) => store.getState().updateStage(view),
     };
   }
 

@@ -64,8 +64,17 @@ export interface PretrainStage extends StageBase {
 
 export type StageSpec = GrpoStage | SampleSftStage | PretrainStage;
 
+/** Optimiser steps a stage takes (its width on the pipeline's step axis). */
+export function stageSteps(s: StageSpec): number {
+  switch (s.kind) {
+    case 'grpo': return s.config.steps;
+    case 'sample-sft': return s.sft.steps;
+    case 'pretrain': return s.config.steps;
+  }
+}
+
 /** The checkpoints a stage reads, by field name. */
-function stageInputs(s: StageSpec): Array<[field: string, checkpoint: string]> {
+export function stageInputs(s: StageSpec): Array<[field: string, checkpoint: string]> {
   switch (s.kind) {
     case 'grpo': return [['from', s.from]];
     case 'sample-sft': return [['sampleFrom', s.sampleFrom], ['trainFrom', s.trainFrom]];

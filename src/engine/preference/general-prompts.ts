@@ -165,7 +165,7 @@ export function referenceAnswer(p: GeneralPrompt): string {
 }
 
 const SHORT_EXTRAS = ['indeed', 'for sure', 'i think', 'of course'];
-const LONG_EXTRAS = ['as far as i know', 'as you can see here', 'if you ask me today', 'without any doubt'];
+const LONG_EXTRAS = ['to my best knowledge', 'as you can see here', 'if you ask me today', 'without any doubt'];
 const OTHER_PREDICATES = ['a number', 'nice', 'fine to me'];
 
 /** A number near n but different from it (a plausible misquote). */
@@ -283,6 +283,72 @@ export function generalPrompt(rng: Rng): GeneralPrompt {
     const p = drawPromptFrom(rng);
     if (!isHeldOutPrompt(p.text)) return p;
   }
+}
+
+/**
+ * A pair for prompt p that differs in one rule only (chosen keeps it, rejected breaks it, every
+ * other rule agrees), or null when `tries` candidates hold no such two.
+ */
+function singleRulePairFor(rng: Rng, p: GeneralPrompt, rule: QualityRule, tries = 60): PreferencePair | null {
+  // Answers seen so far by their rule verdicts with this rule left out, split by this rule's verdict.
+  const seen = new Map<string, { kept?: string; broken?: string }>();
+  for (let i = 0; i < tries; i++) {
+    const a = candidateAnswer(rng, p);
+    const verdicts = ruleResults(p.text, a);
+    const key = QUALITY_RULES.filter((r) => r.id !== rule.id).map((r) => (verdicts[r.id] ? '1' : '0')).join('');
+    const slot = seen.get(key) ?? {};
+    if (verdicts[rule.id]) slot.kept ??= a;
+    else slot.broken ??= a;
+    seen.set(key, slot);
+    if (slot.kept !== undefined && slot.broken !== undefined) {
+      const score = qualityScore(p.text, slot.kept);
+      return { prompt: p.text, chosen: asCompletion(slot.kept), rejected: asCompletion(slot.broken), chosenScore: score, rejectedScore: score - 1 };
+    }
+  }
+  return null;
+}
+
+function ruleById(ruleId: string): QualityRule {
+  const rule = QUALITY_RULES.find((r) => r.id === ruleId);
+  if (!rule) throw new Error(`quality rule: "${ruleId}" is not a rule (allowed: ${QUALITY_RULES.map((r) => r.id).join(', ')})`);
+  return rule;
+}
+
+/**
+ * n training pairs that isolate one rule: what a reward model scores on them is what it learned
+ * about that rule alone (a probe, not training data: a real labeller's pairs differ in many ways).
+ */
+export function singleRulePairs(rng: Rng, ruleId: string, n: number): PreferencePair[] {
+  const rule = ruleById(ruleId);
+  const out: PreferencePair[] = [];
+  while (out.length < n) {
+    const pair = singleRulePairFor(rng, generalPrompt(rng), rule);
+    if (pair) out.push(pair);
+  }
+  return out;
+}
+
+/**
+ * n held-out pairs that isolate one rule, on the held-out prompts (fixed, like
+ * heldOutPreferencePairs): the per-rule accuracy a reward model is evaluated by.
+ */
+export function heldOutSingleRulePairs(ruleId: string, n = HELD_OUT_PAIRS): PreferencePair[] {
+  const rule = ruleById(ruleId);
+  if (!Number.isInteger(n) || n < 1 || n > HELD_OUT_PAIRS) {
+    throw new Error(`held-out single-rule pairs: size must be an integer in 1..${HELD_OUT_PAIRS} (got ${n})`);
+  }
+  const prompts = heldOutPreferencePairs().map((x): GeneralPrompt => {
+    const parsed = parseGeneralPrompt(x.prompt) as { number: number; language: Language };
+    return { text: x.prompt, ...parsed };
+  });
+  const rng = new Rng(HELD_OUT_SEED + 1 + QUALITY_RULES.indexOf(rule));
+  const out: PreferencePair[] = [];
+  // Prompts are reused in turn if some yield no isolating pair within the tries (rare).
+  for (let i = 0; out.length < n; i++) {
+    const pair = singleRulePairFor(rng, prompts[i % prompts.length] as GeneralPrompt, rule);
+    if (pair) out.push(pair);
+  }
+  return out;
 }
 
 /** n training pairs from the rng: fresh prompts, two candidates each, the one satisfying more rules chosen. */

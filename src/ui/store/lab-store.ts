@@ -9,7 +9,7 @@ import { create } from 'zustand';
 import type { GrpoConfig } from '../../engine/config';
 import type { RewardWeights } from '../../engine/rewards';
 import type {
-  BackendChoice, BackendInfo, GroupView, MetricPoint, ModelSummary, RunStatus, WeightChange,
+  BackendChoice, BackendInfo, GroupView, MetricPoint, ModelSummary, RunStatus, StageView, WeightChange,
 } from '../../../workers/protocol';
 
 export interface LabState {
@@ -35,6 +35,8 @@ export interface LabState {
   historyVersion: number;
   weightChanges: WeightChange[];
   latestGroup: GroupView | null;
+  /** The running or last pipeline's stages, in order (empty for a single run). */
+  stages: StageView[];
   /** Smoothing of the charts' step metrics, 0 (none) to 0.99 (exponential moving average weight). */
   smoothing: number;
 }
@@ -43,6 +45,8 @@ export interface LabActions {
   set(partial: Partial<LabState>): void;
   appendMetrics(points: MetricPoint[]): void;
   addWeightChange(change: WeightChange): void;
+  /** A stage card changed: replaces the card with the same id, or adds it. */
+  updateStage(view: StageView): void;
   clearRun(): void;
 }
 
@@ -70,6 +74,7 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
     historyVersion: 0,
     weightChanges: [],
     latestGroup: null,
+    stages: [],
     smoothing: 0.6,
     set: (partial) => set(partial),
     appendMetrics: (points) => {
@@ -79,7 +84,12 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
       set({ historyVersion: get().historyVersion + 1 });
     },
     addWeightChange: (change) => set({ weightChanges: [...get().weightChanges, change] }),
-    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null }),
+    updateStage: (view) => {
+      const stages = get().stages;
+      const i = stages.findIndex((s) => s.id === view.id);
+      set({ stages: i < 0 ? [...stages, view] : stages.map((s, j) => (j === i ? view : s)) });
+    },
+    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null, stages: [] }),
   }));
 }
 
