@@ -202,3 +202,24 @@ test('a corrupt checkpoint file is refused with the reason, and the loaded model
   await expect(page.getByTestId('model-origin')).toContainText('base.json');
   await expect(lab.phase).toHaveAttribute('data-phase', 'ready');
 });
+
+test('a tiny R1 pipeline runs in the app: stage cards fill in and the charts band each stage', async ({ page }) => {
+  test.setTimeout(180_000);
+  const lab = new LabPage(page);
+  await lab.goto();
+  const pipeline = page.getByTestId('pipeline');
+  await pipeline.getByTestId('recipe-scale').selectOption('tiny');
+  await expect(pipeline.getByTestId('recipe')).toHaveValue('r1');
+  await expect(pipeline.getByTestId('stage-card-cold-start')).toBeVisible();
+  await pipeline.getByTestId('run-pipeline').click();
+  await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 150_000 });
+  for (const id of ['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']) {
+    await expect(pipeline.getByTestId(`stage-card-${id}`)).toHaveAttribute('data-state', 'done');
+  }
+  await expect(pipeline.getByTestId('stage-card-cold-start').getByTestId('stage-counts')).toContainText('kept');
+  const chart = page.getByTestId('chart-accuracy');
+  await expect(chart.locator('text', { hasText: 'R1-Zero' })).toBeVisible({ timeout: 10_000 });
+  await expect(chart.locator('text', { hasText: 'Cold start' })).toBeVisible();
+  const { history } = await lab.state();
+  expect(new Set(history.map((p) => p.stage))).toEqual(new Set(['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']));
+});

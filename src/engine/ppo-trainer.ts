@@ -24,7 +24,7 @@ import { type EvalResult, evaluate } from './eval';
 import type { ScoredGroup, StepMetrics } from './grpo-trainer';
 import { type GPT, type Params, forward, hiddenStates, matMul2d, tokenEntropy, tokenLogProbs } from './model';
 import { AdamW, type GradMap, clipByGlobalNorm, learningRate } from './optim';
-import { explainedVariance, gae, ppoLoss, whiten } from './ppo';
+import { explainedVariance, gae, ppoPolicyLoss, ppoValueLoss, whiten } from './ppo';
 import { type RewardWeights, validateRewardWeights } from './rewards';
 import { Rng } from './rng';
 import { type Group, meanStd, rewardStats, rollout } from './rollout';
@@ -292,9 +292,14 @@ export class PpoTrainer {
   }
 
   /**
-   * One gradient step of both models from one tape. The policy's and the value model's
-   * gradients are clipped to maxGradNorm separately (so grad_norm means what it means in GRPO)
-   * and applied by their own AdamW. A non-finite loss or norm skips both updates.
+   * One gradient step of both models. With a separate value model the policy and the value
+   * model are differentiated in two tapes, one after the other: they share no weights, so the
+   * gradients are the same as from one tape, and the peak memory is one model's activations
+   * instead of two (one tape over both ran the wasm heap out of memory for the default model at
+   * 128 completions of 64 tokens, where GRPO fits). A shared trunk needs one tape over both heads.
+   * The policy's and the value model's gradients are clipped to maxGradNorm separately (so
+   * grad_norm means what it means in GRPO) and applied by their own AdamW; a non-finite loss or
+   * norm skips both updates.
    */
   private updateOnce(
     t: BatchTensors,
@@ -306,55 +311,64 @@ export class PpoTrainer {
     const mc = this.model.config;
     const policyVars = Object.values(this.model.variables);
     const valueVars = Object.values(this.value.variables);
-    const policyNames = new Set(policyVars.map((v) => v.name));
-    let extras: Record<string, tf.Scalar> = {};
-    const { value, grads } = tf.variableGrads(() => {
-      let logits: tf.Tensor3D;
-      let values: tf.Tensor2D;
-      if (this.value.shared) {
-        // One trunk pass feeds both heads: the tied LM head (as model.forward) and the value head.
-        const hidden = hiddenStates(this.model.params, mc, t.inputs, t.positions, t.bias);
-        const [B, T] = t.inputs.shape;
-        const wte = this.model.variables.wte as tf.Variable;
-        logits = tf.reshape(matMul2d(tf.reshape(hidden, [B * T, mc.dModel]), tf.transpose(wte)), [B, T, mc.vocabSize]);
-        values = valueHead(hidden, this.value.w, this.value.b);
-      } else {
-        logits = forward(this.model.params, mc, t.inputs, t.positions, t.bias).logits;
-        values = this.value.values(t);
-      }
+    const valueInputs = { oldValues: k.oldValues, returns: k.returns, mask: t.mask };
+
+    /** The policy's loss terms and metrics from its logits (inside a tape). */
+    const policyPart = (logits: tf.Tensor3D) => {
       const logp = tokenLogProbs(logits, t.targets);
-      const out = ppoLoss(
-        { logp, oldLogp: k.oldLogp, advantages: k.advantages, mask: t.mask, values, oldValues: k.oldValues, returns: k.returns },
-        { epsLow: c.epsLow, epsHigh: c.epsHigh, valueClip: o.valueClip, valueCoef: o.valueCoef },
-      );
+      const out = ppoPolicyLoss({ logp, oldLogp: k.oldLogp, advantages: k.advantages, mask: t.mask }, { epsLow: c.epsLow, epsHigh: c.epsHigh });
       const denom = tf.maximum(tf.sum(t.mask), 1);
       const entropy = tf.div(tf.sum(tf.mul(tokenEntropy(stopGradient(logits)), t.mask)), denom) as tf.Scalar;
       // The kl metric as GRPO reports it: token-mean k3 of the current policy to the reference.
       const kl = k.refLogp
         ? tf.div(tf.sum(tf.mul(k3(tf.sub(k.refLogp, stopGradient(logp)) as tf.Tensor2D), t.mask)), denom) as tf.Scalar
         : tf.scalar(0);
-      const found: Record<string, tf.Scalar> = {
-        policy_loss: out.policyLoss, value_loss: out.valueLoss, kl, entropy,
-        'clip_ratio/low_mean': out.clipRatioLow, 'clip_ratio/high_mean': out.clipRatioHigh, 'clip_ratio/region_mean': out.clipRatio,
-        'value/clip_ratio': out.valueClipRatio,
+      return {
+        loss: out.policyLoss,
+        extras: {
+          policy_loss: out.policyLoss, kl, entropy,
+          'clip_ratio/low_mean': out.clipRatioLow, 'clip_ratio/high_mean': out.clipRatioHigh, 'clip_ratio/region_mean': out.clipRatio,
+        },
       };
-      extras = Object.fromEntries(Object.entries(found).map(([name, s]) => [name, tf.keep(s)]));
-      return out.loss;
-    }, [...policyVars, ...valueVars]);
-    const loss = value.dataSync()[0] as number;
-    value.dispose();
+    };
+    const valuePart = (values: tf.Tensor2D) => {
+      const out = ppoValueLoss({ values, ...valueInputs }, { valueClip: o.valueClip });
+      return { loss: tf.mul(out.valueLoss, o.valueCoef) as tf.Scalar, extras: { value_loss: out.valueLoss, 'value/clip_ratio': out.valueClipRatio } };
+    };
+
+    let tapes: Array<ReturnType<typeof tape>>;
+    if (this.value.shared) {
+      // One trunk pass feeds both heads: the tied LM head (as model.forward does) and the value head.
+      tapes = [tape([...policyVars, ...valueVars], () => {
+        const hidden = hiddenStates(this.model.params, mc, t.inputs, t.positions, t.bias);
+        const [B, T] = t.inputs.shape;
+        const wte = this.model.variables.wte as tf.Variable;
+        const logits = tf.reshape(matMul2d(tf.reshape(hidden, [B * T, mc.dModel]), tf.transpose(wte)), [B, T, mc.vocabSize]) as tf.Tensor3D;
+        const p = policyPart(logits);
+        const v = valuePart(valueHead(hidden, this.value.w, this.value.b));
+        return { loss: tf.add(p.loss, v.loss) as tf.Scalar, extras: { ...p.extras, ...v.extras } };
+      })];
+    } else {
+      tapes = [
+        tape(policyVars, () => policyPart(forward(this.model.params, mc, t.inputs, t.positions, t.bias).logits)),
+        tape(valueVars, () => valuePart(this.value.values(t))),
+      ];
+    }
+    const loss = tapes.reduce((a, x) => a + x.loss, 0);
+    const policyNames = new Set(policyVars.map((v) => v.name));
     const policyGrads: GradMap = {};
     const valueGrads: GradMap = {};
-    for (const [name, g] of Object.entries(grads)) (policyNames.has(name) ? policyGrads : valueGrads)[name] = g;
+    for (const x of tapes) for (const [name, g] of Object.entries(x.grads)) (policyNames.has(name) ? policyGrads : valueGrads)[name] = g;
     const clippedPolicy = clipByGlobalNorm(policyGrads, c.maxGradNorm);
     const clippedValue = clipByGlobalNorm(valueGrads, c.maxGradNorm);
-    tf.dispose(Object.values(grads));
+    for (const x of tapes) tf.dispose(Object.values(x.grads));
     const skipped = !Number.isFinite(loss) || !Number.isFinite(clippedPolicy.norm) || !Number.isFinite(clippedValue.norm);
     if (!skipped) {
       this.optimizer.step(clippedPolicy.grads, lr);
       this.valueOptimizer.step(clippedValue.grads, valueLr);
     }
     tf.dispose([...Object.values(clippedPolicy.grads), ...Object.values(clippedValue.grads)]);
+    const extras: Record<string, tf.Scalar> = Object.assign({}, ...tapes.map((x) => x.extras));
     const names = Object.keys(extras);
     // All metric scalars in one readback (one GPU sync on webgpu instead of one per metric).
     const read = tf.tidy(() => tf.stack(names.map((name) => extras[name] as tf.Scalar)).dataSync());
@@ -392,6 +406,24 @@ export class PpoTrainer {
     this.valueOptimizer.dispose();
     this.value.dispose();
   }
+}
+
+/**
+ * Loss value, gradients (keyed by variable name) and kept metric scalars of one tape; the
+ * activations are freed when it returns. The caller owns grads and extras.
+ */
+function tape(
+  vars: tf.Variable[], fn: () => { loss: tf.Scalar; extras: Record<string, tf.Scalar> },
+): { loss: number; grads: GradMap; extras: Record<string, tf.Scalar> } {
+  let extras: Record<string, tf.Scalar> = {};
+  const { value, grads } = tf.variableGrads(() => {
+    const out = fn();
+    extras = Object.fromEntries(Object.entries(out.extras).map(([name, s]) => [name, tf.keep(s)]));
+    return out.loss;
+  }, vars);
+  const loss = value.dataSync()[0] as number;
+  value.dispose();
+  return { loss, grads, extras };
 }
 
 /** k3 estimate of KL(pi || ref) per token from d = ref - logp: exp(d) - d - 1 (>= 0). */

@@ -106,22 +106,29 @@ export function explainedVariance(values: number[][], returns: number[][]): numb
 // Loss (tensors)
 // ---------------------------------------------------------------------------------------------
 
-export interface PpoLossInputs {
+export interface PpoPolicyInputs {
   /** log pi_theta of each sampled token, [N, T]; gradients flow to it. */
   logp: tf.Tensor2D;
   /** log pi_old of the same tokens (the sampling policy), [N, T]. */
   oldLogp: tf.Tensor2D;
-  /** Per-token advantages, [N, T] (0 off the mask). */
+  /** Per-token advantages, [N, T] (ignored off the mask). */
   advantages: tf.Tensor2D;
   /** 1 on completion tokens, 0 on prompt and padding, [N, T]. */
   mask: tf.Tensor2D;
+}
+
+export interface PpoValueInputs {
   /** The value model's current predictions, [N, T]; gradients flow to them. */
   values: tf.Tensor2D;
   /** The value model's predictions at sampling time, [N, T] (the centre of the value clip). */
   oldValues: tf.Tensor2D;
   /** Regression targets A + V_old, [N, T]. */
   returns: tf.Tensor2D;
+  /** 1 on completion tokens, 0 on prompt and padding, [N, T]. */
+  mask: tf.Tensor2D;
 }
+
+export type PpoLossInputs = PpoPolicyInputs & PpoValueInputs;
 
 export interface PpoLossOptions {
   /** Ratio clip range [1 - epsLow, 1 + epsHigh] (PPO: 0.2 both ways). */
@@ -133,37 +140,35 @@ export interface PpoLossOptions {
   valueCoef: number;
 }
 
-export interface PpoLossResult {
-  /** policyLoss + valueCoef * valueLoss: what to differentiate. */
-  loss: tf.Scalar;
+export interface PpoPolicyResult {
   /** Token mean of -min(rho A, clip(rho) A). */
   policyLoss: tf.Scalar;
-  /** 0.5 * token mean of max((V - R)^2, (V_clipped - R)^2). */
-  valueLoss: tf.Scalar;
   /** Share of tokens where the clipped surrogate is the active branch (either side). */
   clipRatio: tf.Scalar;
   /** Share clipped below (rho < 1 - epsLow, A < 0) and above (rho > 1 + epsHigh, A > 0). */
   clipRatioLow: tf.Scalar;
   clipRatioHigh: tf.Scalar;
+}
+
+export interface PpoValueResult {
+  /** 0.5 * token mean of max((V - R)^2, (V_clipped - R)^2). */
+  valueLoss: tf.Scalar;
   /** Share of tokens where the clipped value loss is the larger (active) one. */
   valueClipRatio: tf.Scalar;
 }
 
-function checkPpoInputs(t: PpoLossInputs, o: PpoLossOptions): void {
-  const shape = t.logp.shape;
-  const named: Array<[string, tf.Tensor]> = [
-    ['oldLogp', t.oldLogp], ['advantages', t.advantages], ['mask', t.mask],
-    ['values', t.values], ['oldValues', t.oldValues], ['returns', t.returns],
-  ];
+export interface PpoLossResult extends PpoPolicyResult, PpoValueResult {
+  /** policyLoss + valueCoef * valueLoss: what to differentiate. */
+  loss: tf.Scalar;
+}
+
+function checkShapes(reference: tf.Tensor2D, named: Array<[string, tf.Tensor]>, referenceName: string): void {
+  const shape = reference.shape;
   for (const [name, x] of named) {
     if (x.rank !== 2 || x.shape[0] !== shape[0] || x.shape[1] !== shape[1]) {
-      throw new Error(`${name}: shape [${x.shape.join(', ')}] must equal logp's [${shape.join(', ')}]`);
+      throw new Error(`${name}: shape [${x.shape.join(', ')}] must equal ${referenceName}'s [${shape.join(', ')}]`);
     }
   }
-  if (!(o.epsLow >= 0 && o.epsLow < 1)) throw new Error(`epsLow: must be in [0, 1), got ${o.epsLow}`);
-  if (!(o.epsHigh >= 0)) throw new Error(`epsHigh: must be >= 0, got ${o.epsHigh}`);
-  if (!(o.valueClip >= 0)) throw new Error(`valueClip: must be >= 0 (0 = off), got ${o.valueClip}`);
-  if (!(o.valueCoef >= 0)) throw new Error(`valueCoef: must be >= 0, got ${o.valueCoef}`);
 }
 
 /** sum(x * mask) / max(sum(mask), 1): every completion token of the batch weighs the same. */
@@ -177,56 +182,70 @@ function onMask(a: tf.Tensor2D, b: tf.Tensor2D, on: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * PPO's loss for one (mini)batch of N completions over T positions, token-mean aggregated (each
- * completion token weighs the same, as TRL's PPOTrainer and OpenRLHF average).
- *
- * Policy: -min(rho A_t, clip(rho, 1 - epsLow, 1 + epsHigh) A_t) with per-token A_t (in GRPO, A
- * is one number per completion). Value: the larger of the plain squared error and the squared
- * error of a prediction clipped to oldValues +- valueClip, halved; the max is pessimistic, so the
- * value model cannot jump far from the values the advantages were computed with in one batch.
- *
- * All intermediates are tidied; the returned scalars belong to the caller. The metrics are
- * computed from stopGradient copies, so they never feed a gradient.
+ * PPO's policy loss, token-mean aggregated (each completion token of the batch weighs the same,
+ * as TRL's PPOTrainer and OpenRLHF average): -min(rho A_t, clip(rho, 1 - epsLow, 1 + epsHigh) A_t)
+ * with a per-token A_t (in GRPO, A is one number per completion). Gradients flow to logp only;
+ * the clip metrics come from a detached ratio. The returned scalars belong to the caller.
  */
-export function ppoLoss(t: PpoLossInputs, o: PpoLossOptions): PpoLossResult {
-  checkPpoInputs(t, o);
+export function ppoPolicyLoss(t: PpoPolicyInputs, o: Pick<PpoLossOptions, 'epsLow' | 'epsHigh'>): PpoPolicyResult {
+  checkShapes(t.logp, [['oldLogp', t.oldLogp], ['advantages', t.advantages], ['mask', t.mask]], 'logp');
+  if (!(o.epsLow >= 0 && o.epsLow < 1)) throw new Error(`epsLow: must be in [0, 1), got ${o.epsLow}`);
+  if (!(o.epsHigh >= 0)) throw new Error(`epsHigh: must be >= 0, got ${o.epsHigh}`);
   return tf.tidy(() => {
     const on = tf.greater(t.mask, 0) as tf.Tensor2D;
     const adv = tf.where(on, t.advantages, tf.zerosLike(t.advantages)) as tf.Tensor2D;
-
     const rho = tf.exp(onMask(t.logp, t.oldLogp, on));
     const surrogate = tf.minimum(tf.mul(rho, adv), tf.mul(tf.clipByValue(rho, 1 - o.epsLow, 1 + o.epsHigh), adv));
-    const policyLoss = tokenMean(tf.neg(surrogate) as tf.Tensor2D, t.mask);
-
-    // Errors relative to the returns, and the value's move since sampling, both 0 off the mask.
-    const err = onMask(t.values, t.returns, on);
-    const moved = onMask(t.values, t.oldValues, on);
-    const errSq = tf.square(err) as tf.Tensor2D;
-    let valuePerToken = errSq;
-    let valueClipped: tf.Tensor2D = tf.zerosLike(errSq);
-    if (o.valueClip > 0) {
-      // V_clipped - R = (V_old + clip(V - V_old, -c, c)) - R = err - moved + clip(moved)
-      const clippedErr = tf.add(tf.sub(err, moved), tf.clipByValue(moved, -o.valueClip, o.valueClip));
-      const clippedSq = tf.square(clippedErr) as tf.Tensor2D;
-      valuePerToken = tf.maximum(errSq, clippedSq) as tf.Tensor2D;
-      valueClipped = tf.step(tf.sub(stopGradient(clippedSq), stopGradient(errSq))) as tf.Tensor2D;
-    }
-    const valueLoss = tf.mul(tokenMean(valuePerToken, t.mask), 0.5) as tf.Scalar;
-    const loss = tf.add(policyLoss, tf.mul(valueLoss, o.valueCoef)) as tf.Scalar;
-
     // Clip indicators with tf.step (zero gradient) from a detached ratio; the low and high sets
     // exclude each other (A < 0 versus A > 0), so their sum is the clipped share.
     const rhoD = stopGradient(rho);
     const low = tf.mul(tf.step(tf.sub(1 - o.epsLow, rhoD)), tf.step(tf.neg(adv))) as tf.Tensor2D;
     const high = tf.mul(tf.step(tf.sub(rhoD, 1 + o.epsHigh)), tf.step(adv)) as tf.Tensor2D;
     return {
-      loss,
-      policyLoss,
-      valueLoss,
+      policyLoss: tokenMean(tf.neg(surrogate) as tf.Tensor2D, t.mask),
       clipRatio: tokenMean(tf.add(low, high) as tf.Tensor2D, t.mask),
       clipRatioLow: tokenMean(low, t.mask),
       clipRatioHigh: tokenMean(high, t.mask),
-      valueClipRatio: tokenMean(valueClipped, t.mask),
     };
   });
+}
+
+/**
+ * PPO's value loss, token-mean aggregated: the larger of the plain squared error and the squared
+ * error of a prediction clipped to oldValues +- valueClip, halved (TRL's PPOTrainer, OpenRLHF).
+ * The max is pessimistic: the value model cannot jump far from the values the advantages were
+ * computed with during one batch's epochs. Gradients flow to values only.
+ */
+export function ppoValueLoss(t: PpoValueInputs, o: Pick<PpoLossOptions, 'valueClip'>): PpoValueResult {
+  checkShapes(t.values, [['oldValues', t.oldValues], ['returns', t.returns], ['mask', t.mask]], 'values');
+  if (!(o.valueClip >= 0)) throw new Error(`valueClip: must be >= 0 (0 = off), got ${o.valueClip}`);
+  return tf.tidy(() => {
+    const on = tf.greater(t.mask, 0) as tf.Tensor2D;
+    // Error relative to the returns, and the value's move since sampling, both 0 off the mask.
+    const err = onMask(t.values, t.returns, on);
+    const errSq = tf.square(err) as tf.Tensor2D;
+    if (!(o.valueClip > 0)) return { valueLoss: tf.mul(tokenMean(errSq, t.mask), 0.5) as tf.Scalar, valueClipRatio: tf.scalar(0) };
+    const moved = onMask(t.values, t.oldValues, on);
+    // V_clipped - R = (V_old + clip(V - V_old, -c, c)) - R = err - moved + clip(moved, -c, c)
+    const clippedSq = tf.square(tf.add(tf.sub(err, moved), tf.clipByValue(moved, -o.valueClip, o.valueClip))) as tf.Tensor2D;
+    const clipped = tf.step(tf.sub(stopGradient(clippedSq), stopGradient(errSq))) as tf.Tensor2D;
+    return {
+      valueLoss: tf.mul(tokenMean(tf.maximum(errSq, clippedSq) as tf.Tensor2D, t.mask), 0.5) as tf.Scalar,
+      valueClipRatio: tokenMean(clipped, t.mask),
+    };
+  });
+}
+
+/**
+ * Policy and value loss of one (mini)batch of N completions over T positions, and their
+ * weighted sum. Trainers whose policy and value model share no weights may instead differentiate
+ * the two parts in separate tapes (ppo-trainer.ts does, to halve the peak memory).
+ */
+export function ppoLoss(t: PpoLossInputs, o: PpoLossOptions): PpoLossResult {
+  checkShapes(t.logp, [['values', t.values]], 'logp');
+  if (!(o.valueCoef >= 0)) throw new Error(`valueCoef: must be >= 0, got ${o.valueCoef}`);
+  const policy = ppoPolicyLoss(t, o);
+  const value = ppoValueLoss(t, o);
+  const loss = tf.tidy(() => tf.add(policy.policyLoss, tf.mul(value.valueLoss, o.valueCoef)) as tf.Scalar);
+  return { loss, ...policy, ...value };
 }

@@ -9,6 +9,7 @@ import { RunControls } from './controls/RunControls';
 import { GroupPanel } from './group/GroupPanel';
 import { labClient } from './lab-client';
 import { ModelCard } from './ModelCard';
+import { PipelinePanel } from './pipeline/PipelinePanel';
 import { RewardSliders } from './settings/RewardSliders';
 import { SettingsForm } from './settings/SettingsForm';
 import { StageBar } from './StageBar';
@@ -42,6 +43,7 @@ export function App() {
           <SettingsForm />
         </aside>
         <main className="lab__main">
+          <PipelinePanel />
           <ChartsPanel />
           <GroupPanel />
         </main>

@@ -8,7 +8,7 @@
 import * as Comlink from 'comlink';
 import type { GrpoConfig } from '../engine/config';
 import type { RewardWeights } from '../engine/rewards';
-import type { BackendChoice, TrainerApi, TrainerEvents } from '../../workers/protocol';
+import type { BackendChoice, RecipeView, TrainerApi, TrainerEvents } from '../../workers/protocol';
 import type { LabStoreHook } from './store/lab-store';
 
 /** Where the pretrained base checkpoint is served from (public/checkpoints/base.json). */
@@ -82,6 +82,27 @@ export class TrainerClient {
     const settings = { ...s.settings, model: model.name };
     s.set({ settings, settingsRevision: s.settingsRevision + 1 });
     await this.configure(settings);
+  });
+
+  /** The recipes at a scale (names, descriptions, stage cards). */
+  async recipes(scale: 'default' | 'tiny'): Promise<RecipeView[]> {
+    let out: RecipeView[] = [];
+    await this.act(async (api) => { out = await api.recipes(scale); });
+    return out;
+  }
+
+  /**
+   * Runs a recipe. From the first stage the charts start afresh; from a later stage the points
+   * of that stage on are replaced, and the earlier stages' cards and points stay.
+   */
+  startPipeline = (recipe: string, scale: 'default' | 'tiny', startAt: number) => this.act(async (api) => {
+    const s = this.store.getState();
+    const keep = startAt > 0 ? s.stages.slice(0, startAt) : [];
+    const from = keep.length > 0 ? (keep[keep.length - 1]?.lastStep ?? 0) : -1;
+    s.set({ history: s.history.filter((p) => p.step <= from), historyVersion: s.historyVersion + 1, stages: [], latestGroup: null, weightChanges: [] });
+    await api.startPipeline(recipe, scale, startAt);
+    // The worker re-announces every card; the earlier stages keep what they showed.
+    for (const card of keep) this.store.getState().updateStage(card);
   });
 
   start = () => this.act(async (api) => api.start());

@@ -146,7 +146,7 @@ describe('pipeline', () => {
     const tensors = tf.memory().numTensors;
     const fork = runPipeline(spec, tok, checkpoints, 1);
     const first = fork.next();
-    expect(first.value).toMatchObject({ type: 'stage-start', index: 1 });
+    expect(first.value).toMatchObject({ type: 'stage-start', index: 1, globalStep: 2 });
     for (const _ of fork) { /* drain */ }
     expect(tf.memory().numTensors).toBe(tensors);
   });

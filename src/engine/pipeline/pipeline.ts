@@ -154,7 +154,8 @@ export function* runPipeline(
       { maxCompletionLength: spec.maxCompletionLength, k: 0, temperature: 1, batchSize: 100 },
       new Rng(spec.seed * 31 + stageIndex * 7 + when)));
   const records: StageRecord[] = [];
-  let globalStep = 0;
+  // A run from a later stage keeps the step axis of the full recipe, so both runs line up.
+  let globalStep = spec.stages.slice(0, startAt).reduce((a, s) => a + stageSteps(s), 0);
   for (let i = startAt; i < spec.stages.length; i++) {
     const stage = spec.stages[i] as StageSpec;
     yield { type: 'stage-start', stage, index: i, globalStep };

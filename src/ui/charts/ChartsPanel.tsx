@@ -9,7 +9,7 @@ import type { AxisDomain } from 'recharts';
 import { REWARD_NAMES, type RewardName, type RewardWeights } from '../../engine/rewards';
 import type { MetricPoint } from '../../../workers/protocol';
 import { useLab } from '../store/use-lab';
-import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps } from './MetricChart';
+import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps, type StageBand } from './MetricChart';
 import { useStaggeredValue } from './staggered-refresh';
 import { hasKey } from './series';
 import './charts.css';
@@ -190,6 +190,11 @@ export function ChartsPanel() {
   const smoothing = useLab((s) => s.smoothing);
   const weightChanges = useLab((s) => s.weightChanges);
   const rewardWeights = useLab((s) => s.rewardWeights);
+  const stages = useLab((s) => s.stages);
+  // Pipeline stages that have started, as bands; the running one reaches the end of the axis.
+  const stageBands = useMemo<StageBand[]>(() => stages.flatMap((st) => (st.firstStep === undefined ? [] : [{
+    id: st.id, label: st.label, firstStep: st.firstStep, ...(st.lastStep === undefined ? {} : { lastStep: st.lastStep }),
+  }])), [stages]);
   const sliderId = useId();
 
   // The smoothing slider redraws every chart: at low priority, so the slider itself stays responsive.
@@ -248,6 +253,7 @@ export function ChartsPanel() {
             historyVersion={version}
             smoothing={smooth}
             weightChanges={weightChanges}
+            stageBands={stageBands}
           />
         ))}
       </div>

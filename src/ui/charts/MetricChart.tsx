@@ -8,7 +8,7 @@
  */
 import { memo, useId, useMemo, type ReactNode } from 'react';
 import {
-  Area, CartesianGrid, ComposedChart, Line, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
+  Area, CartesianGrid, ComposedChart, Line, ReferenceArea, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
   type AxisDomain,
 } from 'recharts';
 import type { MetricPoint, WeightChange } from '../../../workers/protocol';
@@ -33,7 +33,21 @@ export interface ChartBand {
   color: string;
 }
 
+/** A pipeline stage's span on the step axis, drawn as a tinted band with its name. */
+export interface StageBand {
+  id: string;
+  label: string;
+  firstStep: number;
+  /** Absent while the stage runs: the band reaches the end of the axis. */
+  lastStep?: number;
+}
+
+/** Alternating tints, so neighbouring stages stay apart in light and dark themes. */
+const STAGE_TINTS = ['var(--chart-blue)', 'var(--chart-orange)'];
+
 export interface MetricChartProps {
+  /** Pipeline stages to band the chart with (none for a single run). */
+  stageBands?: readonly StageBand[];
   /** Stable id: the section's data-testid is `chart-${id}`. */
   id: string;
   title: string;
@@ -111,7 +125,7 @@ const StaticLegend = memo(function StaticLegend({ lines, band }: { lines: readon
 });
 
 function MetricChartImpl({
-  id, title, explanation, lines, band, history, historyVersion, smoothing, weightChanges,
+  id, title, explanation, lines, band, history, historyVersion, smoothing, weightChanges, stageBands,
   yDomain, emptyText, maxPoints = DEFAULT_MAX_POINTS, height = DEFAULT_HEIGHT,
 }: MetricChartProps) {
   const headingId = useId();
@@ -195,6 +209,18 @@ function MetricChartImpl({
                   isAnimationActive={false}
                 />
               )}
+              {stageBands?.map((b, i) => (
+                <ReferenceArea
+                  key={b.id}
+                  x1={b.firstStep}
+                  x2={b.lastStep === undefined ? undefined : Math.max(b.lastStep, b.firstStep + 0.5)}
+                  fill={STAGE_TINTS[i % STAGE_TINTS.length]}
+                  fillOpacity={0.08}
+                  stroke="none"
+                  label={{ value: b.label, position: 'insideTopLeft', fill: 'var(--muted)', fontSize: 10 }}
+                  data-testid={`stage-band-${b.id}`}
+                />
+              ))}
               {changeSteps.map((step) => (
                 <ReferenceLine
                   key={step}

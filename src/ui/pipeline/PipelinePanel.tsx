@@ -1,0 +1,112 @@
+/**
+ * The R1 recipe as a chain of stage cards: pick a recipe, run it all or from a chosen stage, and
+ * watch each hand-off (which checkpoint a stage reads and writes, what it kept, and what it did
+ * to held-out accuracy, length and language consistency).
+ */
+import { useEffect, useId, useState } from 'react';
+import type { RecipeView, StageView } from '../../../workers/protocol';
+import { labClient } from '../lab-client';
+import { useLab } from '../store/use-lab';
+import './pipeline.css';
+
+type Scale = 'default' | 'tiny';
+
+function score(x: number | undefined, digits = 2): string {
+  return x === undefined ? '–' : x.toFixed(digits);
+}
+
+function BeforeAfter({ label, v, k, digits }: { label: string; v: StageView; k: string; digits?: number }) {
+  return (
+    <div className="stage-card__row">
+      <dt>{label}</dt>
+      <dd>{score(v.before?.[k], digits)} → {score(v.after?.[k], digits)}</dd>
+    </div>
+  );
+}
+
+function Counts({ counts }: { counts: NonNullable<StageView['counts']> }) {
+  const rejected = Object.entries(counts.rejected).filter(([, n]) => n > 0);
+  return (
+    <p className="stage-card__counts" data-testid="stage-counts">
+      kept <strong>{counts.kept}</strong> of {counts.sampled}
+      {rejected.length > 0 && <> · rejected: {rejected.map(([why, n]) => `${why.replace('_', ' ')} ${n}`).join(', ')}</>}
+    </p>
+  );
+}
+
+function StageCard({ v, index, canRun, onRunFrom }: { v: StageView; index: number; canRun: boolean; onRunFrom(i: number): void }) {
+  return (
+    <li className={`stage-card stage-card--${v.state}`} data-testid={`stage-card-${v.id}`} data-state={v.state}>
+      <h3>{index + 1}. {v.label}</h3>
+      <p className="stage-card__handoff">
+        {v.from.length > 0 ? v.from.join(' + ') : 'random weights'} → <code>{v.out}</code> <span className="stage-card__kind">{v.kind}</span>
+      </p>
+      {v.counts && <Counts counts={v.counts} />}
+      {v.after && (
+        <dl className="stage-card__scores">
+          <BeforeAfter label="pass@1" v={v} k="eval/pass@1" />
+          <BeforeAfter label="format-blind" v={v} k="eval/pass@1_any_format" />
+          <BeforeAfter label="length" v={v} k="eval/mean_length" digits={1} />
+          <BeforeAfter label="language" v={v} k="eval/language" />
+        </dl>
+      )}
+      <p className="stage-card__state">{v.state}{v.firstStep !== undefined ? ` · steps ${v.firstStep}–${v.lastStep ?? '…'}` : ''}</p>
+      {index > 0 && (
+        <button type="button" disabled={!canRun} onClick={() => onRunFrom(index)} data-testid={`run-from-${v.id}`}
+          title="Re-run from this stage on the checkpoints the earlier stages left">
+          Run from here
+        </button>
+      )}
+    </li>
+  );
+}
+
+export function PipelinePanel() {
+  const liveStages = useLab((s) => s.stages);
+  const phase = useLab((s) => s.status.phase);
+  const [scale, setScale] = useState<Scale>('default');
+  const [recipes, setRecipes] = useState<RecipeView[]>([]);
+  const [name, setName] = useState('r1');
+  const recipeId = useId();
+  const scaleId = useId();
+  const ready = phase !== 'loading' && phase !== 'error';
+
+  useEffect(() => {
+    if (!ready) return;
+    let live = true;
+    void labClient.recipes(scale).then((r) => { if (live) setRecipes(r); });
+    return () => { live = false; };
+  }, [scale, ready]);
+
+  const recipe = recipes.find((r) => r.name === name);
+  const busy = phase === 'running' || phase === 'pausing';
+  const previousRunDone = liveStages.length > 0 && liveStages.every((s) => s.state === 'done');
+  const cards = liveStages.length > 0 ? liveStages : (recipe?.stages ?? []);
+  const run = (startAt: number) => void labClient.startPipeline(name, scale, startAt);
+
+  return (
+    <section className="card pipeline" aria-labelledby="pipeline-heading" data-testid="pipeline">
+      <h2 id="pipeline-heading">The R1 pipeline</h2>
+      <p className="explain">
+        DeepSeek-R1 is trained in stages, each starting from a checkpoint an earlier stage wrote. Run the whole recipe, or
+        re-run from one stage with the checkpoints the earlier ones left. The charts band each stage.
+      </p>
+      <div className="pipeline__controls">
+        <label htmlFor={recipeId}>Recipe</label>
+        <select id={recipeId} value={name} onChange={(e) => setName(e.target.value)} disabled={busy} data-testid="recipe">
+          {recipes.map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
+        </select>
+        <label htmlFor={scaleId}>Scale</label>
+        <select id={scaleId} value={scale} onChange={(e) => setScale(e.target.value as Scale)} disabled={busy} data-testid="recipe-scale">
+          <option value="default">default (hours on a laptop CPU)</option>
+          <option value="tiny">tiny (seconds, for a first look)</option>
+        </select>
+        <button type="button" onClick={() => run(0)} disabled={busy || !ready || !recipe} data-testid="run-pipeline">Run pipeline</button>
+      </div>
+      {recipe && <p className="explain" data-testid="recipe-description">{recipe.description}</p>}
+      <ol className="pipeline__stages">
+        {cards.map((v, i) => <StageCard key={v.id} v={v} index={i} canRun={!busy && previousRunDone} onRunFrom={run} />)}
+      </ol>
+    </section>
+  );
+}
