@@ -24,7 +24,7 @@ export interface UpdateResult {
  * metrics cost no second forward pass.
  */
 export function optimizerUpdate(
-  model: GPT, optimizer: AdamW, lossFn: () => { loss: tf.Scalar; extras?: Record<string, tf.Scalar> },
+  model: Pick<GPT, 'variables'>, optimizer: AdamW, lossFn: () => { loss: tf.Scalar; extras?: Record<string, tf.Scalar> },
   lr: number, maxGradNorm: number,
 ): UpdateResult {
   const variables = Object.values(model.variables);

@@ -218,9 +218,9 @@ export class RewardModel {
     if (pairs.length === 0) throw new Error('reward model: trainStep needs at least one pair');
     const n = pairs.length;
     const prompts = pairs.map((p) => p.prompt);
-    // optimizerUpdate only reads the model's variables; handing it the trunk's plus the head's
-    // trains both with the lab's one update path (clipping, skip on non-finite loss).
-    const trainable = { variables: { ...this.trunk.variables, 'head.w': this.headW, 'head.b': this.headB } } as unknown as GPT;
+    // The trunk's variables plus the head's: both train through the lab's one update path
+    // (clipping, skip on non-finite loss).
+    const trainable = { variables: { ...this.trunk.variables, 'head.w': this.headW, 'head.b': this.headB } };
     const r = optimizerUpdate(trainable, this.optimizer, () => {
       const scores = this.scoreTensor([...prompts, ...prompts], [...pairs.map((p) => p.chosen), ...pairs.map((p) => p.rejected)]);
       const chosen = tf.slice(scores, [0], [n]) as tf.Tensor1D;
