@@ -422,7 +422,9 @@ function tape(
     return out.loss;
   }, vars);
   const loss = value.dataSync()[0] as number;
-  value.dispose();
+  // The loss may itself be one of the metrics (policy_loss is the policy tape's loss); then it
+  // is the caller's to dispose with the other metrics.
+  if (!Object.values(extras).includes(value)) value.dispose();
   return { loss, grads, extras };
 }
 

@@ -171,6 +171,12 @@ function checkShapes(reference: tf.Tensor2D, named: Array<[string, tf.Tensor]>, 
   }
 }
 
+function checkOptions(o: Partial<PpoLossOptions>): void {
+  if (o.epsLow !== undefined && !(o.epsLow >= 0 && o.epsLow < 1)) throw new Error(`epsLow: must be in [0, 1), got ${o.epsLow}`);
+  if (o.epsHigh !== undefined && !(o.epsHigh >= 0)) throw new Error(`epsHigh: must be >= 0, got ${o.epsHigh}`);
+  if (o.valueClip !== undefined && !(o.valueClip >= 0)) throw new Error(`valueClip: must be >= 0 (0 = off), got ${o.valueClip}`);
+}
+
 /** sum(x * mask) / max(sum(mask), 1): every completion token of the batch weighs the same. */
 function tokenMean(x: tf.Tensor2D, mask: tf.Tensor2D): tf.Scalar {
   return tf.div(tf.sum(tf.mul(x, mask)), tf.maximum(tf.sum(mask), 1));
@@ -189,8 +195,7 @@ function onMask(a: tf.Tensor2D, b: tf.Tensor2D, on: tf.Tensor2D): tf.Tensor2D {
  */
 export function ppoPolicyLoss(t: PpoPolicyInputs, o: Pick<PpoLossOptions, 'epsLow' | 'epsHigh'>): PpoPolicyResult {
   checkShapes(t.logp, [['oldLogp', t.oldLogp], ['advantages', t.advantages], ['mask', t.mask]], 'logp');
-  if (!(o.epsLow >= 0 && o.epsLow < 1)) throw new Error(`epsLow: must be in [0, 1), got ${o.epsLow}`);
-  if (!(o.epsHigh >= 0)) throw new Error(`epsHigh: must be >= 0, got ${o.epsHigh}`);
+  checkOptions(o);
   return tf.tidy(() => {
     const on = tf.greater(t.mask, 0) as tf.Tensor2D;
     const adv = tf.where(on, t.advantages, tf.zerosLike(t.advantages)) as tf.Tensor2D;
@@ -218,7 +223,7 @@ export function ppoPolicyLoss(t: PpoPolicyInputs, o: Pick<PpoLossOptions, 'epsLo
  */
 export function ppoValueLoss(t: PpoValueInputs, o: Pick<PpoLossOptions, 'valueClip'>): PpoValueResult {
   checkShapes(t.values, [['oldValues', t.oldValues], ['returns', t.returns], ['mask', t.mask]], 'values');
-  if (!(o.valueClip >= 0)) throw new Error(`valueClip: must be >= 0 (0 = off), got ${o.valueClip}`);
+  checkOptions(o);
   return tf.tidy(() => {
     const on = tf.greater(t.mask, 0) as tf.Tensor2D;
     // Error relative to the returns, and the value's move since sampling, both 0 off the mask.
@@ -242,7 +247,9 @@ export function ppoValueLoss(t: PpoValueInputs, o: Pick<PpoLossOptions, 'valueCl
  * the two parts in separate tapes (ppo-trainer.ts does, to halve the peak memory).
  */
 export function ppoLoss(t: PpoLossInputs, o: PpoLossOptions): PpoLossResult {
-  checkShapes(t.logp, [['values', t.values]], 'logp');
+  // Every check first: a throw after the policy part would leak its scalars.
+  checkShapes(t.logp, [['oldLogp', t.oldLogp], ['advantages', t.advantages], ['mask', t.mask], ['values', t.values], ['oldValues', t.oldValues], ['returns', t.returns]], 'logp');
+  checkOptions(o);
   if (!(o.valueCoef >= 0)) throw new Error(`valueCoef: must be >= 0, got ${o.valueCoef}`);
   const policy = ppoPolicyLoss(t, o);
   const value = ppoValueLoss(t, o);

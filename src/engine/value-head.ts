@@ -14,8 +14,10 @@
  * The cost is what GRPO was designed to avoid (DeepSeekMath: "another model of comparable size
  * as the policy model"): a second set of weights, a second pair of AdamW moments (so about three
  * times the policy's parameter count in extra float32s, 4 bytes each: about 9.8 MB for the
- * 812,544-parameter default model, 71 kB for 'test'), and a second forward and backward pass
- * (with its activations) at every update. `shared` puts the head on the policy's own trunk
+ * 812,544-parameter default model, 71 kB for 'test'), a third forward pass per step (the
+ * sampling-time values) and a second forward and backward pass at every update. The trainer runs
+ * the value model's backward pass in its own tape, after the policy's, so that the peak
+ * activation memory stays one model's. `shared` puts the head on the policy's own trunk
  * instead: dModel + 1 extra parameters, one trunk pass, competing gradients.
  */
 import * as tf from '@tensorflow/tfjs-core';
