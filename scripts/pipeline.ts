@@ -26,12 +26,15 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
+const MAIN_KEYS = ['eval/pass@1', 'eval/pass@1_any_format', 'eval/mean_length', 'eval/language'];
+
 function table(records: StageRecord[]): string {
   const rows = records.map((r) => {
-    const cell = (k: keyof StageRecord['before'], d = 3) => `${fmt(r.before[k], d)} → ${fmt(r.after[k], d)}`;
-    return `| ${r.id} | ${r.from.join(', ')} | ${cell('eval/pass@1')} | ${cell('eval/pass@1_any_format')} | ${cell('eval/mean_length', 1)} | ${cell('eval/language')} | ${r.counts ? `${r.counts.kept}/${r.counts.sampled}` : ''} |`;
+    const cell = (k: string, d = 3) => (r.after[k] === undefined ? '' : `${fmt(r.before[k], d)} → ${fmt(r.after[k], d)}`);
+    const other = Object.keys(r.after).filter((k) => !MAIN_KEYS.includes(k)).map((k) => `${k} ${cell(k)}`).join('; ');
+    return `| ${r.id} | ${r.from.join(', ')} | ${cell('eval/pass@1')} | ${cell('eval/pass@1_any_format')} | ${cell('eval/mean_length', 1)} | ${cell('eval/language')} | ${r.counts ? `${r.counts.kept}/${r.counts.sampled}` : ''} | ${other} |`;
   });
-  return ['| stage | from | pass@1 | format-blind | length | language | kept |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+  return ['| stage | from | pass@1 | format-blind | length | language | kept | other |', '|---|---|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -60,15 +63,15 @@ async function main(): Promise<void> {
     } else if (e.type === 'metrics') {
       metrics.write({ step: e.globalStep, stage: e.stageId, ...e.values });
       const v = e.values;
-      if (v.loss !== undefined || v['sft/loss'] !== undefined) {
-        process.stdout.write(`\r  step ${e.globalStep} ${v['sft/loss'] !== undefined ? `sft loss ${fmt(v['sft/loss'])}` : `reward ${fmt(v.reward)} acc ${fmt(v['rewards/accuracy/mean'])} len ${fmt(v['completions/mean_length'], 1)}`}   `);
-      }
+      const status = v['sft/loss'] !== undefined ? `sft loss ${fmt(v['sft/loss'])}`
+        : v['rm/loss'] !== undefined ? `rm loss ${fmt(v['rm/loss'])} train acc ${fmt(v['rm/train_accuracy'])}`
+          : v.loss !== undefined ? `reward ${fmt(v.reward)} acc ${fmt(v['rewards/accuracy/mean'])} len ${fmt(v['completions/mean_length'], 1)}` : null;
+      if (status) process.stdout.write(`\r  step ${e.globalStep} ${status}   `);
     } else if (e.type === 'samples') {
       metrics.write({ stage: e.stageId, 'samples/sampled': e.counts.sampled, 'samples/kept': e.counts.kept, ...Object.fromEntries(REJECT_REASONS.map((k) => [`samples/rejected/${k}`, e.counts.rejected[k]])) });
       console.log(`  samples: kept ${e.counts.kept} of ${e.counts.sampled} (prompts covered ${e.counts.promptsCovered}); rejected ${REJECT_REASONS.map((k) => `${k} ${e.counts.rejected[k]}`).join(', ')}`);
     } else {
-      console.log(`\n  done at step ${e.globalStep}: pass@1 ${fmt(e.before['eval/pass@1'])} → ${fmt(e.after['eval/pass@1'])}, ` +
-        `length ${fmt(e.before['eval/mean_length'], 1)} → ${fmt(e.after['eval/mean_length'], 1)}, language ${fmt(e.before['eval/language'])} → ${fmt(e.after['eval/language'])}`);
+      console.log(`\n  done at step ${e.globalStep}: ${Object.keys(e.after).map((k) => `${k.replace('eval/', '')} ${fmt(e.before[k])} → ${fmt(e.after[k])}`).join(', ')}`);
       const out = checkpoints.get(spec.stages.find((s) => s.id === e.stageId)!.out);
       if (o.outDir && out) {
         saveCheckpoint(`${o.outDir}/${e.stageId}.json`, { model: out.model, vocab: [...tokenizer.vocab], meta: { stage: e.stageId, recipe: o.recipe, step: e.globalStep }, weights: out.weights });

@@ -12,7 +12,7 @@ import { type EvalResult, evaluate } from './eval';
 import { groupAdvantages, groupRewardStds, grpoLoss } from './grpo';
 import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
 import { AdamW, learningRate } from './optim';
-import { type Group, meanStd, rewardStats, rollout } from './rollout';
+import { type GeneralMix, type Group, meanStd, rewardStats, rollout } from './rollout';
 import { type RewardWeights, validateRewardWeights } from './rewards';
 import { Rng } from './rng';
 import { stopGradient } from './stop-gradient';
@@ -62,6 +62,8 @@ export class GrpoTrainer {
     readonly model: GPT,
     /** Frozen reference weights for the KL term; null when beta is 0. */
     private readonly reference: Params | null,
+    /** Final RL: general prompts mixed in, scored by a reward model (rollout.ts). */
+    private readonly mix?: GeneralMix,
   ) {
     this.config = validateConfig(config);
     if (this.config.beta > 0 && !reference) throw new Error('config.beta: > 0 needs a reference model');
@@ -89,7 +91,7 @@ export class GrpoTrainer {
   trainStep(opts: { inspect?: boolean } = {}): GrpoStepResult {
     const c = this.config;
     const t0 = performance.now();
-    const roll = rollout(this.model.params, this.model.config, this.tokenizer, this.task, c, this.weights, this.rng);
+    const roll = rollout(this.model.params, this.model.config, this.tokenizer, this.task, c, this.weights, this.rng, this.mix);
     const tRollout = performance.now();
     const rewards = roll.groups.flatMap((g) => g.completions.map((x) => x.reward));
     const advantages = groupAdvantages(rewards, c.groupSize, c.scaleRewards);

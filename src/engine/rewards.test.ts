@@ -62,7 +62,7 @@ describe('parseCompletion', () => {
 
 describe('reward functions on good completions', () => {
   test('the strict format with a right answer scores 1 on accuracy, format, format_soft, tag_count, language', () => {
-    expect(scores(GOOD)).toEqual({ accuracy: 1, format: 1, format_soft: 1, tag_count: 1, language: 1, overlong: 0 });
+    expect(scores(GOOD)).toEqual({ accuracy: 1, format: 1, format_soft: 1, tag_count: 1, language: 1, overlong: 0, preference: 0 });
   });
 
   test('whitespace between the blocks, inside the answer and at the end is allowed', () => {
@@ -73,6 +73,7 @@ describe('reward functions on good completions', () => {
       tag_count: 1,
       language: 1,
       overlong: 0,
+      preference: 0,
     });
   });
 
@@ -109,8 +110,9 @@ describe('adversarial completions do not score on format or accuracy', () => {
       tag_count: 0.5,
       language: 1,
       overlong: 0,
+      preference: 0,
     });
-    expect(scores('36')).toEqual({ accuracy: 0, format: 0, format_soft: 0, tag_count: 0, language: 0, overlong: 0 });
+    expect(scores('36')).toEqual({ accuracy: 0, format: 0, format_soft: 0, tag_count: 0, language: 0, overlong: 0, preference: 0 });
   });
 
   test('two answer blocks hedging, in either order', () => {
@@ -132,6 +134,7 @@ describe('adversarial completions do not score on format or accuracy', () => {
         tag_count: 1,
         language: 0,
         overlong: 0,
+        preference: 0,
       });
     }
   });
@@ -164,6 +167,7 @@ describe('adversarial completions do not score on format or accuracy', () => {
       tag_count: 0.5,
       language: 0,
       overlong: 0,
+      preference: 0,
     });
   });
 
@@ -180,6 +184,7 @@ describe('adversarial completions do not score on format or accuracy', () => {
       tag_count: 0.75,
       language: 0,
       overlong: 0,
+      preference: 0,
     });
     expect(scores('<think>2*3=6<answer>36</answer>')).toMatchObject({ accuracy: 1, format: 0, format_soft: 0, tag_count: 0.75 });
   });
@@ -266,7 +271,7 @@ describe('validateRewardWeights', () => {
 
   test('names the field and the allowed names for an unknown reward', () => {
     expect(() => validateRewardWeights({ acc: 1 })).toThrow(
-      'rewardWeights.acc: not a reward function (allowed: accuracy, format, format_soft, tag_count, language, overlong)',
+      'rewardWeights.acc: not a reward function (allowed: accuracy, format, format_soft, tag_count, language, overlong, preference)',
     );
   });
 

@@ -23,6 +23,8 @@ export interface RewardContext {
   maxCompletionLength: number;
   /** DAPO's soft-punishment window (tokens) before maxCompletionLength. */
   overlongBuffer: number;
+  /** The reward model's score, for general (non-verifiable) prompts in the final RL stage. */
+  preference?: number;
 }
 
 export interface ParsedCompletion {
@@ -133,7 +135,7 @@ function overlong(ctx: RewardContext): number {
   return -(len - free) / buffer;
 }
 
-export const REWARD_NAMES = ['accuracy', 'format', 'format_soft', 'tag_count', 'language', 'overlong'] as const;
+export const REWARD_NAMES = ['accuracy', 'format', 'format_soft', 'tag_count', 'language', 'overlong', 'preference'] as const;
 export type RewardName = (typeof REWARD_NAMES)[number];
 export type RewardWeights = Partial<Record<RewardName, number>>;
 export type RewardFunction = (ctx: RewardContext) => number;
@@ -145,6 +147,8 @@ export const REWARD_FUNCTIONS: Record<RewardName, RewardFunction> = {
   tag_count: tagCount,
   language,
   overlong,
+  // Computed by a learned model outside this file (rollout.ts scores general prompts with it).
+  preference: (ctx) => ctx.preference ?? 0,
 };
 
 /** One line each, for the UI. */
@@ -155,6 +159,7 @@ export const REWARD_DESCRIPTIONS: Record<RewardName, string> = {
   tag_count: '0.25 for each of the four tags used exactly once, minus 0.01 per character after </answer>.',
   language: 'Share of the digits in the think block written in the prompt\'s script (R1 language consistency).',
   overlong: 'DAPO soft overlong penalty: 0 until the buffer before the length cap, down to -1 at the cap.',
+  preference: 'The reward model\'s score of an answer to a general prompt (final RL stage only; 0 elsewhere).',
 };
 
 /** The lab's default: accuracy plus a little format, as R1-Zero rewards both. */

@@ -48,17 +48,38 @@ function isFlat(g: Group): boolean {
   return zeroStdGroups(g.completions.map((x) => x.reward), g.completions.length)[0] ?? true;
 }
 
+/**
+ * Final RL: a share of the prompts are general ones (no verifier), scored by a learned reward
+ * model. General completions are rewarded by the preference score alone, reasoning completions
+ * by the rule rewards alone, as R1's last stage does.
+ */
+export interface GeneralMix {
+  share: number;
+  task: Task;
+  /** The reward model's scores of (prompt, completion) token ids. */
+  score(promptIds: number[][], completionIds: number[][]): number[];
+}
+
+function weightsFor(general: boolean, weights: RewardWeights): RewardWeights {
+  if (general) return { preference: weights.preference ?? 1 };
+  const { preference: _unused, ...rules } = weights;
+  return rules;
+}
+
 function sampleGroups(
   p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights,
-  n: number, rng: Rng,
+  n: number, rng: Rng, mix?: GeneralMix,
 ): Group[] {
-  const problems = Array.from({ length: n }, () => task.generate(rng));
+  // Drawn only with a mix, so that runs without one keep their random streams.
+  const general = Array.from({ length: n }, () => (mix ? rng.chance(mix.share) : false));
+  const problems = general.map((g) => (g && mix ? mix.task.generate(rng) : task.generate(rng)));
   const promptIds = problems.map((q) => tokenizer.encode(q.prompt));
   const prompts = promptIds.flatMap((ids) => Array.from({ length: c.groupSize }, () => ids));
   const gen = generate(p, mc, prompts, {
     maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topK: c.topK, topP: c.topP,
     stopIds: [tokenizer.eosId, tokenizer.id(ANSWER_CLOSE)], padId: tokenizer.padId,
   }, rng);
+  const preference = mix ? preferenceScores(mix, general, prompts, gen.completions, c.groupSize) : new Map<number, number>();
   return problems.map((problem, i) => ({
     problem,
     promptIds: promptIds[i] as number[],
@@ -66,24 +87,35 @@ function sampleGroups(
       const k = i * c.groupSize + j;
       const ids = gen.completions[k] as number[];
       const truncated = gen.truncated[k] as boolean;
-      const ctx = rewardContext(tokenizer, { problem, task, ids, truncated }, c.maxCompletionLength, c.overlongBuffer);
-      const { total, scores } = scoreCompletion(ctx, weights);
+      const isGeneral = general[i] === true && mix !== undefined;
+      const ctx = rewardContext(tokenizer, { problem, task: isGeneral ? mix.task : task, ids, truncated }, c.maxCompletionLength, c.overlongBuffer);
+      if (isGeneral) ctx.preference = preference.get(k) ?? 0;
+      const { total, scores } = scoreCompletion(ctx, weightsFor(isGeneral, weights));
       return { ids, text: completionText(tokenizer, ids), truncated, reward: total, scores };
     }),
   }));
 }
 
+/** The reward model's scores of the general prompts' completions, in one batch, by completion index. */
+function preferenceScores(mix: GeneralMix, general: boolean[], prompts: number[][], completions: number[][], groupSize: number): Map<number, number> {
+  const indices = completions.flatMap((_, k) => (general[Math.floor(k / groupSize)] ? [k] : []));
+  if (indices.length === 0) return new Map();
+  const scores = mix.score(indices.map((k) => prompts[k] as number[]), indices.map((k) => completions[k] as number[]));
+  return new Map(indices.map((k, i) => [k, scores[i] as number]));
+}
+
 export function rollout(
   p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights, rng: Rng,
+  mix?: GeneralMix,
 ): RolloutResult {
-  let groups = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng);
+  let groups = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng, mix);
   let sampled = groups.length;
   let zeroStd = groups.filter(isFlat).length;
   let tokens = countTokens(groups);
   if (c.dynamicSampling) {
     let kept = groups.filter((g) => !isFlat(g));
     for (let round = 0; round < c.maxResampleRounds && kept.length < c.promptsPerStep; round++) {
-      const more = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng);
+      const more = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng, mix);
       sampled += more.length;
       tokens += countTokens(more);
       const moreKept = more.filter((g) => !isFlat(g));

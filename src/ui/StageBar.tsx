@@ -10,7 +10,7 @@ const STAGES = [
   { id: 'cold-start', label: 'Cold-start SFT', live: true, help: 'Fine-tune on a few thousand clean, readable reasoning samples.' },
   { id: 'reasoning-rl', label: 'Reasoning RL', live: true, help: 'GRPO again, adding a language-consistency reward.' },
   { id: 'rejection-sampling', label: 'Rejection sampling SFT', live: true, help: 'Keep the verified best samples and fine-tune on them.' },
-  { id: 'final-rl', label: 'Final RL', live: false, help: 'Rule rewards mixed with a learned preference reward model.' },
+  { id: 'final-rl', label: 'Final RL', live: true, help: 'Rule rewards mixed with a learned preference reward model.' },
   { id: 'distill', label: 'Distillation', live: true, help: 'Teach a smaller model from the big one\'s correct answers.' },
 ] as const;
 

@@ -59,7 +59,7 @@ describe('verified samples', () => {
     expect(kept[0]!.promptIds).toEqual(group.promptIds);
     expect(counts).toEqual({
       sampled: 8, kept: 2, promptsCovered: 1,
-      rejected: { truncated: 1, bad_format: 1, wrong: 1, mixed_language: 1, duplicate: 1, over_cap: 1 },
+      rejected: { truncated: 1, bad_format: 1, wrong: 1, mixed_language: 1, duplicate: 1, over_cap: 1, not_preferred: 0 },
     });
   });
 });
@@ -157,8 +157,33 @@ describe('recipes', () => {
     for (const name of Object.keys(RECIPES)) {
       for (const scale of ['default', 'tiny']) expect(() => validatePipeline(getRecipe(name, scale), ['base'])).not.toThrow();
     }
-    expect(getRecipe('r1', 'default').stages.map((s) => s.id)).toEqual(['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']);
-    expect(() => getRecipe('r2', 'tiny')).toThrow(/allowed: r1, language-on-off, distill-vs-rl, r1-zero-only/);
+    expect(getRecipe('r1', 'default').stages.map((s) => s.id)).toEqual(['r1-zero', 'cold-start', 'reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl']);
+    expect(() => getRecipe('r2', 'tiny')).toThrow(/allowed: r1, language-on-off, distill-vs-rl, grpo-vs-ppo, r1-zero-only/);
     expect(() => getRecipe('r1', 'huge')).toThrow(/allowed: default, tiny/);
+  });
+});
+
+describe('reward model and final RL stages', () => {
+  test('the reward-model stage writes a checkpoint with a reward head that a final RL stage then judges with', () => {
+    const size = modelSize('test', tok.size);
+    const checkpoints = new Map<string, ModelWeights>([['base', { model: size, weights: initialWeights(size, 1) }]]);
+    const rmSpec: PipelineSpec = {
+      task: 'addition', evalSize: 8, maxCompletionLength: 24, seed: 1,
+      stages: [
+        { kind: 'reward-model', id: 'rm', label: 'RM', from: 'base', out: 'rm', steps: 2, batchSize: 8, lr: 1e-3, seed: 1, evalPairs: 8, evalEvery: 0 },
+        { kind: 'grpo', id: 'final', label: 'Final RL', from: 'base', out: 'final', config: { ...tiny, rewardWeights: { accuracy: 1, preference: 1 } }, general: { share: 0.5, rewardModel: 'rm' } },
+      ],
+    };
+    const it = runPipeline(rmSpec, tok, checkpoints);
+    let r = it.next();
+    while (!r.done) r = it.next();
+    const [rm, final] = r.value as StageRecord[];
+    expect(checkpoints.get('rm')!.rewardHead!.w).toHaveLength(size.dModel);
+    expect(rm!.after['rm/pairwise_accuracy']).toBeGreaterThanOrEqual(0);
+    expect(final!.from).toEqual(['base', 'rm']);
+    expect(final!.after['eval/general_quality']).toBeGreaterThanOrEqual(0);
+    // A policy checkpoint is not a judge.
+    const bad = { ...rmSpec, stages: [{ ...rmSpec.stages[1]!, general: { share: 0.5, rewardModel: 'base' } } as PipelineSpec['stages'][number]] };
+    expect(() => { for (const _ of runPipeline(bad, tok, checkpoints)) { /* drain */ } }).toThrow(/"base" is not a reward model/);
   });
 });

@@ -11,19 +11,28 @@ import type { GrpoConfig } from '../config';
 import { type EvalResult, evaluate, evalMetrics } from '../eval';
 import { GrpoTrainer } from '../grpo-trainer';
 import { GPT, disposeParams } from '../model';
+import { learningRate } from '../optim';
+import { PpoTrainer } from '../ppo-trainer';
+import { generalQuality } from '../preference/general-eval';
+import { heldOutPreferencePairs, preferencePairs } from '../preference/general-prompts';
+import { generalTask } from '../preference/general-task';
+import { type RewardHeadWeights, RewardModel, encodePairs } from '../preference/reward-model';
 import { type PretrainConfig, Pretrainer } from '../pretrain';
+import type { GeneralMix } from '../rollout';
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
 import { TASKS } from '../tasks/registry';
 import type { TaskName } from '../tasks/task';
 import type { Tokenizer } from '../tokenizer';
 import { type SftOptions, SftTrainer } from './sft-trainer';
-import { type SampleCounts, type VerifiedSampleOptions, collectVerifiedSamples } from './verified-samples';
+import { type SampleCounts, type VerifiedSampleOptions, addCounts, collectPreferredSamples, collectVerifiedSamples } from './verified-samples';
 
 /** A model's weights as stages hand them on. */
 export interface ModelWeights {
   model: ModelConfig;
   weights: Record<string, Float32Array>;
+  /** Present when the checkpoint is a reward model (the trunk's weights plus this scalar head). */
+  rewardHead?: RewardHeadWeights;
 }
 
 interface StageBase {
@@ -34,11 +43,30 @@ interface StageBase {
   out: string;
 }
 
-/** GRPO from a checkpoint (R1-Zero, reasoning RL): the config says which rewards count. */
+/**
+ * RL from a checkpoint (R1-Zero, reasoning RL, final RL): the config says which rewards count.
+ * GRPO by default; PPO (a learned value model, GAE) for the DeepSeekMath comparison.
+ */
 export interface GrpoStage extends StageBase {
   kind: 'grpo';
   from: string;
   config: GrpoConfig;
+  algorithm?: 'grpo' | 'ppo';
+  /** Final RL: this share of prompts are general ones, scored by the named reward-model checkpoint. */
+  general?: { share: number; rewardModel: string };
+}
+
+/** A Bradley-Terry reward model trained on generated preference pairs, its trunk starting from a checkpoint. */
+export interface RewardModelStage extends StageBase {
+  kind: 'reward-model';
+  from: string;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  /** Held-out pairs for its pairwise accuracy. */
+  evalPairs: number;
+  evalEvery: number;
 }
 
 /**
@@ -54,6 +82,11 @@ export interface SampleSftStage extends StageBase {
   task: TaskName;
   collect: VerifiedSampleOptions;
   sft: SftOptions;
+  /**
+   * Rejection sampling's general part: this share of the prompts are general ones, and of each
+   * one's samples the named reward model's favourite is kept (R1: about a quarter).
+   */
+  general?: { share: number; rewardModel: string };
 }
 
 /** Pretraining a model from random weights on the synthetic corpus (e.g. a small distillation student). */
@@ -62,7 +95,7 @@ export interface PretrainStage extends StageBase {
   config: PretrainConfig;
 }
 
-export type StageSpec = GrpoStage | SampleSftStage | PretrainStage;
+export type StageSpec = GrpoStage | SampleSftStage | PretrainStage | RewardModelStage;
 
 /** Optimiser steps a stage takes (its width on the pipeline's step axis). */
 export function stageSteps(s: StageSpec): number {
@@ -70,15 +103,20 @@ export function stageSteps(s: StageSpec): number {
     case 'grpo': return s.config.steps;
     case 'sample-sft': return s.sft.steps;
     case 'pretrain': return s.config.steps;
+    case 'reward-model': return s.steps;
   }
 }
 
 /** The checkpoints a stage reads, by field name. */
 export function stageInputs(s: StageSpec): Array<[field: string, checkpoint: string]> {
   switch (s.kind) {
-    case 'grpo': return [['from', s.from]];
-    case 'sample-sft': return [['sampleFrom', s.sampleFrom], ['trainFrom', s.trainFrom]];
+    case 'grpo': return s.general ? [['from', s.from], ['general.rewardModel', s.general.rewardModel]] : [['from', s.from]];
+    case 'sample-sft': {
+      const reads: Array<[string, string]> = [['sampleFrom', s.sampleFrom], ['trainFrom', s.trainFrom]];
+      return s.general ? [...reads, ['general.rewardModel', s.general.rewardModel]] : reads;
+    }
     case 'pretrain': return [];
+    case 'reward-model': return [['from', s.from]];
   }
 }
 
@@ -91,12 +129,12 @@ export interface PipelineSpec {
   seed: number;
 }
 
-export interface StageEvaluation {
-  'eval/pass@1': number;
-  'eval/pass@1_any_format': number;
-  'eval/mean_length': number;
-  'eval/language': number;
-}
+/**
+ * A stage's held-out scores: eval/pass@1, eval/pass@1_any_format, eval/mean_length and
+ * eval/language for policies; rm/pairwise_accuracy for a reward model; eval/general_quality
+ * when a stage mixes in general prompts.
+ */
+export type StageEvaluation = Record<string, number>;
 
 export type PipelineEvent =
   | { type: 'stage-start'; stage: StageSpec; index: number; globalStep: number }
@@ -161,12 +199,10 @@ export function* runPipeline(
     yield { type: 'stage-start', stage, index: i, globalStep };
     const firstStep = globalStep;
     const before = (m: GPT) => evalOf(m, i, 0);
-    const run = stage.kind === 'grpo' ? yield* runGrpoStage(stage, tokenizer, checkpoints, globalStep, before)
-      : stage.kind === 'sample-sft' ? yield* runSampleSftStage(stage, tokenizer, checkpoints, globalStep, before)
-        : yield* runPretrainStage(stage, tokenizer, globalStep, before);
+    const run = yield* runStage(stage, tokenizer, checkpoints, globalStep, before, spec);
     globalStep = run.globalStep;
-    const after = evalOf(run.model, i, 1);
-    checkpoints.set(stage.out, { model: run.model.config, weights: readWeights(run.model) });
+    const after = run.after ?? evalOf(run.model, i, 1);
+    checkpoints.set(stage.out, { model: run.model.config, weights: readWeights(run.model), ...(run.rewardHead ? { rewardHead: run.rewardHead } : {}) });
     run.model.dispose();
     yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...after } };
     yield { type: 'stage-end', stageId: stage.id, globalStep, before: run.before, after };
@@ -195,18 +231,43 @@ function load(checkpoints: Map<string, ModelWeights>, name: string): GPT {
 interface StageRun {
   model: GPT;
   before: StageEvaluation;
+  /** Set by stages whose model is not a policy to evaluate on the task (a reward model). */
+  after?: StageEvaluation;
   globalStep: number;
   counts?: SampleCounts;
+  rewardHead?: RewardHeadWeights;
+}
+
+function runStage(
+  stage: StageSpec, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, globalStep: number,
+  evalOf: (m: GPT) => StageEvaluation, spec: PipelineSpec,
+): Generator<PipelineEvent, StageRun, void> {
+  switch (stage.kind) {
+    case 'grpo': return runGrpoStage(stage, tokenizer, checkpoints, globalStep, evalOf, spec);
+    case 'sample-sft': return runSampleSftStage(stage, tokenizer, checkpoints, globalStep, evalOf);
+    case 'pretrain': return runPretrainStage(stage, tokenizer, globalStep, evalOf);
+    case 'reward-model': return runRewardModelStage(stage, tokenizer, checkpoints, globalStep);
+  }
 }
 
 function* runGrpoStage(
   stage: GrpoStage, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, globalStep: number,
-  evalOf: (m: GPT) => StageEvaluation,
+  evalOf: (m: GPT) => StageEvaluation, spec: PipelineSpec,
 ): Generator<PipelineEvent, StageRun, void> {
   const model = load(checkpoints, stage.from);
-  const before = evalOf(model);
+  const judge = stage.general ? loadRewardModel(checkpoints, stage.general.rewardModel) : null;
+  const quality = (): StageEvaluation => (stage.general
+    ? { 'eval/general_quality': generalQuality(model.params, model.config, tokenizer, Math.min(64, spec.evalSize), stage.config.maxCompletionLength) }
+    : {});
+  const before = { ...evalOf(model), ...quality() };
   const reference = stage.config.beta > 0 ? model.snapshot() : null;
-  const trainer = new GrpoTrainer({ ...stage.config, evalEvery: 0 }, tokenizer, model, reference);
+  const config = { ...stage.config, evalEvery: 0 };
+  const mix: GeneralMix | undefined = judge && stage.general
+    ? { share: stage.general.share, task: generalTask, score: (prompts, completions) => judge.score(prompts, completions) }
+    : undefined;
+  const trainer = stage.algorithm === 'ppo'
+    ? new PpoTrainer(config, tokenizer, model, reference)
+    : new GrpoTrainer(config, tokenizer, model, reference, mix);
   yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before } };
   try {
     for (let s = 0; s < stage.config.steps; s++) {
@@ -220,8 +281,17 @@ function* runGrpoStage(
   } finally {
     trainer.dispose();
     if (reference) disposeParams(reference);
+    judge?.dispose();
   }
-  return { model, before, globalStep: globalStep + stage.config.steps };
+  const after = stage.general ? { ...evalOf(model), ...quality() } : undefined;
+  return { model, before, ...(after ? { after } : {}), globalStep: globalStep + stage.config.steps };
+}
+
+function loadRewardModel(checkpoints: Map<string, ModelWeights>, name: string): RewardModel {
+  const c = checkpoints.get(name);
+  if (!c) throw new Error(`pipeline: checkpoint "${name}" is missing`);
+  if (!c.rewardHead) throw new Error(`pipeline: checkpoint "${name}" is not a reward model (it has no reward head)`);
+  return new RewardModel(c.model, c.weights, c.rewardHead);
 }
 
 function* runSampleSftStage(
@@ -230,9 +300,21 @@ function* runSampleSftStage(
 ): Generator<PipelineEvent, StageRun, void> {
   const source = load(checkpoints, stage.sampleFrom);
   const task = TASKS[stage.task];
+  const rng = new Rng(stage.sft.seed);
   let collected;
   try {
-    collected = collectVerifiedSamples(source.params, source.config, tokenizer, task, stage.collect, new Rng(stage.sft.seed));
+    const generalPrompts = stage.general ? Math.round(stage.collect.prompts * stage.general.share) : 0;
+    collected = collectVerifiedSamples(source.params, source.config, tokenizer, task, { ...stage.collect, prompts: stage.collect.prompts - generalPrompts }, rng);
+    if (stage.general && generalPrompts > 0) {
+      const judge = loadRewardModel(checkpoints, stage.general.rewardModel);
+      try {
+        const preferred = collectPreferredSamples(source.params, source.config, tokenizer, generalTask, { ...stage.collect, prompts: generalPrompts }, rng,
+          (prompts, completions) => judge.score(prompts, completions));
+        collected = { samples: [...collected.samples, ...preferred.samples], counts: addCounts(collected.counts, preferred.counts) };
+      } finally {
+        judge.dispose();
+      }
+    }
   } finally {
     source.dispose();
   }
@@ -268,4 +350,33 @@ function* runPretrainStage(
   // The model outlives the pretrainer (the pipeline reads and disposes it); only the optimiser goes.
   pretrainer.disposeOptimizer();
   return { model: pretrainer.model, before, globalStep: globalStep + stage.config.steps };
+}
+
+function* runRewardModelStage(
+  stage: RewardModelStage, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, globalStep: number,
+): Generator<PipelineEvent, StageRun, void> {
+  const c = checkpoints.get(stage.from);
+  if (!c) throw new Error(`pipeline: checkpoint "${stage.from}" is missing`);
+  const rm = new RewardModel(c.model, c.weights, undefined, { seed: stage.seed });
+  const heldOut = encodePairs(tokenizer, heldOutPreferencePairs(stage.evalPairs));
+  const accuracy = (): StageEvaluation => ({ 'rm/pairwise_accuracy': rm.pairwiseAccuracy(heldOut) });
+  const before = accuracy();
+  yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before } };
+  const rng = new Rng(stage.seed);
+  try {
+    for (let s = 1; s <= stage.steps; s++) {
+      const lr = learningRate(s - 1, { lr: stage.lr, warmupSteps: Math.min(10, stage.steps), totalSteps: stage.steps, decay: 'cosine', minLrRatio: 0.1 });
+      const r = rm.trainStep(encodePairs(tokenizer, preferencePairs(rng, stage.batchSize)), lr);
+      const values: Record<string, number> = { 'rm/loss': r.loss, 'rm/train_accuracy': r.accuracy, 'rm/margin': r.margin, grad_norm: r.gradNorm, lr };
+      if (stage.evalEvery > 0 && s % stage.evalEvery === 0 && s < stage.steps) Object.assign(values, accuracy());
+      yield { type: 'metrics', stageId: stage.id, globalStep: globalStep + s, values };
+    }
+    const after = accuracy();
+    // The trunk is handed on as the stage's model (the pipeline stores and disposes it); the head rides along.
+    const rewardHead = rm.headWeights();
+    const trunk = new GPT(rm.config, readWeights(rm.trunk));
+    return { model: trunk, before, after, globalStep: globalStep + stage.steps, rewardHead };
+  } finally {
+    rm.dispose();
+  }
 }

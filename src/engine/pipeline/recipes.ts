@@ -16,12 +16,13 @@ interface Scale {
   sftSteps: number;
   /** Pretraining steps of the small distillation student. */
   studentSteps: number;
+  rewardModelSteps: number;
   evalSize: number;
 }
 
 const SCALES: Record<RecipeScale, Scale> = {
-  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, evalSize: 200 },
-  tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, evalSize: 8 },
+  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, rewardModelSteps: 150, evalSize: 200 },
+  tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, rewardModelSteps: 3, evalSize: 8 },
 };
 
 function grpo(s: Scale, id: string, label: string, from: string, rewardWeights: GrpoConfig['rewardWeights']): GrpoStage {
@@ -45,25 +46,41 @@ function student(s: Scale): StageSpec {
   return { kind: 'pretrain', id: 'student-base', label: 'Small student base', out: 'student-base', config: { ...DEFAULT_PRETRAIN_CONFIG, model: 'small', steps: s.studentSteps, warmupSteps: Math.min(30, s.studentSteps) } };
 }
 
+/** A Bradley-Terry reward model whose trunk starts from the base model (as R1's reward models start from V3). */
+function rewardModel(s: Scale): StageSpec {
+  return {
+    kind: 'reward-model', id: 'reward-model', label: 'Reward model', from: 'base', out: 'reward-model',
+    steps: s.rewardModelSteps, batchSize: 32, lr: 3e-4, seed: s.rl.seed, evalPairs: s.evalSize >= 128 ? 128 : 16, evalEvery: Math.max(1, Math.floor(s.rewardModelSteps / 6)),
+  };
+}
+
+/** R1's share of general (non-reasoning) prompts in rejection sampling and final RL. */
+const GENERAL_SHARE = 0.25;
+
 function spec(s: Scale, stages: StageSpec[]): PipelineSpec {
   return { task: s.rl.task, stages, evalSize: s.evalSize, maxCompletionLength: s.rl.maxCompletionLength, seed: s.rl.seed };
 }
 
 const ACC_FORMAT = { accuracy: 1, format: 0.2 };
 const ACC_FORMAT_LANGUAGE = { accuracy: 1, format: 0.2, language: 0.2 };
+const WITH_PREFERENCE = { ...ACC_FORMAT_LANGUAGE, preference: 1 };
 
 export const RECIPES: Record<string, { description: string; build(scale: RecipeScale): PipelineSpec }> = {
   r1: {
     description:
       'The DeepSeek-R1 recipe in miniature: R1-Zero, a cold start on its verified samples, reasoning RL with a language ' +
-      'reward, then rejection sampling. Watch each hand-off: what the cold start keeps, and what each stage does to accuracy, length and language.',
+      'reward, a reward model for general prompts, rejection sampling (verifier for sums, reward model for the rest), and a ' +
+      'final RL on both. Watch each hand-off: what is kept, and what each stage does to accuracy, length and language.',
     build: (scale) => {
       const s = SCALES[scale];
+      const general = { share: GENERAL_SHARE, rewardModel: 'reward-model' };
       return spec(s, [
         grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT),
         sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
         grpo(s, 'reasoning-rl', 'Reasoning RL', 'cold-start', ACC_FORMAT_LANGUAGE),
-        sampleSft(s, 'rejection-sampling', 'Rejection sampling', 'reasoning-rl', 'base'),
+        rewardModel(s),
+        { ...sampleSft(s, 'rejection-sampling', 'Rejection sampling', 'reasoning-rl', 'base'), general },
+        { ...grpo(s, 'final-rl', 'Final RL', 'rejection-sampling', WITH_PREFERENCE), general },
       ]);
     },
   },
@@ -92,6 +109,18 @@ export const RECIPES: Record<string, { description: string; build(scale: RecipeS
         student(s),
         sampleSft(s, 'distill', 'Distillation into the student', 'teacher', 'student-base'),
         { ...grpo(s, 'student-rl', 'GRPO on the student', 'student-base', ACC_FORMAT), config: { ...s.rl, model: 'small', steps: s.sftSteps, rewardWeights: ACC_FORMAT } },
+      ]);
+    },
+  },
+  'grpo-vs-ppo': {
+    description:
+      'The DeepSeekMath comparison: GRPO (group mean as the baseline) and PPO (a learned value model, GAE) from the same ' +
+      'base, seed and number of sampled completions. Compare their curves, step times and PPO\'s extra memory (ppo/value_params).',
+    build: (scale) => {
+      const s = SCALES[scale];
+      return spec(s, [
+        grpo(s, 'grpo', 'GRPO', 'base', ACC_FORMAT),
+        { ...grpo(s, 'ppo', 'PPO', 'base', ACC_FORMAT), algorithm: 'ppo' },
       ]);
     },
   },

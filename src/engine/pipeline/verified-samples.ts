@@ -16,7 +16,7 @@ import type { Task } from '../tasks/task';
 import type { Tokenizer } from '../tokenizer';
 import type { SftExample } from './sft-trainer';
 
-export const REJECT_REASONS = ['truncated', 'bad_format', 'wrong', 'mixed_language', 'duplicate', 'over_cap'] as const;
+export const REJECT_REASONS = ['truncated', 'bad_format', 'wrong', 'mixed_language', 'duplicate', 'over_cap', 'not_preferred'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface VerifiedSample extends SftExample {
@@ -92,4 +92,53 @@ export function collectVerifiedSamples(
     for (const g of roll.groups) samples.push(...filterGroup(g, o.maxPerPrompt, counts));
   }
   return { samples, counts };
+}
+
+/** A well-formed answer to a general prompt: exactly one answer block and nothing after it. */
+function isWellFormedAnswer(c: Group['completions'][number]): boolean {
+  if (c.truncated) return false;
+  const close = c.text.indexOf('</answer>');
+  return c.text.split('<answer>').length === 2 && close >= 0 && c.text.slice(close + '</answer>'.length).trim() === '';
+}
+
+/**
+ * Rejection sampling for general prompts, which have no verifier: of each prompt's k samples
+ * the reward model's favourite well-formed one is kept (best-of-k), the rest are counted as
+ * not preferred.
+ */
+export function collectPreferredSamples(
+  p: Params, mc: ModelConfig, tokenizer: Tokenizer, generalTask: Task, o: VerifiedSampleOptions, rng: Rng,
+  score: (promptIds: number[][], completionIds: number[][]) => number[],
+): { samples: VerifiedSample[]; counts: SampleCounts } {
+  const counts = emptyCounts();
+  const samples: VerifiedSample[] = [];
+  const config: RolloutConfig = {
+    promptsPerStep: o.promptsPerBatch, groupSize: o.samplesPerPrompt, maxCompletionLength: o.maxCompletionLength,
+    temperature: o.temperature, topK: 0, topP: 1, overlongBuffer: 0, dynamicSampling: false, maxResampleRounds: 0,
+  };
+  for (let done = 0; done < o.prompts; done += o.promptsPerBatch) {
+    const n = Math.min(o.promptsPerBatch, o.prompts - done);
+    const roll = rollout(p, mc, tokenizer, generalTask, { ...config, promptsPerStep: n }, {}, rng);
+    for (const g of roll.groups) {
+      counts.sampled += g.completions.length;
+      const candidates = g.completions.filter(isWellFormedAnswer);
+      counts.rejected.bad_format += g.completions.length - candidates.length;
+      if (candidates.length === 0) continue;
+      const scores = score(candidates.map(() => g.promptIds), candidates.map((c) => c.ids));
+      const best = scores.indexOf(Math.max(...scores));
+      const kept = candidates[best] as Group['completions'][number];
+      counts.rejected.not_preferred += candidates.length - 1;
+      counts.kept++;
+      counts.promptsCovered++;
+      samples.push({ promptIds: g.promptIds, completionIds: kept.ids, prompt: g.problem.prompt, text: kept.text, difficulty: g.problem.difficulty });
+    }
+  }
+  return { samples, counts };
+}
+
+/** Adds b's counts into a. */
+export function addCounts(a: SampleCounts, b: SampleCounts): SampleCounts {
+  const rejected = { ...a.rejected };
+  for (const r of REJECT_REASONS) rejected[r] += b.rejected[r];
+  return { sampled: a.sampled + b.sampled, kept: a.kept + b.kept, promptsCovered: a.promptsCovered + b.promptsCovered, rejected };
 }

@@ -7,9 +7,11 @@ import type { Rng } from '../rng';
 import type { Language } from './digits';
 
 export type TaskName = 'addition' | 'countdown' | 'multiplication';
+/** Every task family, including the general prompts of the final RL stage (not in the registry: no corpus, no verifier). */
+export type ProblemFamily = TaskName | 'general';
 
 export interface Problem {
-  task: TaskName;
+  task: ProblemFamily;
   /** The text the model is given, in the problem's digit script, e.g. "4782+356=". */
   prompt: string;
   language: Language;
@@ -31,7 +33,7 @@ export interface WorkedSolution {
 }
 
 export interface Task {
-  readonly name: TaskName;
+  readonly name: ProblemFamily;
   readonly title: string;
   /** One or two sentences for the UI: what the problem is and what a good solution looks like. */
   readonly description: string;

@@ -34,6 +34,7 @@ const REWARD_COLORS: Record<RewardName, string> = {
   tag_count: C.teal,
   language: C.gold,
   overlong: C.pink,
+  preference: C.orange,
 };
 
 interface ChartDef {

@@ -11,6 +11,16 @@ import './pipeline.css';
 
 type Scale = 'default' | 'tiny';
 
+/** The before → after scores a card can show, when its stage reports them. */
+const SCORE_ROWS: Array<[key: string, label: string, digits: number]> = [
+  ['eval/pass@1', 'pass@1', 2],
+  ['eval/pass@1_any_format', 'format-blind', 2],
+  ['eval/mean_length', 'length', 1],
+  ['eval/language', 'language', 2],
+  ['eval/general_quality', 'general quality', 2],
+  ['rm/pairwise_accuracy', 'pairwise acc.', 2],
+];
+
 function score(x: number | undefined, digits = 2): string {
   return x === undefined ? '–' : x.toFixed(digits);
 }
@@ -44,10 +54,9 @@ function StageCard({ v, index, canRun, onRunFrom }: { v: StageView; index: numbe
       {v.counts && <Counts counts={v.counts} />}
       {v.after && (
         <dl className="stage-card__scores">
-          <BeforeAfter label="pass@1" v={v} k="eval/pass@1" />
-          <BeforeAfter label="format-blind" v={v} k="eval/pass@1_any_format" />
-          <BeforeAfter label="length" v={v} k="eval/mean_length" digits={1} />
-          <BeforeAfter label="language" v={v} k="eval/language" />
+          {SCORE_ROWS.filter(([k]) => v.after?.[k] !== undefined).map(([k, label, digits]) => (
+            <BeforeAfter key={k} label={label} v={v} k={k} digits={digits} />
+          ))}
         </dl>
       )}
       <p className="stage-card__state">{v.state}{v.firstStep !== undefined ? ` · steps ${v.firstStep}–${v.lastStep ?? '…'}` : ''}</p>
