@@ -213,13 +213,13 @@ test('a tiny R1 pipeline runs in the app: stage cards fill in and the charts ban
   await expect(pipeline.getByTestId('stage-card-cold-start')).toBeVisible();
   await pipeline.getByTestId('run-pipeline').click();
   await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 150_000 });
-  for (const id of ['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']) {
-    await expect(pipeline.getByTestId(`stage-card-${id}`)).toHaveAttribute('data-state', 'done');
-  }
+  const stages = ['r1-zero', 'cold-start', 'reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl'];
+  for (const id of stages) await expect(pipeline.getByTestId(`stage-card-${id}`)).toHaveAttribute('data-state', 'done');
+  await expect(pipeline.getByTestId('stage-card-reward-model')).toContainText('pairwise acc.');
   await expect(pipeline.getByTestId('stage-card-cold-start').getByTestId('stage-counts')).toContainText('kept');
   const chart = page.getByTestId('chart-accuracy');
   await expect(chart.locator('text', { hasText: 'R1-Zero' })).toBeVisible({ timeout: 10_000 });
   await expect(chart.locator('text', { hasText: 'Cold start' })).toBeVisible();
   const { history } = await lab.state();
-  expect(new Set(history.map((p) => p.stage))).toEqual(new Set(['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']));
+  expect(new Set(history.map((p) => p.stage))).toEqual(new Set(stages));
 });
