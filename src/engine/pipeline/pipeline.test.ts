@@ -179,7 +179,7 @@ describe('reward model and final RL stages', () => {
     while (!r.done) r = it.next();
     const [rm, final] = r.value as StageRecord[];
     expect(checkpoints.get('rm')!.rewardHead!.w).toHaveLength(size.dModel);
-    expect(rm!.after['rm/pairwise_accuracy']).toBeGreaterThanOrEqual(0);
+    expect(rm!.after['eval/rm_pairwise_accuracy']).toBeGreaterThanOrEqual(0);
     expect(final!.from).toEqual(['base', 'rm']);
     expect(final!.after['eval/general_quality']).toBeGreaterThanOrEqual(0);
     // A policy checkpoint is not a judge.

@@ -131,7 +131,7 @@ export interface PipelineSpec {
 
 /**
  * A stage's held-out scores: eval/pass@1, eval/pass@1_any_format, eval/mean_length and
- * eval/language for policies; rm/pairwise_accuracy for a reward model; eval/general_quality
+ * eval/language for policies; eval/rm_pairwise_accuracy for a reward model; eval/general_quality
  * when a stage mixes in general prompts.
  */
 export type StageEvaluation = Record<string, number>;
@@ -359,7 +359,7 @@ function* runRewardModelStage(
   if (!c) throw new Error(`pipeline: checkpoint "${stage.from}" is missing`);
   const rm = new RewardModel(c.model, c.weights, undefined, { seed: stage.seed });
   const heldOut = encodePairs(tokenizer, heldOutPreferencePairs(stage.evalPairs));
-  const accuracy = (): StageEvaluation => ({ 'rm/pairwise_accuracy': rm.pairwiseAccuracy(heldOut) });
+  const accuracy = (): StageEvaluation => ({ 'eval/rm_pairwise_accuracy': rm.pairwiseAccuracy(heldOut) });
   const before = accuracy();
   yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before } };
   const rng = new Rng(stage.seed);

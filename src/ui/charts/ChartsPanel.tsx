@@ -146,6 +146,21 @@ const FIXED_CHARTS: readonly ChartDef[] = [
     ],
   },
   {
+    id: 'stage-losses',
+    title: 'Supervised and reward-model stages',
+    explanation:
+      'Pipeline stages that are not RL: the next-token loss of SFT stages (cold start, rejection sampling, ' +
+      'distillation, pretraining a student) should fall; the reward model\'s Bradley-Terry loss should fall while its ' +
+      'pairwise accuracy on held-out preference pairs rises above 0.5 (chance). PPO stages add their value loss.',
+    lines: [
+      { key: 'sft/loss', label: 'SFT loss', color: C.fg, emphasis: true },
+      { key: 'rm/loss', label: 'reward-model loss', color: C.purple },
+      { key: 'eval/rm_pairwise_accuracy', label: 'RM held-out pairwise acc.', color: C.green },
+      { key: 'value_loss', label: 'PPO value loss', color: C.orange, dashed: true },
+    ],
+    emptyText: 'Appears when a pipeline runs an SFT, reward-model or PPO stage.',
+  },
+  {
     id: 'grad-norm',
     title: 'Gradient norm',
     explanation:

@@ -18,7 +18,7 @@ const SCORE_ROWS: Array<[key: string, label: string, digits: number]> = [
   ['eval/mean_length', 'length', 1],
   ['eval/language', 'language', 2],
   ['eval/general_quality', 'general quality', 2],
-  ['rm/pairwise_accuracy', 'pairwise acc.', 2],
+  ['eval/rm_pairwise_accuracy', 'pairwise acc.', 2],
 ];
 
 function score(x: number | undefined, digits = 2): string {
