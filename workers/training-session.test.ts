@@ -184,19 +184,19 @@ describe('TrainingSession pipelines', () => {
     session.startPipeline('r1', 'tiny', 0);
     await session.start();
     const status = session.status();
-    expect(status).toMatchObject({ phase: 'done', stage: 'rejection-sampling' });
+    expect(status).toMatchObject({ phase: 'done', stage: 'final-rl' });
     const finals = new Map(log.stages.map((v) => [v.id, v]));
-    expect([...finals.values()].map((v) => v.state)).toEqual(['done', 'done', 'done', 'done']);
+    expect([...finals.values()].map((v) => v.state)).toEqual(['done', 'done', 'done', 'done', 'done', 'done']);
     expect(finals.get('cold-start')!.counts!.sampled).toBeGreaterThan(0);
     expect(finals.get('cold-start')!.from).toEqual(['r1-zero', 'base']);
     const steps = log.points.map((p) => p.step);
     expect(steps).toEqual([...steps].sort((a, b) => a - b));
-    expect(new Set(log.points.map((p) => p.stage))).toEqual(new Set(['r1-zero', 'cold-start', 'reasoning-rl', 'rejection-sampling']));
+    expect(new Set(log.points.map((p) => p.stage))).toEqual(new Set(['r1-zero', 'cold-start', 'reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl']));
     // A fork from stage 2 reads the cold-start checkpoint the first run wrote.
     log.stages.length = 0;
     session.startPipeline('r1', 'tiny', 2);
     await session.start();
-    expect(log.stages.filter((v) => v.state === 'done').map((v) => v.id)).toEqual(['reasoning-rl', 'rejection-sampling']);
+    expect(log.stages.filter((v) => v.state === 'done').map((v) => v.id)).toEqual(['reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl']);
     expect(() => session.startPipeline('r9', 'tiny', 0)).toThrow(/allowed: r1/);
     expect(() => session.startPipeline('r1', 'tiny', 7)).toThrow(/startAt/);
     // Reset goes back to the single run.
