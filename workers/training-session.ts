@@ -202,6 +202,7 @@ export class TrainingSession {
   }
 
   setRewardWeights(weights: RewardWeights): WeightChange {
+    if (this.pipeline) throw new Error('reward weights: each pipeline stage sets its own; Reset returns to a single run with live weights');
     const run = this.requireRun();
     run.trainer.setRewardWeights(weights);
     const change = { step: run.trainer.step + 1, weights: run.trainer.rewardWeights };

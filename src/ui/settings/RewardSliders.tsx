@@ -25,6 +25,8 @@ function Slider({ name, value, onChange }: { name: RewardName; value: number; on
 
 export function RewardSliders() {
   const weights = useLab((s) => s.rewardWeights);
+  // A pipeline's stages carry their own weights; the sliders steer single runs.
+  const pipeline = useLab((s) => s.stages.length > 0);
   const changes = useLab((s) => s.weightChanges);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => () => { if (timer.current) clearTimeout(timer.current); }, []);
@@ -52,7 +54,10 @@ export function RewardSliders() {
         Each completion's reward is the weighted sum of these functions. Move a slider while training: the
         next step uses the new weights, and the charts mark where they changed.
       </p>
-      {REWARD_NAMES.map((name) => <Slider key={name} name={name} value={weights[name] ?? 0} onChange={(v) => change(name, v)} />)}
+      {pipeline && <p className="controls__note" data-testid="weights-pipeline">A pipeline is loaded: each stage uses its own weights. Reset to steer a single run.</p>}
+      <fieldset disabled={pipeline} className="weights__sliders">
+        {REWARD_NAMES.map((name) => <Slider key={name} name={name} value={weights[name] ?? 0} onChange={(v) => change(name, v)} />)}
+      </fieldset>
       {last && <p className="controls__note" data-testid="weights-applied">New weights apply from step {last.step}.</p>}
     </section>
   );
