@@ -223,3 +223,25 @@ test('a tiny R1 pipeline runs in the app: stage cards fill in and the charts ban
   const { history } = await lab.state();
   expect(new Set(history.map((p) => p.stage))).toEqual(new Set(stages));
 });
+
+test('an edited pipeline runs as edited, and an edit that breaks a hand-off is refused with the reason', async ({ page }) => {
+  test.setTimeout(120_000);
+  const lab = new LabPage(page);
+  await lab.goto();
+  const pipeline = page.getByTestId('pipeline');
+  await pipeline.getByTestId('recipe-scale').selectOption('tiny');
+  await pipeline.getByTestId('recipe').selectOption('r1-zero-only');
+  // Removing R1-Zero from r1 leaves the cold start reading a checkpoint nobody wrote.
+  await pipeline.getByTestId('recipe').selectOption('r1');
+  await pipeline.getByTestId('stage-remove-r1-zero').click();
+  await pipeline.getByTestId('run-pipeline').click();
+  await expect(page.getByTestId('action-error')).toContainText('no checkpoint "r1-zero"');
+  await pipeline.getByTestId('reset-recipe').click();
+  // Keep R1-Zero only, two steps long.
+  for (const id of ['final-rl', 'rejection-sampling', 'reward-model', 'reasoning-rl', 'cold-start']) await pipeline.getByTestId(`stage-remove-${id}`).click();
+  await pipeline.getByTestId('stage-steps-r1-zero').fill('2');
+  await pipeline.getByTestId('run-pipeline').click();
+  await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 60_000 });
+  await expect(pipeline.getByTestId('stage-card-r1-zero')).toHaveAttribute('data-state', 'done');
+  expect(await lab.currentStep()).toBe(2);
+});

@@ -6,6 +6,7 @@
  * metrics arrive as batches of new points only, never whole histories.
  */
 import type { GrpoConfig } from '../src/engine/config';
+import type { PipelineSpec } from '../src/engine/pipeline/pipeline';
 import type { RewardName, RewardWeights } from '../src/engine/rewards';
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
@@ -50,7 +51,12 @@ export interface RecipeView {
   name: string;
   description: string;
   stages: StageView[];
+  /** The full stage list, for the app to edit and run as a custom pipeline. */
+  spec: PipelineSpec;
 }
+
+/** A named recipe at a scale, or a pipeline edited in the app. */
+export type PipelineSource = { recipe: string; scale: 'default' | 'tiny' } | { spec: PipelineSpec };
 
 export type RunPhase = 'loading' | 'ready' | 'running' | 'pausing' | 'paused' | 'done' | 'error';
 
@@ -149,10 +155,11 @@ export interface TrainerApi {
   /** The named recipes (the R1 pipeline and its variants) at a scale, with their stages. */
   recipes(scale: 'default' | 'tiny'): Promise<RecipeView[]>;
   /**
-   * Runs a recipe from the loaded checkpoint (as "base"), from stage startAt on; Pause and
-   * Resume act on it like on a single run. Progress arrives as stage, metrics and status events.
+   * Runs a recipe or an edited pipeline from the loaded checkpoint (as "base"), from stage
+   * startAt on; Pause and Resume act on it like on a single run. Progress arrives as stage,
+   * metrics and status events. An invalid pipeline is refused with the field named.
    */
-  startPipeline(recipe: string, scale: 'default' | 'tiny', startAt: number): Promise<void>;
+  startPipeline(source: PipelineSource, startAt: number): Promise<void>;
   /** The current model as a checkpoint file (UTF-8 JSON bytes, transferred). */
   saveCheckpoint(): Promise<ArrayBuffer>;
 }

@@ -32,7 +32,7 @@ const api: TrainerApi = {
   sample: async () => session.sample(),
   evaluate: async () => session.evaluate(),
   recipes: async (scale) => session.recipes(scale),
-  startPipeline: async (recipe, scale, startAt) => session.startPipeline(recipe, scale, startAt),
+  startPipeline: async (source, startAt) => session.startPipeline(source, startAt),
   saveCheckpoint: async () => {
     const bytes = new TextEncoder().encode(await session.saveCheckpoint()).buffer as ArrayBuffer;
     return Comlink.transfer(bytes, [bytes]);

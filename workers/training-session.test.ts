@@ -181,7 +181,7 @@ describe('TrainingSession pipelines', () => {
     session.configure(tiny);
     const recipes = session.recipes('tiny');
     expect(recipes.map((r) => r.name)).toContain('r1');
-    session.startPipeline('r1', 'tiny', 0);
+    session.startPipeline({ recipe: 'r1', scale: 'tiny' }, 0);
     await session.start();
     const status = session.status();
     expect(status).toMatchObject({ phase: 'done', stage: 'final-rl' });
@@ -194,11 +194,14 @@ describe('TrainingSession pipelines', () => {
     expect(new Set(log.points.map((p) => p.stage))).toEqual(new Set(['r1-zero', 'cold-start', 'reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl']));
     // A fork from stage 2 reads the cold-start checkpoint the first run wrote.
     log.stages.length = 0;
-    session.startPipeline('r1', 'tiny', 2);
+    session.startPipeline({ recipe: 'r1', scale: 'tiny' }, 2);
     await session.start();
     expect(log.stages.filter((v) => v.state === 'done').map((v) => v.id)).toEqual(['reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl']);
-    expect(() => session.startPipeline('r9', 'tiny', 0)).toThrow(/allowed: r1/);
-    expect(() => session.startPipeline('r1', 'tiny', 7)).toThrow(/startAt/);
+    expect(() => session.startPipeline({ recipe: 'r9', scale: 'tiny' }, 0)).toThrow(/allowed: r1/);
+    // An edited pipeline whose stage reads a checkpoint nobody wrote is refused, naming the field.
+    const edited = recipes.find((r) => r.name === 'r1')!.spec;
+    expect(() => session.startPipeline({ spec: { ...edited, stages: edited.stages.slice(1) } }, 0)).toThrow(/stages\[0\]\.sampleFrom: no checkpoint "r1-zero"/);
+    expect(() => session.startPipeline({ recipe: 'r1', scale: 'tiny' }, 7)).toThrow(/startAt/);
     // Reset goes back to the single run.
     await session.reset();
     expect(session.status()).toMatchObject({ phase: 'ready', stage: 'base', step: 0 });

@@ -14,13 +14,13 @@ import { GPT, type Params, disposeParams } from '../src/engine/model';
 import { type ModelConfig, modelSize, parameterCount } from '../src/engine/model-config';
 import type { RewardWeights } from '../src/engine/rewards';
 import { Tokenizer } from '../src/engine/tokenizer';
-import { type ModelWeights, type PipelineEvent, type PipelineSpec, runPipeline } from '../src/engine/pipeline/pipeline';
+import { type ModelWeights, type PipelineEvent, type PipelineSpec, runPipeline, validatePipeline } from '../src/engine/pipeline/pipeline';
 import { RECIPES, type RecipeScale, getRecipe } from '../src/engine/pipeline/recipes';
 import { groupView, sampleGroup } from './group-view';
 import { applyPipelineEvent, initialStageViews, totalSteps } from './pipeline-progress';
 import { LatestThrottle } from './latest-throttle';
 import { MetricBatcher } from './metric-batcher';
-import type { GroupView, MetricPoint, ModelSummary, RecipeView, RunPhase, RunStatus, StageName, StageView, TrainerEvents, WeightChange } from './protocol';
+import type { GroupView, MetricPoint, ModelSummary, PipelineSource, RecipeView, RunPhase, RunStatus, StageName, StageView, TrainerEvents, WeightChange } from './protocol';
 
 interface StartingPoint {
   model: ModelConfig;
@@ -173,23 +173,27 @@ export class TrainingSession {
 
   /** The recipes the worker can run, with their stages as cards. */
   recipes(scale: RecipeScale): RecipeView[] {
-    return Object.entries(RECIPES).map(([name, r]) => ({ name, description: r.description, stages: initialStageViews(r.build(scale)) }));
+    return Object.entries(RECIPES).map(([name, r]) => {
+      const spec = r.build(scale);
+      return { name, description: r.description, stages: initialStageViews(spec), spec };
+    });
   }
 
   /**
    * Replaces the single run with a recipe from the loaded checkpoint (as "base"). From a later
    * stage, the checkpoints the previous pipeline wrote are read (a fork with the same recipe).
    */
-  startPipeline(recipe: string, scale: RecipeScale, startAt: number): void {
+  startPipeline(source: PipelineSource, startAt: number): void {
     if (this.loop) throw new Error('pipeline: pause the current run first');
     const start = this.start_;
     if (!start) throw new Error('pipeline: load a base checkpoint first');
-    const spec = getRecipe(recipe, scale);
+    const spec = 'spec' in source ? source.spec : getRecipe(source.recipe, source.scale);
     if (!Number.isInteger(startAt) || startAt < 0 || startAt >= spec.stages.length) {
       throw new Error(`pipeline.startAt: must be a stage index from 0 to ${spec.stages.length - 1}`);
     }
     const checkpoints = new Map(startAt > 0 ? this.pipelineCheckpoints : []);
     checkpoints.set('base', { model: start.model, weights: start.weights });
+    validatePipeline({ ...spec, stages: spec.stages.slice(startAt) }, checkpoints.keys());
     const events = runPipeline(spec, this.tokenizer, checkpoints, startAt);
     this.lastConfig = this.run?.config ?? this.lastConfig;
     this.disposeRun();

@@ -8,7 +8,7 @@
 import * as Comlink from 'comlink';
 import type { GrpoConfig } from '../engine/config';
 import type { RewardWeights } from '../engine/rewards';
-import type { BackendChoice, RecipeView, TrainerApi, TrainerEvents } from '../../workers/protocol';
+import type { BackendChoice, PipelineSource, RecipeView, TrainerApi, TrainerEvents } from '../../workers/protocol';
 import type { LabStoreHook } from './store/lab-store';
 
 /** Where the pretrained base checkpoint is served from (public/checkpoints/base.json). */
@@ -95,12 +95,19 @@ export class TrainerClient {
    * Runs a recipe. From the first stage the charts start afresh; from a later stage the points
    * of that stage on are replaced, and the earlier stages' cards and points stay.
    */
-  startPipeline = (recipe: string, scale: 'default' | 'tiny', startAt: number) => this.act(async (api) => {
+  startPipeline = (source: PipelineSource, startAt: number) => this.act(async (api) => {
     const s = this.store.getState();
+    const previous = { history: s.history, stages: s.stages, latestGroup: s.latestGroup, weightChanges: s.weightChanges };
     const keep = startAt > 0 ? s.stages.slice(0, startAt) : [];
     const from = keep.length > 0 ? (keep[keep.length - 1]?.lastStep ?? 0) : -1;
     s.set({ history: s.history.filter((p) => p.step <= from), historyVersion: s.historyVersion + 1, stages: [], latestGroup: null, weightChanges: [] });
-    await api.startPipeline(recipe, scale, startAt);
+    try {
+      await api.startPipeline(source, startAt);
+    } catch (e) {
+      // A refused pipeline (an invalid edit) loses nothing: the charts and cards come back.
+      this.store.getState().set({ ...previous, historyVersion: this.store.getState().historyVersion + 1 });
+      throw e;
+    }
     // The worker re-announces every card; the earlier stages keep what they showed.
     for (const card of keep) this.store.getState().updateStage(card);
   });

@@ -103,6 +103,13 @@ describe('pipeline', () => {
   test('a hand-off that reads a checkpoint no earlier stage writes is refused, naming the field and the choices', () => {
     const bad = { ...spec, stages: [{ ...spec.stages[0]!, from: 'nope' } as PipelineSpec['stages'][number]] };
     expect(() => validatePipeline(bad, ['base'])).toThrow(/stages\[0\]\.from: no checkpoint "nope".*allowed: base/);
+    const badConfig = { ...spec, stages: [{ ...spec.stages[0]!, config: { ...tiny, groupSize: 1 } } as PipelineSpec['stages'][number]] };
+    expect(() => validatePipeline(badConfig, ['base'])).toThrow(/pipeline\.stages\[0\]\.config\.groupSize/);
+    const badKind = { ...spec, stages: [{ ...spec.stages[0]!, kind: 'dpo' } as unknown as PipelineSpec['stages'][number]] };
+    expect(() => validatePipeline(badKind, ['base'])).toThrow(/stages\[0\]\.kind: "dpo".*allowed: grpo, sample-sft, pretrain, reward-model/);
+    const badSft = { ...spec, stages: [spec.stages[0]!, { ...spec.stages[1]!, sft: { ...(spec.stages[1] as { sft: object }).sft, steps: 0 } } as PipelineSpec['stages'][number]] };
+    expect(() => validatePipeline(badSft, ['base', 'other'])).toThrow(/stages\[1\]\.sft\.steps: must be a whole number >= 1/);
+    expect(() => validatePipeline({ ...spec, stages: [] }, ['base'])).toThrow(/at least one stage/);
     const twice = { ...spec, stages: [spec.stages[0]!, spec.stages[0]!] };
     expect(() => validatePipeline(twice, ['base'])).toThrow(/stages\[1\]\.id: "r1-zero" is used twice/);
   });

@@ -7,7 +7,7 @@
  * events. Every stage is evaluated on the held-out set before and after, so the hand-offs show
  * what each stage bought: pass@1, format-blind pass@1, length and language consistency.
  */
-import type { GrpoConfig } from '../config';
+import { type GrpoConfig, validateConfig } from '../config';
 import { type EvalResult, evaluate, evalMetrics } from '../eval';
 import { GrpoTrainer } from '../grpo-trainer';
 import { GPT, disposeParams } from '../model';
@@ -161,16 +161,67 @@ function pick(e: EvalResult): StageEvaluation {
   };
 }
 
-/** Checks every hand-off before anything trains: each stage reads only checkpoints that exist by then. */
+const STAGE_KINDS = ['grpo', 'sample-sft', 'pretrain', 'reward-model'] as const;
+
+function requirePositiveInt(path: string, v: unknown): void {
+  if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`${path}: must be a whole number >= 1 (got ${String(v)})`);
+}
+
+function requirePositive(path: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${path}: must be a number > 0 (got ${String(v)})`);
+}
+
+/** A stage's own settings (a recipe edited in the app arrives as plain data). */
+function validateStageSettings(s: StageSpec, at: string): void {
+  if (!(STAGE_KINDS as readonly string[]).includes(s.kind)) {
+    throw new Error(`${at}.kind: "${String(s.kind)}" is not a stage kind (allowed: ${STAGE_KINDS.join(', ')})`);
+  }
+  switch (s.kind) {
+    case 'grpo':
+      try {
+        validateConfig(s.config);
+      } catch (e) {
+        throw new Error((e as Error).message.replace(/^config\./gm, `${at}.config.`));
+      }
+      if (s.algorithm !== undefined && s.algorithm !== 'grpo' && s.algorithm !== 'ppo') {
+        throw new Error(`${at}.algorithm: "${String(s.algorithm)}" is not an algorithm (allowed: grpo, ppo)`);
+      }
+      break;
+    case 'sample-sft':
+      for (const k of ['prompts', 'samplesPerPrompt', 'maxPerPrompt', 'maxCompletionLength', 'promptsPerBatch'] as const) requirePositiveInt(`${at}.collect.${k}`, s.collect[k]);
+      requirePositiveInt(`${at}.sft.steps`, s.sft.steps);
+      requirePositiveInt(`${at}.sft.batchSize`, s.sft.batchSize);
+      requirePositive(`${at}.sft.lr`, s.sft.lr);
+      break;
+    case 'pretrain':
+      requirePositiveInt(`${at}.config.steps`, s.config.steps);
+      break;
+    case 'reward-model':
+      requirePositiveInt(`${at}.steps`, s.steps);
+      requirePositiveInt(`${at}.batchSize`, s.batchSize);
+      requirePositive(`${at}.lr`, s.lr);
+      break;
+  }
+  const general = s.kind === 'grpo' || s.kind === 'sample-sft' ? s.general : undefined;
+  if (general && !(general.share >= 0 && general.share <= 1)) throw new Error(`${at}.general.share: must be between 0 and 1 (got ${general.share})`);
+}
+
+/**
+ * Checks a pipeline before anything trains: every stage's settings, unique ids, and every
+ * hand-off (each stage reads only checkpoints that exist by then). Errors name the field.
+ */
 export function validatePipeline(spec: PipelineSpec, available: Iterable<string>): void {
+  if (!Array.isArray(spec.stages) || spec.stages.length === 0) throw new Error('pipeline.stages: needs at least one stage');
   const known = new Set(available);
   const ids = new Set<string>();
   spec.stages.forEach((s, i) => {
-    if (ids.has(s.id)) throw new Error(`pipeline.stages[${i}].id: "${s.id}" is used twice`);
+    const at = `pipeline.stages[${i}]`;
+    validateStageSettings(s, at);
+    if (ids.has(s.id)) throw new Error(`${at}.id: "${s.id}" is used twice`);
     ids.add(s.id);
     for (const [field, name] of stageInputs(s)) {
       if (!known.has(name)) {
-        throw new Error(`pipeline.stages[${i}].${field}: no checkpoint "${name}" exists before stage "${s.id}" (allowed: ${[...known].join(', ')})`);
+        throw new Error(`${at}.${field}: no checkpoint "${name}" exists before stage "${s.id}" (allowed: ${[...known].join(', ')})`);
       }
     }
     known.add(s.out);

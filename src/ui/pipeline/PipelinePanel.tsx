@@ -4,7 +4,9 @@
  * to held-out accuracy, length and language consistency).
  */
 import { useEffect, useId, useState } from 'react';
+import { type PipelineSpec, stageInputs, stageSteps } from '../../engine/pipeline/pipeline';
 import type { RecipeView, StageView } from '../../../workers/protocol';
+import { addStage, moveStage, removeStage, setStageLength } from './pipeline-edits';
 import { labClient } from '../lab-client';
 import { useLab } from '../store/use-lab';
 import './pipeline.css';
@@ -44,7 +46,29 @@ function Counts({ counts }: { counts: NonNullable<StageView['counts']> }) {
   );
 }
 
-function StageCard({ v, index, canRun, onRunFrom }: { v: StageView; index: number; canRun: boolean; onRunFrom(i: number): void }) {
+interface StageEditor {
+  steps: number;
+  count: number;
+  onMove(by: -1 | 1): void;
+  onRemove(): void;
+  onSteps(steps: number): void;
+}
+
+function EditControls({ v, index, e }: { v: StageView; index: number; e: StageEditor }) {
+  const stepsId = useId();
+  return (
+    <div className="stage-card__edit" data-testid={`stage-edit-${v.id}`}>
+      <label htmlFor={stepsId}>steps</label>
+      <input id={stepsId} type="number" min={1} value={e.steps} onChange={(x) => e.onSteps(Math.max(1, Math.round(Number(x.target.value) || 1)))}
+        data-testid={`stage-steps-${v.id}`} />
+      <button type="button" className="button--small" onClick={() => e.onMove(-1)} disabled={index === 0} aria-label={`Move ${v.label} earlier`}>↑</button>
+      <button type="button" className="button--small" onClick={() => e.onMove(1)} disabled={index === e.count - 1} aria-label={`Move ${v.label} later`}>↓</button>
+      <button type="button" className="button--small" onClick={e.onRemove} disabled={e.count === 1} aria-label={`Remove ${v.label}`} data-testid={`stage-remove-${v.id}`}>✕</button>
+    </div>
+  );
+}
+
+function StageCard({ v, index, canRun, onRunFrom, editor }: { v: StageView; index: number; canRun: boolean; onRunFrom(i: number): void; editor?: StageEditor }) {
   return (
     <li className={`stage-card stage-card--${v.state}`} data-testid={`stage-card-${v.id}`} data-state={v.state}>
       <h3>{index + 1}. {v.label}</h3>
@@ -60,7 +84,8 @@ function StageCard({ v, index, canRun, onRunFrom }: { v: StageView; index: numbe
         </dl>
       )}
       <p className="stage-card__state">{v.state}{v.firstStep !== undefined ? ` · steps ${v.firstStep}–${v.lastStep ?? '…'}` : ''}</p>
-      {index > 0 && (
+      {editor && <EditControls v={v} index={index} e={editor} />}
+      {!editor && index > 0 && (
         <button type="button" disabled={!canRun} onClick={() => onRunFrom(index)} data-testid={`run-from-${v.id}`}
           title="Re-run from this stage on the checkpoints the earlier stages left">
           Run from here
@@ -88,10 +113,31 @@ export function PipelinePanel() {
   }, [scale, ready]);
 
   const recipe = recipes.find((r) => r.name === name);
+  // The recipe as the learner edited it; null until they change something.
+  const [draft, setDraft] = useState<PipelineSpec | null>(null);
+  useEffect(() => setDraft(null), [name, scale]);
+  const spec = draft ?? recipe?.spec;
   const busy = phase === 'running' || phase === 'pausing';
   const previousRunDone = liveStages.length > 0 && liveStages.every((s) => s.state === 'done');
-  const cards = liveStages.length > 0 ? liveStages : (recipe?.stages ?? []);
-  const run = (startAt: number) => void labClient.startPipeline(name, scale, startAt);
+  const editing = liveStages.length === 0 && spec !== undefined;
+  const cards: StageView[] = liveStages.length > 0 ? liveStages : (spec?.stages.map((st) => ({
+    id: st.id, label: st.label, kind: st.kind, out: st.out, state: 'waiting' as const,
+    from: stageInputs(st).map(([, checkpoint]) => checkpoint),
+  })) ?? []);
+  const run = (startAt: number) => void labClient.startPipeline(draft && startAt === 0 ? { spec: draft } : { recipe: name, scale }, startAt);
+  const editorFor = (i: number): StageEditor | undefined => {
+    if (!editing || !spec) return undefined;
+    const st = spec.stages[i];
+    if (!st) return undefined;
+    return {
+      steps: stageSteps(st), count: spec.stages.length,
+      onMove: (by) => setDraft(moveStage(spec, i, by)),
+      onRemove: () => setDraft(removeStage(spec, i)),
+      onSteps: (n) => setDraft(setStageLength(spec, i, n)),
+    };
+  };
+  const addable = recipes.flatMap((r) => r.spec.stages.map((st) => ({ key: `${r.name}/${st.id}`, label: `${st.label} (${r.name})`, stage: st })));
+  const addId = useId();
 
   return (
     <section className="card pipeline" aria-labelledby="pipeline-heading" data-testid="pipeline">
@@ -114,8 +160,22 @@ export function PipelinePanel() {
       </div>
       {recipe && <p className="explain" data-testid="recipe-description">{recipe.description}</p>}
       <ol className="pipeline__stages">
-        {cards.map((v, i) => <StageCard key={v.id} v={v} index={i} canRun={!busy && previousRunDone} onRunFrom={run} />)}
+        {cards.map((v, i) => <StageCard key={v.id} v={v} index={i} canRun={!busy && previousRunDone} onRunFrom={run} editor={editorFor(i)} />)}
       </ol>
+      {editing && spec && (
+        <div className="pipeline__add">
+          <label htmlFor={addId}>Add a stage</label>
+          <select id={addId} value="" onChange={(e) => {
+            const pick = addable.find((a) => a.key === e.target.value);
+            if (pick) setDraft(addStage(spec, pick.stage));
+          }} data-testid="add-stage">
+            <option value="">choose…</option>
+            {addable.map((a) => <option key={a.key} value={a.key}>{a.label}</option>)}
+          </select>
+          {draft && <button type="button" onClick={() => setDraft(null)} data-testid="reset-recipe">Undo edits</button>}
+          <small className="field__help">A stage reads the checkpoints named on its card; an edit that breaks a hand-off is refused with the reason when you run it.</small>
+        </div>
+      )}
     </section>
   );
 }

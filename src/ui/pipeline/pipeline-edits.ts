@@ -1,0 +1,40 @@
+/**
+ * Edits a learner can make to a pipeline before running it: reorder, remove, add (a copy of a
+ * stage from any recipe) and change a stage's length. Pure functions on the spec; the worker
+ * validates the result (hand-offs, settings) and names the field when something does not fit.
+ */
+import type { PipelineSpec, StageSpec } from '../../engine/pipeline/pipeline';
+
+export function moveStage(spec: PipelineSpec, index: number, by: -1 | 1): PipelineSpec {
+  const to = index + by;
+  if (to < 0 || to >= spec.stages.length) return spec;
+  const stages = [...spec.stages];
+  const [moved] = stages.splice(index, 1);
+  stages.splice(to, 0, moved as StageSpec);
+  return { ...spec, stages };
+}
+
+export function removeStage(spec: PipelineSpec, index: number): PipelineSpec {
+  return { ...spec, stages: spec.stages.filter((_, i) => i !== index) };
+}
+
+/** A copy of a stage at the end, with an id (and output checkpoint) not yet used. */
+export function addStage(spec: PipelineSpec, stage: StageSpec): PipelineSpec {
+  const used = new Set(spec.stages.flatMap((s) => [s.id, s.out]));
+  let id = stage.id;
+  for (let n = 2; used.has(id); n++) id = `${stage.id}-${n}`;
+  return { ...spec, stages: [...spec.stages, { ...stage, id, out: id }] };
+}
+
+export function setStageLength(spec: PipelineSpec, index: number, steps: number): PipelineSpec {
+  const stages = spec.stages.map((s, i): StageSpec => {
+    if (i !== index) return s;
+    switch (s.kind) {
+      case 'grpo': return { ...s, config: { ...s.config, steps } };
+      case 'sample-sft': return { ...s, sft: { ...s.sft, steps } };
+      case 'pretrain': return { ...s, config: { ...s.config, steps } };
+      case 'reward-model': return { ...s, steps };
+    }
+  });
+  return { ...spec, stages };
+}
