@@ -70,7 +70,7 @@ async function main(): Promise<void> {
     } else if (e.type === 'samples') {
       metrics.write({ stage: e.stageId, 'samples/sampled': e.counts.sampled, 'samples/kept': e.counts.kept, ...Object.fromEntries(REJECT_REASONS.map((k) => [`samples/rejected/${k}`, e.counts.rejected[k]])) });
       console.log(`  samples: kept ${e.counts.kept} of ${e.counts.sampled} (prompts covered ${e.counts.promptsCovered}); rejected ${REJECT_REASONS.map((k) => `${k} ${e.counts.rejected[k]}`).join(', ')}`);
-    } else {
+    } else if (e.type === 'stage-end') {
       console.log(`\n  done at step ${e.globalStep}: ${Object.keys(e.after).map((k) => `${k.replace('eval/', '')} ${fmt(e.before[k])} → ${fmt(e.after[k])}`).join(', ')}`);
       const out = checkpoints.get(spec.stages.find((s) => s.id === e.stageId)!.out);
       if (o.outDir && out) {

@@ -40,5 +40,7 @@ export function applyPipelineEvent(views: StageView[], e: PipelineEvent): { view
     }
     case 'metrics':
       return { point: { step: e.globalStep, stage: e.stageId, values: e.values } };
+    case 'group':
+      return {};
   }
 }

@@ -207,3 +207,15 @@ describe('TrainingSession pipelines', () => {
     expect(session.status()).toMatchObject({ phase: 'ready', stage: 'base', step: 0 });
   });
 });
+
+describe('TrainingSession pipeline groups', () => {
+  test('GRPO stages of a pipeline feed the group view', async () => {
+    const { session, log } = recorded();
+    session.loadCheckpoint(testCheckpoint(), 'test');
+    session.configure(tiny);
+    session.startPipeline({ recipe: 'r1-zero-only', scale: 'tiny' }, 0);
+    await session.start();
+    expect(log.groups.length).toBeGreaterThan(0);
+    expect(log.groups.at(-1)!.completions[0]!.tokens.length).toBeGreaterThan(0);
+  });
+});

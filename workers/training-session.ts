@@ -298,6 +298,7 @@ export class TrainingSession {
 
   private onPipelineEvent(p: PipelineRun, e: PipelineEvent): void {
     if (e.type === 'stage-start') p.stage = e.stage.id;
+    if (e.type === 'group') this.groups.push(groupView(e.globalStep, e.group, e.logRatios, e.config, this.tokenizer));
     const { view, point } = applyPipelineEvent(p.views, e);
     if (view) {
       this.batcher.flush();

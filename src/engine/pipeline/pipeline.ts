@@ -9,7 +9,7 @@
  */
 import { type GrpoConfig, validateConfig } from '../config';
 import { type EvalResult, evaluate, evalMetrics } from '../eval';
-import { GrpoTrainer } from '../grpo-trainer';
+import { GrpoTrainer, type ScoredGroup } from '../grpo-trainer';
 import { GPT, disposeParams } from '../model';
 import { learningRate } from '../optim';
 import { PpoTrainer } from '../ppo-trainer';
@@ -140,6 +140,8 @@ export type PipelineEvent =
   | { type: 'stage-start'; stage: StageSpec; index: number; globalStep: number }
   | { type: 'metrics'; stageId: string; globalStep: number; values: Record<string, number> }
   | { type: 'samples'; stageId: string; counts: SampleCounts }
+  /** A GRPO step's inspected group (the UI's group view), with how the update moved its tokens. */
+  | { type: 'group'; stageId: string; globalStep: number; group: ScoredGroup; logRatios: number[][]; config: GrpoConfig }
   | { type: 'stage-end'; stageId: string; globalStep: number; before: StageEvaluation; after: StageEvaluation };
 
 export interface StageRecord {
@@ -322,12 +324,17 @@ function* runGrpoStage(
   yield { type: 'metrics', stageId: stage.id, globalStep, values: { ...before } };
   try {
     for (let s = 0; s < stage.config.steps; s++) {
-      const r = trainer.trainStep();
+      const r = trainer instanceof GrpoTrainer ? trainer.trainStep({ inspect: true }) : trainer.trainStep();
       const values = { ...r.metrics };
       if (stage.config.evalEvery > 0 && r.step % stage.config.evalEvery === 0 && r.step < stage.config.steps) {
         Object.assign(values, evalMetrics(trainer.evaluate()));
       }
       yield { type: 'metrics', stageId: stage.id, globalStep: globalStep + r.step, values };
+      const inspection = 'inspection' in r ? r.inspection : undefined;
+      if (inspection) {
+        const group = r.groups[inspection.groupIndex] as ScoredGroup;
+        yield { type: 'group', stageId: stage.id, globalStep: globalStep + r.step, group, logRatios: inspection.logRatios, config };
+      }
     }
   } finally {
     trainer.dispose();
