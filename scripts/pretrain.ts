@@ -29,6 +29,7 @@ const program = new Command()
   .option('--init <file>', 'continue from this checkpoint\'s weights (fresh optimiser, new corpus draws)')
   .option('--tasks <mix>', 'task shares, e.g. addition=0.75,multiplication=0.15,countdown=0.1', parseTaskMix)
   .option('--styles <mix>', 'document style shares, e.g. bare_answer=0.3,full_trace=0.2 (others keep their default)', parseStyleMix)
+  .option('--recheck-rate <x>', 'share of slips in worked solutions caught by a "wait" self-check (seeds reflection)', numberFlag('recheck-rate'), 0)
   .option('--out <file>', 'checkpoint to write', 'public/checkpoints/base.json')
   .option('--metrics <file>', 'JSONL metrics file', 'runs/pretrain.jsonl')
   .showHelpAfterError();
@@ -59,11 +60,11 @@ function parseStyleMix(value: string): Record<DocumentStyle, number> {
 
 async function main(): Promise<void> {
   program.parse();
-  const o = program.opts<{ model: ModelSizeName; steps: number; docs: number; lr: number; seed: number; backend: string; evalEvery: number; evalSize: number; out: string; metrics: string; init?: string; tasks?: Partial<Record<TaskName, number>>; styles?: Record<DocumentStyle, number> }>();
+  const o = program.opts<{ model: ModelSizeName; steps: number; docs: number; lr: number; seed: number; backend: string; evalEvery: number; evalSize: number; out: string; metrics: string; init?: string; tasks?: Partial<Record<TaskName, number>>; styles?: Record<DocumentStyle, number>; recheckRate: number }>();
   await useBackend(o.backend);
   const tokenizer = new Tokenizer();
   const config = { ...DEFAULT_PRETRAIN_CONFIG, model: o.model, steps: o.steps, docsPerStep: o.docs, lr: o.lr, seed: o.seed, taskMix: o.tasks ?? DEFAULT_PRETRAIN_CONFIG.taskMix,
-    corpus: { ...DEFAULT_PRETRAIN_CONFIG.corpus, styleMix: o.styles ?? DEFAULT_PRETRAIN_CONFIG.corpus.styleMix } };
+    corpus: { ...DEFAULT_PRETRAIN_CONFIG.corpus, styleMix: o.styles ?? DEFAULT_PRETRAIN_CONFIG.corpus.styleMix, recheckRate: o.recheckRate } };
   const init = o.init ? loadCheckpoint(o.init, tokenizer.vocab) : undefined;
   const trainer = new Pretrainer(config, tokenizer, init?.weights);
   const metrics = new JsonlWriter(o.metrics);

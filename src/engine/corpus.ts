@@ -43,6 +43,8 @@ export interface CorpusOptions {
   directAccuracy: number;
   /** Per-step slip probability inside worked solutions. */
   slipRate: number;
+  /** Share of slips caught by a self-check ("wait", then the step again); 0 seeds no reflection. */
+  recheckRate?: number;
   /** Probability that a trace drifts into the other digit script (language mixing). */
   mixedLanguageRate: number;
 }
@@ -80,7 +82,7 @@ function renderStyle(
     return { text: toScript(task.direct(problem, rng, correct), lang), correct };
   };
   const trace = () => {
-    const w = task.worked(problem, rng, o.slipRate);
+    const w = task.worked(problem, rng, o.slipRate, { recheckRate: o.recheckRate ?? 0 });
     const think = rng.chance(o.mixedLanguageRate) ? mixScripts(w.think, lang, rng) : toScript(w.think, lang);
     return { think, answer: toScript(w.answer, lang), correct: w.correct };
   };

@@ -10,6 +10,7 @@ import type { Params } from './model';
 import { REWARD_FUNCTIONS, parseCompletion } from './rewards';
 import type { Rng } from './rng';
 import { generate } from './sampling';
+import { hasReflection } from './tasks/reflection';
 import type { Problem, Task } from './tasks/task';
 import { ANSWER_CLOSE, type Tokenizer } from './tokenizer';
 
@@ -39,6 +40,8 @@ export interface EvalResult {
   'eval/step_accuracy'?: number;
   /** Share of completions with a non-empty think block. */
   'eval/reasoning_share': number;
+  /** Share of completions whose reasoning re-checks a step (the corpus's "wait" pattern). */
+  'eval/reflection': number;
   'eval/maj@k'?: number;
   'eval/pass@k'?: number;
   byDifficulty: Record<number, DifficultyScore>;
@@ -73,7 +76,7 @@ export function evaluate(
   p: Params, c: ModelConfig, tokenizer: Tokenizer, task: Task, problems: Problem[], o: EvalOptions, rng: Rng,
 ): EvalResult {
   const greedy = generateAll(p, c, tokenizer, problems, 1, 0, o, rng);
-  let pass = 0, loose = 0, format = 0, language = 0, length = 0, reasoning = 0;
+  let pass = 0, loose = 0, format = 0, language = 0, length = 0, reasoning = 0, reflection = 0;
   const stepScores: number[] = [];
   const byDifficulty: Record<number, DifficultyScore> = {};
   const examples: EvalResult['examples'] = [];
@@ -90,6 +93,7 @@ export function evaluate(
     const think = parseCompletion(ctx.completion).think?.trim();
     if (think) {
       reasoning++;
+      if (hasReflection(think)) reflection++;
       const steps = task.stepAccuracy?.(s.problem, think);
       if (steps !== null && steps !== undefined) stepScores.push(steps);
     }
@@ -113,6 +117,7 @@ export function evaluate(
     'eval/language': language / n,
     'eval/mean_length': length / n,
     'eval/reasoning_share': reasoning / n,
+    'eval/reflection': reflection / n,
     byDifficulty,
     examples,
   };

@@ -13,7 +13,8 @@ import { groupAdvantages, groupRewardStds, grpoLoss } from './grpo';
 import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
 import { AdamW, learningRate } from './optim';
 import { type GeneralMix, type Group, meanStd, rewardStats, rollout } from './rollout';
-import { type RewardWeights, validateRewardWeights } from './rewards';
+import { type RewardWeights, parseCompletion, validateRewardWeights } from './rewards';
+import { hasReflection } from './tasks/reflection';
 import { Rng } from './rng';
 import { stopGradient } from './stop-gradient';
 import { TASKS } from './tasks/registry';
@@ -190,6 +191,7 @@ export class GrpoTrainer {
       'completions/min_length': lengths.length ? Math.min(...lengths) : 0,
       'completions/max_length': lengths.length ? Math.max(...lengths) : 0,
       'completions/clipped_ratio': all.length ? all.filter((x) => x.truncated).length / all.length : 0,
+      'completions/reflection': all.length ? all.filter((x) => hasReflection(parseCompletion(x.text).think ?? '')).length / all.length : 0,
     };
   }
 

@@ -15,6 +15,7 @@
  */
 import { Rng } from '../rng';
 import { type Language, toScript, toWestern } from './digits';
+import { REFLECTION_MARKER, withoutRetractedSteps } from './reflection';
 import type { Problem, Task, WorkedSolution } from './task';
 
 const DIFFICULTIES = [1, 2, 3, 4, 5] as const;
@@ -55,8 +56,13 @@ function columnDigits(n: number, columns: number): number[] {
   return out;
 }
 
-/** The column-by-column trace; a slip makes one column's sum off by one, and the answer follows the trace. */
-function workedAddition(problem: Problem, rng: Rng, slipRate: number): WorkedSolution {
+/**
+ * The column-by-column trace; a slip makes one column's sum off by one, and the answer follows
+ * the trace. With recheckRate > 0 a slip is sometimes caught: the wrong sum is followed by
+ * "wait" and the column written again correctly ("8+5=12 wait 8+5=13"), the self-check pattern
+ * whose share RL may grow (reflection.ts).
+ */
+function workedAddition(problem: Problem, rng: Rng, slipRate: number, recheckRate = 0): WorkedSolution {
   const [a, b] = problem.numbers as [number, number];
   const columns = Math.max(String(a).length, String(b).length);
   const da = columnDigits(a, columns);
@@ -65,11 +71,17 @@ function workedAddition(problem: Problem, rng: Rng, slipRate: number): WorkedSol
   const answerDigits: number[] = [];
   let carry = 0;
   for (let i = 0; i < columns; i++) {
-    let sum = (da[i] as number) + (db[i] as number) + carry;
+    const lhs = `${da[i]}+${db[i]}${carry ? '+1' : ''}`;
+    const right = (da[i] as number) + (db[i] as number) + carry;
+    let sum = right;
     if (rng.chance(slipRate)) {
-      sum = Math.max(0, sum + (rng.chance(0.5) ? 1 : -1));
+      const wrong = Math.max(0, right + (rng.chance(0.5) ? 1 : -1));
+      // Drawn only when rechecks are on, so corpora without them keep their random stream.
+      const caught = recheckRate > 0 && wrong !== right && rng.chance(recheckRate);
+      if (caught) steps.push(`${lhs}=${wrong} ${REFLECTION_MARKER}`);
+      else sum = wrong;
     }
-    steps.push(`${da[i]}+${db[i]}${carry ? '+1' : ''}=${sum}`);
+    steps.push(`${lhs}=${sum}`);
     answerDigits.push(sum % 10);
     carry = sum >= 10 ? 1 : 0;
   }
@@ -137,12 +149,13 @@ export const additionTask: Task = {
     return runs ? (runs[runs.length - 1] as string) : null;
   },
 
-  worked(problem, rng, slipRate) {
-    return workedAddition(problem, rng, slipRate);
+  worked(problem, rng, slipRate, opts) {
+    return workedAddition(problem, rng, slipRate, opts?.recheckRate ?? 0);
   },
 
   stepAccuracy(problem, think) {
-    const steps = toWestern(think).trim().split(/\s+/).filter(Boolean);
+    // A step followed by "wait" was retracted: its correction, the next step, is what counts.
+    const steps = withoutRetractedSteps(toWestern(think).trim().split(/\s+/).filter(Boolean));
     if (steps.length === 0) return null;
     const expected = workedAddition(problem, new Rng(0), 0).think.split(' ');
     const matches = expected.filter((step, i) => steps[i] === step).length;

@@ -47,8 +47,11 @@ export interface Task {
    * accuracy eval/pass@1_any_format), or null when there is none.
    */
   looseAnswer(completion: string): string | null;
-  /** A step-by-step solution; with probability slipRate per step, a plausible mistake is made. */
-  worked(problem: Problem, rng: Rng, slipRate: number): WorkedSolution;
+  /**
+   * A step-by-step solution; with probability slipRate per step, a plausible mistake is made.
+   * With recheckRate, a task that supports it catches some slips with a self-check (reflection.ts).
+   */
+  worked(problem: Problem, rng: Rng, slipRate: number, opts?: { recheckRate?: number }): WorkedSolution;
   /**
    * Share of the reasoning's steps that match a correct worked solution, step by step (extra or
    * missing steps count as wrong); null when the task has no step checker or the text no steps.

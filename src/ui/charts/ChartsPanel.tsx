@@ -146,6 +146,19 @@ const FIXED_CHARTS: readonly ChartDef[] = [
     ],
   },
   {
+    id: 'reflection',
+    title: 'Reflection: re-checking its own work',
+    explanation:
+      'Share of completions whose reasoning catches a slip with "wait" and writes the step again, the self-check ' +
+      'the corpus seeds. R1-Zero\'s "aha moment" is this share growing under RL; compare it with length: ' +
+      'longer answers without more re-checks are just longer. Zero throughout means the base model never learned the pattern.',
+    lines: [
+      { key: 'completions/reflection', label: 'train samples', color: C.purple },
+      { key: 'eval/reflection', label: 'held-out (greedy)', color: C.fg, emphasis: true },
+    ],
+    yDomain: [0, 'auto'],
+  },
+  {
     id: 'stage-losses',
     title: 'Supervised and reward-model stages',
     explanation:
