@@ -222,6 +222,14 @@ test('a tiny R1 pipeline runs in the app: stage cards fill in and the charts ban
   await expect(chart.locator('text', { hasText: 'Cold start' })).toBeVisible();
   const { history } = await lab.state();
   expect(new Set(history.map((p) => p.stage))).toEqual(new Set(stages));
+
+  // Re-run from the reward model on: the earlier stages stay, and the replaced run stays on the charts.
+  await pipeline.getByTestId('run-from-reward-model').click();
+  await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 150_000 });
+  await expect(pipeline.getByTestId('stage-card-r1-zero')).toHaveAttribute('data-state', 'done');
+  await expect(page.getByTestId('chart-reward').getByText('total (weighted) (previous run)')).toBeVisible();
+  const after = await lab.state();
+  expect(after.history.some((p) => Object.keys(p.values).some((k) => k.startsWith('previous:')))).toBe(true);
 });
 
 test('an edited pipeline runs as edited, and an edit that breaks a hand-off is refused with the reason', async ({ page }) => {

@@ -8,13 +8,21 @@
 import * as Comlink from 'comlink';
 import type { GrpoConfig } from '../engine/config';
 import type { RewardWeights } from '../engine/rewards';
-import type { BackendChoice, PipelineSource, RecipeView, TrainerApi, TrainerEvents } from '../../workers/protocol';
-import type { LabStoreHook } from './store/lab-store';
+import type { BackendChoice, MetricPoint, PipelineSource, RecipeView, TrainerApi, TrainerEvents } from '../../workers/protocol';
+import { type LabStoreHook, PREVIOUS_RUN_PREFIX } from './store/lab-store';
 
 /** Where the pretrained base checkpoint is served from (public/checkpoints/base.json). */
 export const BASE_CHECKPOINT_URL = `${import.meta.env.BASE_URL}checkpoints/base.json`;
 /** How long a backend may take to initialise before the next one is tried. */
 const BACKEND_TIMEOUT_MS = 20_000;
+
+function isPreviousRun(p: MetricPoint): boolean {
+  return Object.keys(p.values).some((k) => k.startsWith(PREVIOUS_RUN_PREFIX));
+}
+
+function asPreviousRun(p: MetricPoint): MetricPoint {
+  return { ...p, values: Object.fromEntries(Object.entries(p.values).map(([k, v]) => [`${PREVIOUS_RUN_PREFIX}${k}`, v])) };
+}
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -97,10 +105,16 @@ export class TrainerClient {
    */
   startPipeline = (source: PipelineSource, startAt: number) => this.act(async (api) => {
     const s = this.store.getState();
-    const previous = { history: s.history, stages: s.stages, latestGroup: s.latestGroup, weightChanges: s.weightChanges };
+    const previous = { history: s.history, stages: s.stages, latestGroup: s.latestGroup, weightChanges: s.weightChanges, forkGhost: s.forkGhost };
     const keep = startAt > 0 ? s.stages.slice(0, startAt) : [];
     const from = keep.length > 0 ? (keep[keep.length - 1]?.lastStep ?? 0) : -1;
-    s.set({ history: s.history.filter((p) => p.step <= from), historyVersion: s.historyVersion + 1, stages: [], latestGroup: null, weightChanges: [] });
+    // A re-run from a later stage keeps the replaced run's later points, renamed, beside the new ones.
+    const current = s.history.filter((p) => !isPreviousRun(p));
+    const replaced = keep.length > 0 ? current.filter((p) => p.step > from).map(asPreviousRun) : [];
+    s.set({
+      history: [...current.filter((p) => p.step <= from), ...replaced], historyVersion: s.historyVersion + 1,
+      stages: [], latestGroup: null, weightChanges: [], forkGhost: replaced.length > 0,
+    });
     try {
       await api.startPipeline(source, startAt);
     } catch (e) {

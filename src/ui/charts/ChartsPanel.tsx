@@ -8,6 +8,7 @@ import { useDeferredValue, useId, useMemo } from 'react';
 import type { AxisDomain } from 'recharts';
 import { REWARD_NAMES, type RewardName, type RewardWeights } from '../../engine/rewards';
 import type { MetricPoint } from '../../../workers/protocol';
+import { PREVIOUS_RUN_PREFIX } from '../store/lab-store';
 import { useLab } from '../store/use-lab';
 import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps, type StageBand } from './MetricChart';
 import { useStaggeredValue } from './staggered-refresh';
@@ -213,6 +214,16 @@ function StaggeredChart(props: MetricChartProps) {
   return <MetricChart {...props} historyVersion={version} />;
 }
 
+/**
+ * After a re-run from a later stage, the replaced run's main training line and main held-out
+ * line stay on the chart, dashed, so the two runs can be compared.
+ */
+function withPreviousRun(c: ChartDef): ChartDef {
+  const main = [c.lines.find((l) => !l.key.startsWith('eval/')), c.lines.find((l) => l.key.startsWith('eval/'))];
+  const ghosts = main.flatMap((l) => (l ? [{ key: `${PREVIOUS_RUN_PREFIX}${l.key}`, label: `${l.label} (previous run)`, color: l.color, dashed: true }] : []));
+  return { ...c, lines: [...c.lines, ...ghosts] };
+}
+
 export function ChartsPanel() {
   const history = useLab((s) => s.history);
   const historyVersion = useLab((s) => s.historyVersion);
@@ -243,7 +254,11 @@ export function ChartsPanel() {
     lines: rewardLines(presentKey ? (presentKey.split(',') as RewardName[]) : [], rewardWeights),
   }), [presentKey, rewardWeights]);
 
-  const charts = useMemo(() => [rewardChart, ...FIXED_CHARTS], [rewardChart]);
+  const forkGhost = useLab((s) => s.forkGhost);
+  const charts = useMemo(() => {
+    const all = [rewardChart, ...FIXED_CHARTS];
+    return forkGhost ? all.map(withPreviousRun) : all;
+  }, [rewardChart, forkGhost]);
 
   return (
     <div className="charts">

@@ -12,6 +12,9 @@ import type {
   BackendChoice, BackendInfo, GroupView, MetricPoint, ModelSummary, RunStatus, StageView, WeightChange,
 } from '../../../workers/protocol';
 
+/** Names of a replaced run's metrics, kept beside a re-run from a later stage. */
+export const PREVIOUS_RUN_PREFIX = 'previous:';
+
 export interface LabState {
   backendChoice: BackendChoice;
   backend: BackendInfo | null;
@@ -37,6 +40,11 @@ export interface LabState {
   latestGroup: GroupView | null;
   /** The running or last pipeline's stages, in order (empty for a single run). */
   stages: StageView[];
+  /**
+   * True after a re-run from a later stage: the history then also holds the replaced run's
+   * points, under "previous:"-prefixed names, for the charts to draw beside the new ones.
+   */
+  forkGhost: boolean;
   /** Smoothing of the charts' step metrics, 0 (none) to 0.99 (exponential moving average weight). */
   smoothing: number;
 }
@@ -75,6 +83,7 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
     weightChanges: [],
     latestGroup: null,
     stages: [],
+    forkGhost: false,
     smoothing: 0.6,
     set: (partial) => set(partial),
     appendMetrics: (points) => {
@@ -89,7 +98,7 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
       const i = stages.findIndex((s) => s.id === view.id);
       set({ stages: i < 0 ? [...stages, view] : stages.map((s, j) => (j === i ? view : s)) });
     },
-    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null, stages: [] }),
+    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null, stages: [], forkGhost: false }),
   }));
 }
 
