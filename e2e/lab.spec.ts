@@ -253,3 +253,23 @@ test('an edited pipeline runs as edited, and an edit that breaks a hand-off is r
   await expect(pipeline.getByTestId('stage-card-r1-zero')).toHaveAttribute('data-state', 'done');
   expect(await lab.currentStep()).toBe(2);
 });
+
+test('a checkpoint saved from the app loads back as the start of a new run; Sample a group scores a fresh group', async ({ page }) => {
+  const lab = new LabPage(page);
+  await lab.goto();
+  await lab.choosePreset('tiny');
+  await lab.step.click();
+  await lab.waitForStep(1);
+  await expect(lab.phase).toHaveAttribute('data-phase', 'paused');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('save').click()]);
+  const path = await download.path();
+  const { readFileSync } = await import('node:fs');
+  const text = readFileSync(path, 'utf8');
+  const saved = JSON.parse(text) as { format: string; model: { name: string }; meta: { step: number } };
+  expect(saved).toMatchObject({ format: 'grpo-lab-checkpoint', model: { name: 'test' }, meta: { step: 1 } });
+  await page.getByTestId('load-checkpoint').setInputFiles({ name: 'mine.json', mimeType: 'application/json', buffer: Buffer.from(text) });
+  await expect(page.getByTestId('model-origin')).toContainText('mine.json');
+  await expect(page.getByTestId('model-name')).toHaveText('test');
+  await page.getByTestId('sample').click();
+  await expect(lab.groupView.getByTestId('group-completion')).toHaveCount(4);
+});
