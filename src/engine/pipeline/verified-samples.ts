@@ -43,6 +43,14 @@ export interface VerifiedSampleOptions {
   promptsPerBatch: number;
 }
 
+/** Plain sampling of k completions per prompt, no resampling, no length penalty window. */
+function samplingConfig(o: VerifiedSampleOptions): RolloutConfig {
+  return {
+    promptsPerStep: o.promptsPerBatch, groupSize: o.samplesPerPrompt, maxCompletionLength: o.maxCompletionLength,
+    temperature: o.temperature, topK: 0, topP: 1, overlongBuffer: 0, dynamicSampling: false, maxResampleRounds: 0,
+  };
+}
+
 /** Why a scored completion is not usable as a reasoning example, or null when it is. */
 export function rejectReason(c: Group['completions'][number]): RejectReason | null {
   if (c.truncated) return 'truncated';
@@ -81,10 +89,7 @@ export function collectVerifiedSamples(
 ): { samples: VerifiedSample[]; counts: SampleCounts } {
   const counts = emptyCounts();
   const samples: VerifiedSample[] = [];
-  const config: RolloutConfig = {
-    promptsPerStep: o.promptsPerBatch, groupSize: o.samplesPerPrompt, maxCompletionLength: o.maxCompletionLength,
-    temperature: o.temperature, topK: 0, topP: 1, overlongBuffer: 0, dynamicSampling: false, maxResampleRounds: 0,
-  };
+  const config = samplingConfig(o);
   for (let done = 0; done < o.prompts; done += o.promptsPerBatch) {
     const n = Math.min(o.promptsPerBatch, o.prompts - done);
     // Every reward function is scored whatever its weight; the filter reads the scores, not the total.
@@ -112,10 +117,7 @@ export function collectPreferredSamples(
 ): { samples: VerifiedSample[]; counts: SampleCounts } {
   const counts = emptyCounts();
   const samples: VerifiedSample[] = [];
-  const config: RolloutConfig = {
-    promptsPerStep: o.promptsPerBatch, groupSize: o.samplesPerPrompt, maxCompletionLength: o.maxCompletionLength,
-    temperature: o.temperature, topK: 0, topP: 1, overlongBuffer: 0, dynamicSampling: false, maxResampleRounds: 0,
-  };
+  const config = samplingConfig(o);
   for (let done = 0; done < o.prompts; done += o.promptsPerBatch) {
     const n = Math.min(o.promptsPerBatch, o.prompts - done);
     const roll = rollout(p, mc, tokenizer, generalTask, { ...config, promptsPerStep: n }, {}, rng);
