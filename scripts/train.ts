@@ -16,7 +16,7 @@ import { JsonlWriter, fmt, intFlag, loadCheckpoint, numberFlag, progressBar, sav
 
 interface Options {
   preset: string; steps?: number; seed?: number; backend: string; metrics?: string; checkpoint: string; out?: string;
-  lr?: number; beta?: number; evalEvery?: number; evalSize?: number; samples: boolean; fromScratch: boolean;
+  lr?: number; lrDecay?: string; minLrRatio?: number; beta?: number; evalEvery?: number; evalSize?: number; samples: boolean; fromScratch: boolean;
 }
 
 const program = new Command()
@@ -31,6 +31,8 @@ const program = new Command()
   .option('--from-scratch', 'start from random weights instead of a checkpoint', false)
   .option('--out <file>', 'save the trained model to this checkpoint file')
   .option('--lr <x>', 'override the learning rate', numberFlag('lr'))
+  .addOption(new Option('--lr-decay <schedule>', 'override the learning-rate schedule after warm-up').choices(['constant', 'linear', 'cosine']))
+  .option('--min-lr-ratio <x>', 'override the final learning rate as a share of the peak', numberFlag('min-lr-ratio'))
   .option('--beta <x>', 'override the KL weight', numberFlag('beta'))
   .option('--eval-every <n>', 'override the evaluation interval', intFlag('eval-every'))
   .option('--eval-size <n>', 'override the number of held-out problems', intFlag('eval-size', 1))
@@ -38,11 +40,13 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
-function overrides(o: Options): Record<string, number> {
-  const out: Record<string, number> = {};
+function overrides(o: Options): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
   if (o.steps !== undefined) out.steps = o.steps;
   if (o.seed !== undefined) out.seed = o.seed;
   if (o.lr !== undefined) out.lr = o.lr;
+  if (o.lrDecay !== undefined) out.lrDecay = o.lrDecay;
+  if (o.minLrRatio !== undefined) out.minLrRatio = o.minLrRatio;
   if (o.beta !== undefined) out.beta = o.beta;
   if (o.evalEvery !== undefined) out.evalEvery = o.evalEvery;
   if (o.evalSize !== undefined) out.evalSize = o.evalSize;

@@ -4,23 +4,20 @@
  * to a frozen reference. Each step returns its metrics (TRL / verl names) and the scored groups,
  * so that the CLI and the UI can show what the model wrote and what each completion earned.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { packBatch } from './batch';
-import { completionLogProbs, disposeBatchTensors, frozenLogProbs, toTensors } from './batch-tensors';
+import { completionLogProbs } from './batch-tensors';
 import { type GrpoConfig, validateConfig } from './config';
 import { type EvalResult, evaluate } from './eval';
-import { groupAdvantages, groupRewardStds, grpoLoss } from './grpo';
-import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
+import { groupAdvantages, groupRewardStds } from './grpo';
+import { grpoUpdate } from './grpo-update';
+import type { GPT, Params } from './model';
 import { AdamW, learningRate } from './optim';
 import { type GeneralMix, type Group, meanStd, rewardStats, rollout } from './rollout';
 import { type RewardWeights, parseCompletion, validateRewardWeights } from './rewards';
 import { hasReflection } from './tasks/reflection';
 import { Rng } from './rng';
-import { stopGradient } from './stop-gradient';
 import { TASKS } from './tasks/registry';
 import type { Problem, Task } from './tasks/task';
 import type { Tokenizer } from './tokenizer';
-import { optimizerUpdate } from './train-step';
 
 export type StepMetrics = Record<string, number>;
 
@@ -102,7 +99,13 @@ export class GrpoTrainer {
     const lr = learningRate(this.stepIndex, { lr: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps, decay: c.lrDecay, minLrRatio: c.minLrRatio });
     const inspected = opts.inspect && groups.length > 0 ? inspectedGroupIndex(groups) : -1;
     const before = inspected >= 0 ? this.groupLogProbs(groups[inspected] as ScoredGroup) : null;
-    const update = groups.length > 0 ? this.update(groups, advantages, lr) : { extras: {}, loss: 0, gradNorm: 0, skipped: 0, tRef: 0 };
+    const update = groups.length > 0
+      ? grpoUpdate(this.model, this.optimizer, this.reference, {
+        prompts: groups.flatMap((g) => g.completions.map(() => g.promptIds)),
+        completions: groups.flatMap((g) => g.completions.map((x) => x.ids)),
+        advantages,
+      }, c, lr, this.tokenizer.padId)
+      : { extras: {}, loss: 0, gradNorm: 0, skipped: 0, referenceMs: 0 };
     const tEnd = performance.now();
     const inspection = before ? this.inspect(groups, inspected, before) : undefined;
     this.stepIndex++;
@@ -116,8 +119,10 @@ export class GrpoTrainer {
       step_time: (tEnd - t0) / 1000,
       tokens_per_second: roll.generatedTokens / ((tEnd - t0) / 1000),
       'time/rollout': (tRollout - t0) / 1000,
-      'time/reference': update.tRef / 1000,
-      'time/update': (tEnd - tRollout - update.tRef) / 1000,
+      'time/generate': roll.generateMs / 1000,
+      'time/score': (tRollout - t0 - roll.generateMs) / 1000,
+      'time/reference': update.referenceMs / 1000,
+      'time/update': (tEnd - tRollout - update.referenceMs) / 1000,
       sampled_groups: roll.sampledGroups,
     };
     return { step: this.stepIndex, metrics, groups, ...(inspection ? { inspection } : {}) };
@@ -130,52 +135,6 @@ export class GrpoTrainer {
   private inspect(groups: ScoredGroup[], groupIndex: number, before: number[][]): GroupInspection {
     const after = this.groupLogProbs(groups[groupIndex] as ScoredGroup);
     return { groupIndex, logRatios: after.map((row, i) => row.map((v, j) => v - ((before[i] as number[])[j] as number))) };
-  }
-
-  private update(groups: ScoredGroup[], advantages: Float32Array, lr: number) {
-    const c = this.config;
-    const batch = packBatch(
-      groups.flatMap((g) => g.completions.map(() => g.promptIds)),
-      groups.flatMap((g) => g.completions.map((x) => x.ids)),
-      this.tokenizer.padId,
-    );
-    const t = toTensors(batch, this.model.config.promptAnchor);
-    const adv = tf.tensor1d(advantages);
-    const tRef0 = performance.now();
-    const refLogp = this.reference && c.beta > 0 ? frozenLogProbs(this.reference, this.model.config, t) : undefined;
-    const tRef = performance.now() - tRef0;
-    // With one update per batch the sampling policy is the current one: old log-probs are the
-    // current ones with the gradient stopped (ratio exactly 1). With more, they are frozen first.
-    const oldLogp = c.numIterations > 1 ? frozenLogProbs(this.model.params, this.model.config, t) : null;
-    const sums: Record<string, number> = {};
-    let loss = 0, gradNorm = 0, skipped = 0;
-    for (let it = 0; it < c.numIterations; it++) {
-      const r = optimizerUpdate(this.model, this.optimizer, () => {
-        const logits = forward(this.model.params, this.model.config, t.inputs, t.positions, t.bias).logits;
-        const logp = tokenLogProbs(logits, t.targets);
-        const out = grpoLoss(
-          { logp, oldLogp: oldLogp ?? stopGradient(logp), refLogp, advantages: adv, mask: t.mask },
-          { lossType: c.lossType, epsLow: c.epsLow, epsHigh: c.epsHigh, beta: c.beta, maxCompletionLength: c.maxCompletionLength },
-        );
-        const entropy = tf.div(tf.sum(tf.mul(tokenEntropy(stopGradient(logits)), t.mask)), tf.maximum(tf.sum(t.mask), 1)) as tf.Scalar;
-        return {
-          loss: out.loss,
-          extras: {
-            policy_loss: out.policyLoss, kl: out.kl, entropy,
-            'clip_ratio/low_mean': out.clipRatioLow, 'clip_ratio/high_mean': out.clipRatioHigh, 'clip_ratio/region_mean': out.clipRatioRegion,
-          },
-        };
-      }, lr, c.maxGradNorm);
-      loss += r.loss / c.numIterations;
-      gradNorm += r.gradNorm / c.numIterations;
-      skipped += Number(r.skipped);
-      for (const [k, v] of Object.entries(r.extras)) sums[k] = (sums[k] ?? 0) + v / c.numIterations;
-    }
-    disposeBatchTensors(t);
-    adv.dispose();
-    refLogp?.dispose();
-    oldLogp?.dispose();
-    return { extras: sums, loss, gradNorm, skipped, tRef };
   }
 
   private rolloutMetrics(groups: ScoredGroup[], fracZeroStd: number): StepMetrics {

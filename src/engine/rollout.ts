@@ -41,6 +41,8 @@ export interface RolloutResult {
   fracZeroStd: number;
   /** Generated tokens, including dropped groups. */
   generatedTokens: number;
+  /** Milliseconds spent generating (the rest of the rollout is scoring). */
+  generateMs: number;
 }
 
 /** Groups whose rewards are all equal carry no GRPO signal (see grpo.ts). */
@@ -69,18 +71,20 @@ function weightsFor(general: boolean, weights: RewardWeights): RewardWeights {
 function sampleGroups(
   p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights,
   n: number, rng: Rng, mix?: GeneralMix,
-): Group[] {
+): { groups: Group[]; generateMs: number } {
   // Drawn only with a mix, so that runs without one keep their random streams.
   const general = Array.from({ length: n }, () => (mix ? rng.chance(mix.share) : false));
   const problems = general.map((g) => (g && mix ? mix.task.generate(rng) : task.generate(rng)));
   const promptIds = problems.map((q) => tokenizer.encode(q.prompt));
   const prompts = promptIds.flatMap((ids) => Array.from({ length: c.groupSize }, () => ids));
+  const t0 = performance.now();
   const gen = generate(p, mc, prompts, {
     maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topK: c.topK, topP: c.topP,
     stopIds: [tokenizer.eosId, tokenizer.id(ANSWER_CLOSE)], padId: tokenizer.padId,
   }, rng);
+  const generateMs = performance.now() - t0;
   const preference = mix ? preferenceScores(mix, general, prompts, gen.completions, c.groupSize) : new Map<number, number>();
-  return problems.map((problem, i) => ({
+  const groups = problems.map((problem, i) => ({
     problem,
     promptIds: promptIds[i] as number[],
     completions: Array.from({ length: c.groupSize }, (_, j) => {
@@ -94,6 +98,7 @@ function sampleGroups(
       return { ids, text: completionText(tokenizer, ids), truncated, reward: total, scores };
     }),
   }));
+  return { groups, generateMs };
 }
 
 /** The reward model's scores of the general prompts' completions, in one batch, by completion index. */
@@ -108,14 +113,18 @@ export function rollout(
   p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights, rng: Rng,
   mix?: GeneralMix,
 ): RolloutResult {
-  let groups = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng, mix);
+  const first = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng, mix);
+  let groups = first.groups;
+  let generateMs = first.generateMs;
   let sampled = groups.length;
   let zeroStd = groups.filter(isFlat).length;
   let tokens = countTokens(groups);
   if (c.dynamicSampling) {
     let kept = groups.filter((g) => !isFlat(g));
     for (let round = 0; round < c.maxResampleRounds && kept.length < c.promptsPerStep; round++) {
-      const more = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng, mix);
+      const extra = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng, mix);
+      const more = extra.groups;
+      generateMs += extra.generateMs;
       sampled += more.length;
       tokens += countTokens(more);
       const moreKept = more.filter((g) => !isFlat(g));
@@ -125,7 +134,7 @@ export function rollout(
     // If every group is flat even after resampling, train on nothing rather than on noise.
     groups = kept;
   }
-  return { groups, sampledGroups: sampled, fracZeroStd: zeroStd / sampled, generatedTokens: tokens };
+  return { groups, sampledGroups: sampled, fracZeroStd: zeroStd / sampled, generatedTokens: tokens, generateMs };
 }
 
 function countTokens(groups: Group[]): number {

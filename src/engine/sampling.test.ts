@@ -129,6 +129,17 @@ describe('generate', () => {
     });
   });
 
+  test('without the KV cache (full recompute every token) sampling gives the same tokens, stop ids included', () => {
+    const free = generate(params, config, PROMPTS, options({ maxNewTokens: 12 }), new Rng(3));
+    const stopIds = [free.completions[1]?.[5] as number];
+    const cached = generate(params, config, PROMPTS, options({ maxNewTokens: 12, stopIds }), new Rng(3));
+    const before = tf.memory().numTensors;
+    const recomputed = generate(params, config, PROMPTS, options({ maxNewTokens: 12, stopIds, kvCache: false }), new Rng(3));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(recomputed).toEqual(cached);
+    expect(cached.truncated).toContain(false);
+  });
+
   test('a row stops at a stop id (included in its completion); rows that hit maxNewTokens are flagged truncated', () => {
     const free = generate(params, config, PROMPTS, options({ temperature: 0, maxNewTokens: 12 }), new Rng(1));
     expect(free.truncated).toEqual([true, true, true, true]);

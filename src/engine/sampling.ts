@@ -22,6 +22,12 @@ export interface SamplingOptions {
   topP: number;
   stopIds: readonly number[];
   padId: number;
+  /**
+   * false runs the whole sequence through the model again for every new token instead of
+   * reading keys and values from the cache. Same tokens, far more arithmetic: it exists so the
+   * benchmark can measure what the cache saves.
+   */
+  kvCache?: boolean;
 }
 
 export interface Generation {
@@ -48,7 +54,8 @@ export function generate(p: Params, c: ModelConfig, prompts: number[][], o: Samp
   const completions: number[][] = prompts.map(() => []);
   const done = new Array(B).fill(false);
 
-  let { logits, cache } = prefill(p, c, padded, valid);
+  const recompute = o.kvCache === false;
+  let { logits, cache } = prefill(p, c, padded, valid, !recompute);
   for (let step = 0; step < o.maxNewTokens; step++) {
     const rows = lastLogits(logits);
     logits.dispose();
@@ -60,19 +67,20 @@ export function generate(p: Params, c: ModelConfig, prompts: number[][], o: Samp
     });
     for (let b = 0; b < B; b++) (valid[b] as number[]).push(done[b] && !o.stopIds.includes(next[b] as number) ? 0 : 1);
     if (done.every(Boolean) || step === o.maxNewTokens - 1) break;
-    const out = decodeStep(p, c, next, nextPos, valid, cache);
-    disposeCache(cache);
+    for (let b = 0; b < B; b++) (padded[b] as number[]).push(next[b] as number);
+    const out = recompute ? prefill(p, c, padded, valid, false, promptWidth) : decodeStep(p, c, next, nextPos, valid, cache as KVCache);
+    if (cache) disposeCache(cache);
     logits = out.logits;
     cache = out.cache;
     for (let b = 0; b < B; b++) nextPos[b] = (nextPos[b] as number) + 1;
   }
-  disposeCache(cache);
+  if (cache) disposeCache(cache);
   return { completions, truncated: completions.map((_, b) => !done[b]) };
 }
 
 interface StepOut {
   logits: tf.Tensor3D;
-  cache: KVCache;
+  cache: KVCache | null;
 }
 
 /** tf.tidy keeps every tensor inside the returned object; its typing only knows plain containers. */
@@ -80,12 +88,16 @@ function tidyStep(fn: () => StepOut): StepOut {
   return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as StepOut;
 }
 
-function prefill(p: Params, c: ModelConfig, padded: number[][], valid: number[][]): StepOut {
+/**
+ * The whole of each row so far in one pass: the prompts at first, and every step when the cache
+ * is off. Positions stay anchored at the prompt's end (promptWidth), as in decodeStep.
+ */
+function prefill(p: Params, c: ModelConfig, padded: number[][], valid: number[][], keepCache: boolean, promptWidth = padded[0]?.length ?? 0): StepOut {
   return tidyStep(() => {
-    const out = forward(p, c, tf.tensor2d(padded, undefined, 'int32'), tf.tensor2d(positionsFor(valid, padded[0]?.length ?? 0, c.promptAnchor), undefined, 'int32'),
-      causalBias(valid), null, true);
+    const out = forward(p, c, tf.tensor2d(padded, undefined, 'int32'), tf.tensor2d(positionsFor(valid, promptWidth, c.promptAnchor), undefined, 'int32'),
+      causalBias(valid), null, keepCache);
     const last = tf.slice(out.logits, [0, out.logits.shape[1] - 1, 0], [-1, 1, -1]) as tf.Tensor3D;
-    return { logits: last, cache: out.cache as KVCache };
+    return { logits: last, cache: out.cache };
   });
 }
 
