@@ -1,0 +1,89 @@
+/**
+ * npm run bench — speed and memory of the engine on Node's tfjs backends (cpu, wasm), beside a
+ * PyTorch CPU reference of the same model and update timed in the same run (so the ratio holds
+ * on a noisy machine). Prints tables; --json FILE writes every figure (see src/bench/report.ts).
+ * The browser backends (wasm, webgpu in Chromium) have their own entry: npm run bench:browser.
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { Command } from 'commander';
+import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
+import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
+import { Tokenizer } from '../src/engine/tokenizer';
+import { type BackendFigures, runBench } from '../src/bench/run-bench';
+import { buildReport, formatReport } from '../src/bench/report';
+import { BENCH_SIZES, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
+import { runTorchReference } from './torch-reference';
+import { intFlag, loadCheckpoint, oneOf } from './cli-common';
+
+interface Options {
+  backends: string[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
+  grpoSteps: number; leakSteps: number; torch: boolean; torchThreads?: number; json?: string; checkpoint: string;
+}
+
+function listFlag<T extends string>(name: string, allowed: readonly T[]): (value: string) => T[] {
+  const one = oneOf(name, allowed);
+  return (value) => value.split(',').map((v) => one(v.trim()));
+}
+
+const program = new Command()
+  .name('bench')
+  .description('Benchmark sampling and GRPO updates on the Node backends, against PyTorch on the CPU')
+  .option('--backends <list>', `comma-separated (${NODE_BACKENDS.join(', ')})`, listFlag('backends', NODE_BACKENDS), [...NODE_BACKENDS])
+  .option('--sizes <list>', `comma-separated model sizes (${BENCH_SIZES.join(', ')})`, listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
+  .option('--quick', 'small shapes, one repeat: a smoke test in seconds, not a measurement', false)
+  .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 1)
+  .option('--repeats <n>', 'timed runs (the median is reported)', intFlag('repeats', 1), 3)
+  .option('--grpo-steps <n>', 'timed r1-zero steps from the shipped base model (0 skips)', intFlag('grpo-steps'), 3)
+  .option('--leak-steps <n>', 'tiny GRPO steps for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
+  .option('--no-torch', 'skip the PyTorch reference')
+  .option('--torch-threads <n>', 'threads for PyTorch (default: its own choice)', intFlag('torch-threads', 1))
+  .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
+  .option('--json <file>', 'write every figure to this JSON file')
+  .showHelpAfterError()
+  .exitOverride();
+
+async function main(): Promise<void> {
+  try {
+    program.parse();
+  } catch (e) {
+    process.exit((e as { exitCode?: number }).exitCode ?? 1);
+  }
+  const o = program.opts<Options>();
+  const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
+  const repeats = o.quick ? { warmup: 0, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
+  const tokenizer = new Tokenizer();
+  const baseWeights = o.grpoSteps > 0 ? loadCheckpoint(o.checkpoint, tokenizer.vocab).weights : undefined;
+  const log = (line: string): void => { process.stderr.write(`  ${line}\n`); };
+
+  const backends: BackendFigures[] = [];
+  for (const name of o.backends) {
+    await useBackend(name);
+    log(`backend ${name}`);
+    backends.push(await runBench(tokenizer, {
+      sizes: o.sizes, shapes, repeats, log, baseWeights,
+      grpoSteps: o.quick ? 0 : o.grpoSteps,
+      leakSteps: o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps,
+    }));
+    tf.disposeVariables();
+  }
+  log('PyTorch reference');
+  const torch = o.torch
+    ? runTorchReference(o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes)), shapes, repeats, o.torchThreads)
+    : { unavailable: 'skipped (--no-torch)' };
+  const environment = {
+    cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version,
+    tfjs: tf.version_core, date: new Date().toISOString(),
+  };
+  const report = buildReport(backends, torch, shapes, repeats, environment);
+  console.log(formatReport(report));
+  if (o.json) {
+    writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
+    console.log(`wrote ${o.json}`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`error: ${(e as Error).message}`);
+  process.exit(1);
+});

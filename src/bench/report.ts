@@ -1,0 +1,108 @@
+/**
+ * The benchmark's JSON report and its printed tables. The headline ratios sit at the top level
+ * of the JSON so that runs on different machines can be compared at a glance.
+ */
+import type { BenchShapes } from './shapes';
+import type { Repeats, Timing } from './timing';
+import type { BackendFigures, SizeFigures } from './run-bench';
+
+export interface TorchWorkload extends Timing {
+  tokensPerSecond: number;
+}
+
+export interface TorchFigures {
+  torch: string;
+  threads: number;
+  /** BLAS libraries mapped into the PyTorch process. */
+  blas: string[];
+  sizes: Array<{ size: string; parameters: number; generateCached: TorchWorkload; generateRecompute: TorchWorkload; update: TorchWorkload }>;
+}
+
+export interface BenchReport {
+  /** The default model's GRPO update: tfjs-wasm time / PyTorch CPU time (lower is better; target <= 1). */
+  ratio_train_wasm_over_torch: number | null;
+  /** The default model on wasm: cached tokens/s / recompute tokens/s at shapes.generation.newTokens (target >= 5). */
+  ratio_generate_cached_speedup: number | null;
+  /** The default model's cached sampling: tfjs-wasm time / PyTorch CPU time. */
+  ratio_generate_wasm_over_torch: number | null;
+  environment: Record<string, string | number>;
+  shapes: BenchShapes;
+  repeats: Repeats;
+  backends: BackendFigures[];
+  torch: TorchFigures | { unavailable: string };
+}
+
+function sizeOn(backends: BackendFigures[], backend: string, size: string): SizeFigures | undefined {
+  return backends.find((b) => b.backend === backend)?.sizes.find((s) => s.size === size);
+}
+
+export function buildReport(
+  backends: BackendFigures[], torch: TorchFigures | { unavailable: string }, shapes: BenchShapes, repeats: Repeats,
+  environment: Record<string, string | number>,
+): BenchReport {
+  const wasm = sizeOn(backends, 'wasm', 'default');
+  const ref = 'sizes' in torch ? torch.sizes.find((s) => s.size === 'default') : undefined;
+  return {
+    ratio_train_wasm_over_torch: wasm && ref ? wasm.update.medianMs / ref.update.medianMs : null,
+    ratio_generate_cached_speedup: wasm?.cachedSpeedup ?? null,
+    ratio_generate_wasm_over_torch: wasm && ref ? wasm.generateCached.medianMs / ref.generateCached.medianMs : null,
+    environment, shapes, repeats, backends, torch,
+  };
+}
+
+const fixed = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '-' : x.toFixed(digits));
+const si = (x: number): string => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : x >= 1e6 ? `${(x / 1e6).toFixed(1)} M` : `${(x / 1e3).toFixed(1)} k`);
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function formatReport(r: BenchReport): string {
+  const g = r.shapes.generation;
+  const u = r.shapes.update;
+  const rows: string[][] = [];
+  for (const b of r.backends) {
+    for (const s of b.sizes) {
+      rows.push([
+        `${b.backend} ${s.size}`, s.parameters.toLocaleString('en-US'),
+        fixed(s.generateCached.tokensPerSecond, 0), s.generateRecompute ? fixed(s.generateRecompute.tokensPerSecond, 0) : '-', fixed(s.cachedSpeedup),
+        fixed(s.update.medianMs, 0), fixed(s.update.tokensPerSecond, 0), `${si(s.update.flopsPerSecond)}FLOP/s`,
+        s.update.kernels === null ? '-' : String(s.update.kernels), s.update.peakBytes === null ? '-' : `${(s.update.peakBytes / 2 ** 20).toFixed(1)} MiB`,
+      ]);
+    }
+  }
+  if ('sizes' in r.torch) {
+    for (const s of r.torch.sizes) {
+      rows.push([`torch ${s.size}`, s.parameters.toLocaleString('en-US'), fixed(s.generateCached.tokensPerSecond, 0), fixed(s.generateRecompute.tokensPerSecond, 0),
+        fixed(s.generateCached.tokensPerSecond / s.generateRecompute.tokensPerSecond), fixed(s.update.medianMs, 0), fixed(s.update.tokensPerSecond, 0), '', '', '']);
+    }
+  }
+  const out = [
+    `Sampling: ${g.rows} rows x ${g.newTokens} new tokens after a ${g.promptTokens}-token prompt. ` +
+      `GRPO update: ${u.rows} rows of ${u.promptTokens} + ${u.completionTokens} tokens (forward, backward, clipping, AdamW). Medians of ${r.repeats.repeats} runs after ${r.repeats.warmup} warm-up.`,
+    '',
+    table(['backend / size', 'params', 'cached tok/s', 'recompute tok/s', 'speedup', 'update ms', 'update tok/s', 'model FLOP/s', 'kernels', 'peak tensors'], rows),
+  ];
+  const steps = r.backends.filter((b) => b.grpoStep);
+  if (steps.length > 0) {
+    out.push('', 'r1-zero preset, whole GRPO steps from the shipped base model (median seconds):', '');
+    out.push(table(['backend', 'step', 'generate', 'score', 'reference', 'update', 'tokens/step'], steps.map((b) => {
+      const s = b.grpoStep!;
+      return [b.backend, fixed(s.stepSeconds, 2), fixed(s.generateSeconds, 2), fixed(s.scoreSeconds, 3), fixed(s.referenceSeconds, 2), fixed(s.updateSeconds, 2), fixed(s.completionTokensPerStep, 0)];
+    })));
+  }
+  for (const b of r.backends) {
+    if (b.leak) out.push('', `${b.backend}: ${b.leak.steps} tiny GRPO steps, tensors ${b.leak.tensorsBefore} -> ${b.leak.tensorsAfter}, bytes ${b.leak.bytesBefore} -> ${b.leak.bytesAfter}`);
+  }
+  out.push('');
+  if ('sizes' in r.torch) out.push(`PyTorch ${r.torch.torch}, ${r.torch.threads} thread(s), BLAS: ${r.torch.blas.join(', ') || 'none mapped'}`);
+  else out.push(`PyTorch reference: ${r.torch.unavailable}`);
+  out.push(
+    `ratio_train_wasm_over_torch ${fixed(r.ratio_train_wasm_over_torch, 2)} (target <= 1)`,
+    `ratio_generate_cached_speedup ${fixed(r.ratio_generate_cached_speedup, 2)} (target >= 5)`,
+    `ratio_generate_wasm_over_torch ${fixed(r.ratio_generate_wasm_over_torch, 2)}`,
+  );
+  return out.join('\n');
+}

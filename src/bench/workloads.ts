@@ -1,0 +1,146 @@
+/**
+ * The timed workloads, each on the active tfjs backend: sampling with and without the KV cache,
+ * one GRPO update, and whole GRPO steps split into their phases. Engine code only, so the same
+ * functions run in Node (npm run bench) and in Chromium (npm run bench:browser).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { GrpoConfig } from '../engine/config';
+import { GrpoTrainer } from '../engine/grpo-trainer';
+import { grpoUpdate } from '../engine/grpo-update';
+import { GPT, disposeParams } from '../engine/model';
+import { AdamW } from '../engine/optim';
+import { Rng } from '../engine/rng';
+import { generate } from '../engine/sampling';
+import type { Tokenizer } from '../engine/tokenizer';
+import { sequenceForwardFlops, trainFlops } from './flops';
+import { type BenchShapes, updateInputLength } from './shapes';
+import { type Repeats, type Timing, median, timeRepeated } from './timing';
+
+export interface WorkloadFigures extends Timing {
+  tokensPerSecond: number;
+  /** Model FLOP/s at the median time (flops.ts). */
+  flopsPerSecond: number;
+  /** Largest tfjs tensor memory seen while it ran, weights included (bytes); null where not measured. */
+  peakBytes: number | null;
+  /** tfjs kernels launched by one run (what a dispatch-bound backend pays for); null where not measured. */
+  kernels: number | null;
+}
+
+/**
+ * tf.profile times every kernel; on WebGPU that means timestamp queries, whose readback fails on
+ * Chromium's software adapter and takes the device down with it. WebGPU runs are not profiled.
+ */
+async function profiled(fn: () => void, timing: Timing, tokens: number, flops: number): Promise<WorkloadFigures> {
+  const seconds = timing.medianMs / 1000;
+  const rates = { ...timing, tokensPerSecond: tokens / seconds, flopsPerSecond: flops / seconds };
+  if (tf.getBackend() === 'webgpu') return { ...rates, peakBytes: null, kernels: null };
+  const info = await tf.profile(() => { fn(); });
+  return { ...rates, peakBytes: info.peakBytes, kernels: info.kernels.length };
+}
+
+/** A fixed prompt of n ordinary tokens (digits): speed does not depend on which. */
+function syntheticPrompt(tokenizer: Tokenizer, n: number): number[] {
+  const digits = tokenizer.encode('0123456789');
+  return Array.from({ length: n }, (_, i) => digits[i % digits.length] as number);
+}
+
+/** Sampling of shapes.generation.newTokens tokens per row, never stopping early. */
+export async function benchGeneration(
+  model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, kvCache: boolean, repeats: Repeats,
+): Promise<WorkloadFigures> {
+  const { rows, promptTokens, newTokens } = shapes.generation;
+  const prompts = Array.from({ length: rows }, () => syntheticPrompt(tokenizer, promptTokens));
+  const run = (): void => {
+    generate(model.params, model.config, prompts, {
+      maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, stopIds: [], padId: tokenizer.padId, kvCache,
+    }, new Rng(1));
+  };
+  const timing = timeRepeated(run, repeats);
+  // The arithmetic the model needs is the cached amount either way; recompute does more of it.
+  const flops = sequenceForwardFlops(model.config, rows, promptTokens + newTokens) - sequenceForwardFlops(model.config, rows, promptTokens);
+  return profiled(run, timing, rows * newTokens, flops);
+}
+
+/** The r1-zero preset's update settings, without the KL term (its reference pass is timed in the step split). */
+export function updateConfig(base: GrpoConfig, shapes: BenchShapes): GrpoConfig {
+  return { ...base, beta: 0, maxCompletionLength: shapes.update.completionTokens, numIterations: 1 };
+}
+
+/**
+ * One GRPO update (forward, backward, clipping, AdamW) on random completions with random
+ * advantages. The learning rate is tiny so the weights, and with them the arithmetic, stay put.
+ */
+export async function benchUpdate(
+  model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, config: GrpoConfig, repeats: Repeats,
+): Promise<WorkloadFigures> {
+  const { rows, promptTokens, completionTokens } = shapes.update;
+  const rng = new Rng(2);
+  const prompt = syntheticPrompt(tokenizer, promptTokens);
+  const vocab = model.config.vocabSize;
+  const batch = {
+    prompts: Array.from({ length: rows }, () => prompt),
+    completions: Array.from({ length: rows }, () => Array.from({ length: completionTokens }, () => rng.int(0, vocab - 1))),
+    advantages: Float32Array.from({ length: rows }, (_, i) => (i % 2 === 0 ? 1 : -1)),
+  };
+  const optimizer = new AdamW(Object.values(model.variables), { weightDecay: 0 });
+  const run = (): void => { grpoUpdate(model, optimizer, null, batch, config, 1e-7, tokenizer.padId); };
+  try {
+    const timing = timeRepeated(run, repeats);
+    const length = updateInputLength(shapes);
+    return await profiled(run, timing, rows * length, trainFlops(model.config, rows, length));
+  } finally {
+    optimizer.dispose();
+  }
+}
+
+export interface StepSplit {
+  steps: number;
+  /** Medians over the timed steps, in seconds. */
+  stepSeconds: number;
+  generateSeconds: number;
+  scoreSeconds: number;
+  referenceSeconds: number;
+  updateSeconds: number;
+  completionTokensPerStep: number;
+}
+
+/** Whole GRPO steps of a preset from a given model, after warm-up; the median of each phase. */
+export function benchGrpoSteps(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, repeats: Repeats): StepSplit {
+  const reference = config.beta > 0 ? model.snapshot() : null;
+  const trainer = new GrpoTrainer({ ...config, steps: repeats.warmup + repeats.repeats }, tokenizer, model, reference);
+  try {
+    for (let i = 0; i < repeats.warmup; i++) trainer.trainStep();
+    const runs = Array.from({ length: repeats.repeats }, () => trainer.trainStep().metrics);
+    const m = (name: string): number => median(runs.map((r) => r[name] as number));
+    return {
+      steps: repeats.repeats,
+      stepSeconds: m('step_time'),
+      generateSeconds: m('time/generate'),
+      scoreSeconds: m('time/score'),
+      referenceSeconds: m('time/reference'),
+      updateSeconds: m('time/update'),
+      completionTokensPerStep: median(runs.map((r) => (r.step_time as number) * (r.tokens_per_second as number))),
+    };
+  } finally {
+    trainer.dispose();
+    if (reference) disposeParams(reference);
+  }
+}
+
+export interface LeakCheck {
+  steps: number;
+  tensorsBefore: number;
+  tensorsAfter: number;
+  bytesBefore: number;
+  bytesAfter: number;
+}
+
+/** Many GRPO steps of a small preset: the tensor count and bytes must end where they began. */
+export function checkTensorLeak(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, steps: number): LeakCheck {
+  const before = tf.memory();
+  const trainer = new GrpoTrainer({ ...config, steps, beta: 0 }, tokenizer, model, null);
+  for (let i = 0; i < steps; i++) trainer.trainStep();
+  trainer.dispose();
+  const after = tf.memory();
+  return { steps, tensorsBefore: before.numTensors, tensorsAfter: after.numTensors, bytesBefore: before.numBytes, bytesAfter: after.numBytes };
+}
