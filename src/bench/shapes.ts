@@ -12,7 +12,7 @@ export interface BenchShapes {
 }
 
 export const DEFAULT_SHAPES: BenchShapes = {
-  generation: { rows: 32, promptTokens: 12, newTokens: 128 },
+  generation: { rows: 16, promptTokens: 12, newTokens: 128 },
   update: { rows: 128, promptTokens: 12, completionTokens: 32 },
 };
 
