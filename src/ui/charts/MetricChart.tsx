@@ -78,7 +78,29 @@ const DEFAULT_HEIGHT = 240;
 /** The band is stored on each row under this key as [low, high]; no metric name contains '#'. */
 const BAND_KEY = '#band';
 
-const TICK = { fill: 'var(--muted)', fontSize: 11 };
+interface AxisTickProps {
+  x?: number | string;
+  y?: number | string;
+  payload?: { value?: unknown };
+  textAnchor?: 'start' | 'middle' | 'end' | 'inherit';
+  verticalAnchor?: string;
+}
+
+/**
+ * Tick labels as plain SVG text. recharts' own tick text measures every label's words in the DOM
+ * on each redraw (to wrap them), the largest single cost of a redraw; these labels are short
+ * numbers that never wrap. interval={0} on the axes keeps recharts from measuring them to thin
+ * out overlaps too: the number axes ask for about five nice ticks, which fit at these widths.
+ */
+function AxisTick({ x = 0, y = 0, payload, textAnchor = 'middle', verticalAnchor = 'start' }: AxisTickProps) {
+  return (
+    <text x={x} y={y} dy={verticalAnchor === 'start' ? '0.71em' : '0.32em'} textAnchor={textAnchor} fill="var(--muted)" fontSize={11}>
+      {formatValue(Number(payload?.value))}
+    </text>
+  );
+}
+
+const TICK = (props: AxisTickProps) => <AxisTick {...props} />;
 const TOOLTIP_CONTENT = {
   background: 'var(--card)',
   border: '1px solid var(--border)',
@@ -173,7 +195,7 @@ function MetricChartImpl({
                 // From 0 so the ticks fall on round steps (0, 2500, 5000) rather than 1, 2501, 5001.
                 domain={[0, 'dataMax']}
                 allowDecimals={false}
-                tickFormatter={formatValue}
+                interval={0}
                 tick={TICK}
                 stroke="var(--border)"
                 height={32}
@@ -183,7 +205,7 @@ function MetricChartImpl({
                 width={52}
                 domain={yDomain ?? ['auto', 'auto']}
                 allowDataOverflow={false}
-                tickFormatter={formatValue}
+                interval={0}
                 tick={TICK}
                 stroke="var(--border)"
               />
