@@ -232,6 +232,31 @@ test('a tiny R1 pipeline runs in the app: stage cards fill in and the charts ban
   expect(after.history.some((p) => Object.keys(p.values).some((k) => k.startsWith('previous:')))).toBe(true);
 });
 
+test('GRPO vs PPO: both stages overlaid from a shared step 0, with PPO\'s extra parameters on its card', async ({ page }) => {
+  test.setTimeout(120_000);
+  const lab = new LabPage(page);
+  await lab.goto();
+  const pipeline = page.getByTestId('pipeline');
+  await pipeline.getByTestId('recipe-scale').selectOption('tiny');
+  await pipeline.getByTestId('recipe').selectOption('grpo-vs-ppo');
+  await pipeline.getByTestId('run-pipeline').click();
+  await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 100_000 });
+  await expect(pipeline.getByTestId('stage-card-ppo').getByTestId('stage-value-params')).toContainText(/\+[\d,]+ parameters/);
+  const overlay = page.getByTestId('overlay-stages');
+  await expect(overlay).toBeChecked();
+  const reward = page.getByTestId('chart-reward');
+  await expect(reward.getByText('total (weighted): GRPO')).toBeVisible({ timeout: 10_000 });
+  await expect(reward.getByText('total (weighted): PPO')).toBeVisible();
+  // Both stages start at step 0: the overlaid axis is one stage long, not two.
+  const { stages } = await lab.state();
+  const grpoSteps = (stages[0]!.lastStep as number) - (stages[0]!.firstStep as number);
+  await expect.poll(async () => Number(await reward.getAttribute('data-points'))).toBe(grpoSteps);
+  // Off: one after the other on the pipeline's steps, with a band per stage.
+  await overlay.uncheck();
+  await expect(reward.getByText('total (weighted)', { exact: true })).toBeVisible();
+  await expect(reward.locator('text', { hasText: 'PPO' })).toBeVisible({ timeout: 10_000 });
+});
+
 test('an edited pipeline runs as edited, and an edit that breaks a hand-off is refused with the reason', async ({ page }) => {
   test.setTimeout(120_000);
   const lab = new LabPage(page);

@@ -38,8 +38,14 @@ export function applyPipelineEvent(views: StageView[], e: PipelineEvent): { view
       Object.assign(v, { state: 'done', lastStep: e.globalStep, before: { ...e.before }, after: { ...e.after } });
       return { view: { ...v } };
     }
-    case 'metrics':
-      return { point: { step: e.globalStep, stage: e.stageId, values: e.values } };
+    case 'metrics': {
+      const point = { step: e.globalStep, stage: e.stageId, values: e.values };
+      const v = find(e.stageId);
+      const valueParameters = e.values['ppo/value_params'];
+      if (!v || valueParameters === undefined || v.valueParameters === valueParameters) return { point };
+      v.valueParameters = valueParameters;
+      return { view: { ...v }, point };
+    }
     case 'group':
       return {};
   }

@@ -45,6 +45,8 @@ export interface StageView {
   after?: Record<string, number>;
   /** Sample-and-filter stages: sampled, kept and rejected counts by reason. */
   counts?: { sampled: number; kept: number; rejected: Record<string, number> };
+  /** PPO stages: the value model's parameters, the memory PPO needs beside the policy. */
+  valueParameters?: number;
 }
 
 export interface RecipeView {

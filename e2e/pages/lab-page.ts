@@ -2,7 +2,7 @@ import { expect, type Locator, type Page } from '@playwright/test';
 import type { LabState } from '../../src/ui/store/lab-store';
 
 /** Serialisable parts of the store, read through the app's window.grpoLab test hook. */
-export type LabSnapshot = Pick<LabState, 'status' | 'backend' | 'model' | 'history' | 'weightChanges' | 'latestGroup' | 'fatalError' | 'actionError'>;
+export type LabSnapshot = Pick<LabState, 'status' | 'backend' | 'model' | 'history' | 'weightChanges' | 'latestGroup' | 'fatalError' | 'actionError' | 'stages'>;
 
 /** The lab page, addressed through data-testid attributes (and the read-only store hook). */
 export class LabPage {
@@ -74,7 +74,7 @@ export class LabPage {
       const s = (window as unknown as { grpoLab: { state(): LabSnapshot } }).grpoLab.state();
       return JSON.parse(JSON.stringify({
         status: s.status, backend: s.backend, model: s.model, history: s.history, weightChanges: s.weightChanges,
-        latestGroup: s.latestGroup, fatalError: s.fatalError, actionError: s.actionError,
+        latestGroup: s.latestGroup, fatalError: s.fatalError, actionError: s.actionError, stages: s.stages,
       })) as LabSnapshot;
     });
   }

@@ -101,11 +101,12 @@ export class TrainerClient {
 
   /**
    * Runs a recipe. From the first stage the charts start afresh; from a later stage the points
-   * of that stage on are replaced, and the earlier stages' cards and points stay.
+   * of that stage on are replaced, and the earlier stages' cards and points stay. `compare`
+   * names the stages the charts may overlay (the pipeline's PipelineSpec.compare).
    */
-  startPipeline = (source: PipelineSource, startAt: number) => this.act(async (api) => {
+  startPipeline = (source: PipelineSource, startAt: number, compare: string[] = []) => this.act(async (api) => {
     const s = this.store.getState();
-    const previous = { history: s.history, stages: s.stages, latestGroup: s.latestGroup, weightChanges: s.weightChanges, forkGhost: s.forkGhost };
+    const previous = { history: s.history, stages: s.stages, latestGroup: s.latestGroup, weightChanges: s.weightChanges, forkGhost: s.forkGhost, compareStages: s.compareStages };
     const keep = startAt > 0 ? s.stages.slice(0, startAt) : [];
     const from = keep.length > 0 ? (keep[keep.length - 1]?.lastStep ?? 0) : -1;
     // A re-run from a later stage keeps the replaced run's later points, renamed, beside the new ones.
@@ -113,7 +114,7 @@ export class TrainerClient {
     const replaced = keep.length > 0 ? current.filter((p) => p.step > from).map(asPreviousRun) : [];
     s.set({
       history: [...current.filter((p) => p.step <= from), ...replaced], historyVersion: s.historyVersion + 1,
-      stages: [], latestGroup: null, weightChanges: [], forkGhost: replaced.length > 0,
+      stages: [], latestGroup: null, weightChanges: [], forkGhost: replaced.length > 0, compareStages: compare,
     });
     try {
       await api.startPipeline(source, startAt);

@@ -112,6 +112,8 @@ describe('pipeline', () => {
     expect(() => validatePipeline({ ...spec, stages: [] }, ['base'])).toThrow(/at least one stage/);
     const twice = { ...spec, stages: [spec.stages[0]!, spec.stages[0]!] };
     expect(() => validatePipeline(twice, ['base'])).toThrow(/stages\[1\]\.id: "r1-zero" is used twice/);
+    expect(() => validatePipeline({ ...spec, compare: [spec.stages[0]!.id, 'ghost'] }, ['base', 'other']))
+      .toThrow(`pipeline.compare[1]: "ghost" is not a stage of this pipeline (allowed: ${spec.stages.map((s) => s.id).join(', ')})`);
   });
 
   test('stages run in order on one step axis, each from the checkpoint it names, and write theirs', () => {

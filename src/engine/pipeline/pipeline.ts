@@ -127,6 +127,11 @@ export interface PipelineSpec {
   evalSize: number;
   maxCompletionLength: number;
   seed: number;
+  /**
+   * Ids of stages that are alternatives to one another rather than links of a chain (GRPO vs
+   * PPO from one base): the app can chart them over each other, each from its own step 0.
+   */
+  compare?: string[];
 }
 
 /**
@@ -227,6 +232,9 @@ export function validatePipeline(spec: PipelineSpec, available: Iterable<string>
       }
     }
     known.add(s.out);
+  });
+  (spec.compare ?? []).forEach((id, i) => {
+    if (!ids.has(id)) throw new Error(`pipeline.compare[${i}]: "${id}" is not a stage of this pipeline (allowed: ${[...ids].join(', ')})`);
   });
 }
 

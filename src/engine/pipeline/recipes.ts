@@ -57,8 +57,8 @@ function rewardModel(s: Scale): StageSpec {
 /** R1's share of general (non-reasoning) prompts in rejection sampling and final RL. */
 const GENERAL_SHARE = 0.25;
 
-function spec(s: Scale, stages: StageSpec[]): PipelineSpec {
-  return { task: s.rl.task, stages, evalSize: s.evalSize, maxCompletionLength: s.rl.maxCompletionLength, seed: s.rl.seed };
+function spec(s: Scale, stages: StageSpec[], compare?: string[]): PipelineSpec {
+  return { task: s.rl.task, stages, evalSize: s.evalSize, maxCompletionLength: s.rl.maxCompletionLength, seed: s.rl.seed, ...(compare ? { compare } : {}) };
 }
 
 const ACC_FORMAT = { accuracy: 1, format: 0.2 };
@@ -95,7 +95,7 @@ export const RECIPES: Record<string, { description: string; build(scale: RecipeS
         sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
         grpo(s, 'reasoning-rl', 'Reasoning RL, language reward', 'cold-start', ACC_FORMAT_LANGUAGE),
         grpo(s, 'reasoning-rl-no-language', 'Reasoning RL, no language reward', 'cold-start', ACC_FORMAT),
-      ]);
+      ], ['reasoning-rl', 'reasoning-rl-no-language']);
     },
   },
   'distill-vs-rl': {
@@ -109,7 +109,7 @@ export const RECIPES: Record<string, { description: string; build(scale: RecipeS
         student(s),
         sampleSft(s, 'distill', 'Distillation into the student', 'teacher', 'student-base'),
         { ...grpo(s, 'student-rl', 'GRPO on the student', 'student-base', ACC_FORMAT), config: { ...s.rl, model: 'small', steps: s.sftSteps, rewardWeights: ACC_FORMAT } },
-      ]);
+      ], ['distill', 'student-rl']);
     },
   },
   'grpo-vs-ppo': {
@@ -121,7 +121,7 @@ export const RECIPES: Record<string, { description: string; build(scale: RecipeS
       return spec(s, [
         grpo(s, 'grpo', 'GRPO', 'base', ACC_FORMAT),
         { ...grpo(s, 'ppo', 'PPO', 'base', ACC_FORMAT), algorithm: 'ppo' },
-      ]);
+      ], ['grpo', 'ppo']);
     },
   },
   'r1-zero-only': {

@@ -7,12 +7,13 @@
 import { useDeferredValue, useId, useMemo } from 'react';
 import type { AxisDomain } from 'recharts';
 import { REWARD_NAMES, type RewardName, type RewardWeights } from '../../engine/rewards';
-import type { MetricPoint } from '../../../workers/protocol';
+import type { MetricPoint, WeightChange } from '../../../workers/protocol';
 import { PREVIOUS_RUN_PREFIX } from '../store/lab-store';
 import { useLab } from '../store/use-lab';
 import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps, type StageBand } from './MetricChart';
 import { useStaggeredValue } from './staggered-refresh';
 import { hasKey } from './series';
+import { overlayHistory, overlayLines, startedComparedStages } from './stage-overlay';
 import './charts.css';
 
 /** Palette entries are CSS variables (charts.css) with a light and a dark value each. */
@@ -208,6 +209,9 @@ function presentRewards(history: readonly MetricPoint[]): RewardName[] {
   return REWARD_NAMES.filter((name) => hasKey(history, `rewards/${name}/mean`));
 }
 
+const NO_WEIGHT_CHANGES: WeightChange[] = [];
+const NO_STAGE_BANDS: StageBand[] = [];
+
 /** A chart that redraws on its turn (see staggered-refresh.ts), not on every metrics batch. */
 function StaggeredChart(props: MetricChartProps) {
   const version = useStaggeredValue(props.historyVersion, props.history.length === 0);
@@ -254,11 +258,23 @@ export function ChartsPanel() {
     lines: rewardLines(presentKey ? (presentKey.split(',') as RewardName[]) : [], rewardWeights),
   }), [presentKey, rewardWeights]);
 
+  // Compared stages (GRPO vs PPO) drawn over each other from a shared step 0, when asked.
+  const compareStages = useLab((s) => s.compareStages);
+  const overlay = useLab((s) => s.overlay);
+  const compared = useMemo(() => startedComparedStages(stages, compareStages), [stages, compareStages]);
+  const overlaid = overlay && compared.length >= 2;
+  const shownHistory = useMemo(() => {
+    void version; // history is appended in place; the version says when to look again
+    return overlaid ? overlayHistory(history, compared) : history;
+  }, [overlaid, history, version, compared]);
+
   const forkGhost = useLab((s) => s.forkGhost);
   const charts = useMemo(() => {
     const all = [rewardChart, ...FIXED_CHARTS];
+    if (overlaid) return all.map((c) => ({ ...c, lines: overlayLines(c.lines, compared) }));
     return forkGhost ? all.map(withPreviousRun) : all;
-  }, [rewardChart, forkGhost]);
+  }, [rewardChart, forkGhost, overlaid, compared]);
+  const overlayId = useId();
 
   return (
     <div className="charts">
@@ -281,6 +297,21 @@ export function ChartsPanel() {
         <span className="charts__hint" id={`${sliderId}-hint`}>
           Exponential moving average of training metrics; held-out evaluations (dots) are never smoothed.
         </span>
+        {compareStages.length >= 2 && (
+          <label className="charts__overlay" htmlFor={overlayId}>
+            <input
+              id={overlayId}
+              type="checkbox"
+              checked={overlay}
+              data-testid="overlay-stages"
+              onChange={(e) => useLab.getState().set({ overlay: e.currentTarget.checked })}
+            />
+            <span>
+              Overlay the compared stages ({compareStages.join(' vs ')}), each from its own step 0; off: one after the other
+              on the pipeline&apos;s steps.
+            </span>
+          </label>
+        )}
       </div>
       <div className="charts__grid">
         {charts.map((c) => (
@@ -293,11 +324,11 @@ export function ChartsPanel() {
             band={c.band}
             yDomain={c.yDomain}
             emptyText={c.emptyText}
-            history={history}
+            history={shownHistory}
             historyVersion={version}
             smoothing={smooth}
-            weightChanges={weightChanges}
-            stageBands={stageBands}
+            weightChanges={overlaid ? NO_WEIGHT_CHANGES : weightChanges}
+            stageBands={overlaid ? NO_STAGE_BANDS : stageBands}
           />
         ))}
       </div>

@@ -76,6 +76,11 @@ function StageCard({ v, index, canRun, onRunFrom, editor }: { v: StageView; inde
         {v.from.length > 0 ? v.from.join(' + ') : 'random weights'} → <code>{v.out}</code> <span className="stage-card__kind">{v.kind}</span>
       </p>
       {v.counts && <Counts counts={v.counts} />}
+      {v.valueParameters !== undefined && (
+        <p className="stage-card__counts" data-testid="stage-value-params">
+          value model: <strong>+{v.valueParameters.toLocaleString('en-US')}</strong> parameters beside the policy (PPO&apos;s extra memory; GRPO has none)
+        </p>
+      )}
       {v.after && (
         <dl className="stage-card__scores">
           {SCORE_ROWS.filter(([k]) => v.after?.[k] !== undefined).map(([k, label, digits]) => (
@@ -124,7 +129,7 @@ export function PipelinePanel() {
     id: st.id, label: st.label, kind: st.kind, out: st.out, state: 'waiting' as const,
     from: stageInputs(st).map(([, checkpoint]) => checkpoint),
   })) ?? []);
-  const run = (startAt: number) => void labClient.startPipeline(draft && startAt === 0 ? { spec: draft } : { recipe: name, scale }, startAt);
+  const run = (startAt: number) => void labClient.startPipeline(draft && startAt === 0 ? { spec: draft } : { recipe: name, scale }, startAt, spec?.compare ?? []);
   const editorFor = (i: number): StageEditor | undefined => {
     if (!editing || !spec) return undefined;
     const st = spec.stages[i];

@@ -17,6 +17,13 @@ describe('pipeline edits', () => {
     expect(ids(addStage(added, r1.stages[0]!)).at(-1)).toBe('r1-zero-3');
   });
 
+  test('removing a compared stage drops it from the comparison, and the comparison itself once one stage is left', () => {
+    const lang = getRecipe('language-on-off', 'tiny');
+    expect(lang.compare).toEqual(['reasoning-rl', 'reasoning-rl-no-language']);
+    expect(removeStage(lang, 0).compare).toEqual(lang.compare);
+    expect(removeStage(lang, 3).compare).toBeUndefined();
+  });
+
   test('a stage\'s length is the steps of whatever it trains', () => {
     const edited = setStageLength(r1, 1, 7);
     expect(stageLength(edited.stages[1]!)).toBe(7);

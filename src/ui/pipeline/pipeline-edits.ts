@@ -14,8 +14,12 @@ export function moveStage(spec: PipelineSpec, index: number, by: -1 | 1): Pipeli
   return { ...spec, stages };
 }
 
+/** Removes a stage; it leaves the compared stages too (the rest stay compared if two remain). */
 export function removeStage(spec: PipelineSpec, index: number): PipelineSpec {
-  return { ...spec, stages: spec.stages.filter((_, i) => i !== index) };
+  const removed = spec.stages[index]?.id;
+  const { compare, ...rest } = spec;
+  const left = compare?.filter((id) => id !== removed) ?? [];
+  return { ...rest, stages: spec.stages.filter((_, i) => i !== index), ...(left.length >= 2 ? { compare: left } : {}) };
 }
 
 /** A copy of a stage at the end, with an id (and output checkpoint) not yet used. */

@@ -45,6 +45,10 @@ export interface LabState {
    * points, under "previous:"-prefixed names, for the charts to draw beside the new ones.
    */
   forkGhost: boolean;
+  /** Stages the running pipeline compares (PipelineSpec.compare); empty for a chain or a single run. */
+  compareStages: string[];
+  /** Draw the compared stages over each other, each from its own step 0 (charts toolbar). */
+  overlay: boolean;
   /** Smoothing of the charts' step metrics, 0 (none) to 0.99 (exponential moving average weight). */
   smoothing: number;
 }
@@ -84,6 +88,8 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
     latestGroup: null,
     stages: [],
     forkGhost: false,
+    compareStages: [],
+    overlay: true,
     smoothing: 0.6,
     set: (partial) => set(partial),
     appendMetrics: (points) => {
@@ -98,7 +104,7 @@ export function createLabStore(settings: GrpoConfig, presetName: string) {
       const i = stages.findIndex((s) => s.id === view.id);
       set({ stages: i < 0 ? [...stages, view] : stages.map((s, j) => (j === i ? view : s)) });
     },
-    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null, stages: [], forkGhost: false }),
+    clearRun: () => set({ history: [], historyVersion: get().historyVersion + 1, weightChanges: [], latestGroup: null, stages: [], forkGhost: false, compareStages: [] }),
   }));
 }
 
