@@ -167,7 +167,7 @@ describe('recipes', () => {
       for (const scale of ['default', 'tiny']) expect(() => validatePipeline(getRecipe(name, scale), ['base'])).not.toThrow();
     }
     expect(getRecipe('r1', 'default').stages.map((s) => s.id)).toEqual(['r1-zero', 'cold-start', 'reasoning-rl', 'reward-model', 'rejection-sampling', 'final-rl']);
-    expect(() => getRecipe('r2', 'tiny')).toThrow(/allowed: r1, language-on-off, distill-vs-rl, grpo-vs-ppo, r1-zero-only/);
+    expect(() => getRecipe('r2', 'tiny')).toThrow(/allowed: r1, language-on-off, distill-vs-rl, grpo-vs-ppo, reflection, r1-zero-only/);
     expect(() => getRecipe('r1', 'huge')).toThrow(/allowed: default, tiny/);
   });
 });

@@ -135,8 +135,8 @@ export interface PipelineSpec {
 }
 
 /**
- * A stage's held-out scores: eval/pass@1, eval/pass@1_any_format, eval/mean_length and
- * eval/language for policies; eval/rm_pairwise_accuracy for a reward model; eval/general_quality
+ * A stage's held-out scores: eval/pass@1, eval/pass@1_any_format, eval/mean_length,
+ * eval/language and eval/reflection for policies; eval/rm_pairwise_accuracy for a reward model; eval/general_quality
  * when a stage mixes in general prompts.
  */
 export type StageEvaluation = Record<string, number>;
@@ -165,6 +165,7 @@ function pick(e: EvalResult): StageEvaluation {
   return {
     'eval/pass@1': e['eval/pass@1'], 'eval/pass@1_any_format': e['eval/pass@1_any_format'],
     'eval/mean_length': e['eval/mean_length'], 'eval/language': e['eval/language'],
+    'eval/reflection': e['eval/reflection'],
   };
 }
 

@@ -16,13 +16,17 @@ interface Scale {
   sftSteps: number;
   /** Pretraining steps of the small distillation student. */
   studentSteps: number;
+  /** Pretraining steps of a default-size base (the reflection recipe pretrains its own). */
+  baseSteps: number;
+  /** Steps of the reflection recipe's R1-Zero stage (reflection needs longer than a comparison). */
+  longRlSteps: number;
   rewardModelSteps: number;
   evalSize: number;
 }
 
 const SCALES: Record<RecipeScale, Scale> = {
-  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, rewardModelSteps: 150, evalSize: 200 },
-  tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, rewardModelSteps: 3, evalSize: 8 },
+  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, baseSteps: 1000, longRlSteps: 300, rewardModelSteps: 150, evalSize: 200 },
+  tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, baseSteps: 3, longRlSteps: 3, rewardModelSteps: 3, evalSize: 8 },
 };
 
 function grpo(s: Scale, id: string, label: string, from: string, rewardWeights: GrpoConfig['rewardWeights']): GrpoStage {
@@ -44,6 +48,17 @@ function sampleSft(s: Scale, id: string, label: string, sampleFrom: string, trai
 /** A small model pretrained on the same corpus: the student that distillation and RL compete on. */
 function student(s: Scale): StageSpec {
   return { kind: 'pretrain', id: 'student-base', label: 'Small student base', out: 'student-base', config: { ...DEFAULT_PRETRAIN_CONFIG, model: 'small', steps: s.studentSteps, warmupSteps: Math.min(30, s.studentSteps) } };
+}
+
+/**
+ * A base like the shipped one, except that some slips in its worked solutions are caught by a
+ * "wait" and redone (the self-check pattern, tasks/reflection.ts), so reflection is there from step 0.
+ */
+function reflectiveBase(s: Scale): StageSpec {
+  return {
+    kind: 'pretrain', id: 'reflective-base', label: 'Base with self-checks', out: 'reflective-base',
+    config: { ...DEFAULT_PRETRAIN_CONFIG, steps: s.baseSteps, warmupSteps: Math.min(DEFAULT_PRETRAIN_CONFIG.warmupSteps, s.baseSteps), corpus: { ...DEFAULT_PRETRAIN_CONFIG.corpus, recheckRate: 0.5 } },
+  };
 }
 
 /** A Bradley-Terry reward model whose trunk starts from the base model (as R1's reward models start from V3). */
@@ -122,6 +137,18 @@ export const RECIPES: Record<string, { description: string; build(scale: RecipeS
         grpo(s, 'grpo', 'GRPO', 'base', ACC_FORMAT),
         { ...grpo(s, 'ppo', 'PPO', 'base', ACC_FORMAT), algorithm: 'ppo' },
       ], ['grpo', 'ppo']);
+    },
+  },
+  reflection: {
+    description:
+      'Does "aha" grow? A base pretrained on worked solutions where half the slips are caught by a "wait" and redone, then ' +
+      'R1-Zero from it. Watch the reflection chart beside accuracy and length: does the self-check share rise with RL, or does length grow without it?',
+    build: (scale) => {
+      const s = SCALES[scale];
+      return spec(s, [
+        reflectiveBase(s),
+        { ...grpo(s, 'r1-zero', 'R1-Zero from it', 'reflective-base', ACC_FORMAT), config: { ...s.rl, steps: s.longRlSteps, rewardWeights: ACC_FORMAT } },
+      ]);
     },
   },
   'r1-zero-only': {

@@ -19,6 +19,7 @@ const SCORE_ROWS: Array<[key: string, label: string, digits: number]> = [
   ['eval/pass@1_any_format', 'format-blind', 2],
   ['eval/mean_length', 'length', 1],
   ['eval/language', 'language', 2],
+  ['eval/reflection', 'reflection', 2],
   ['eval/general_quality', 'general quality', 2],
   ['eval/rm_pairwise_accuracy', 'pairwise acc.', 2],
 ];
