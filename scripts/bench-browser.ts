@@ -16,7 +16,7 @@ import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
 import { buildReport, formatReport } from '../src/bench/report';
 import { DEFAULT_SHAPES, QUICK_SHAPES } from '../src/bench/shapes';
 import type { BenchPlan } from '../src/bench/run-bench';
-import { intFlag, oneOf } from './cli-common';
+import { intFlag, listFlag, parseOrExit } from './cli-common';
 
 const BROWSER_BACKENDS: readonly BackendName[] = ['wasm', 'webgpu'];
 const PORT = 5199;
@@ -24,11 +24,6 @@ const PORT = 5199;
 interface Options {
   backends: BackendName[]; sizes: ModelSizeName[]; quick: boolean; full: boolean; repeats: number;
   grpoSteps: number; leakSteps: number; json?: string; chromium: string;
-}
-
-function listFlag<T extends string>(name: string, allowed: readonly T[]): (value: string) => T[] {
-  const one = oneOf(name, allowed);
-  return (value) => value.split(',').map((v) => one(v.trim()));
 }
 
 const program = new Command()
@@ -62,12 +57,7 @@ function planFor(o: Options, softwareGpu: boolean, backend: BackendName): { plan
 }
 
 async function main(): Promise<void> {
-  try {
-    program.parse();
-  } catch (e) {
-    process.exit((e as { exitCode?: number }).exitCode ?? 1);
-  }
-  const o = program.opts<Options>();
+  const o = parseOrExit<Options>(program);
   const server = await createServer({ server: { port: PORT, strictPort: true }, logLevel: 'error' });
   await server.listen();
   const browser = await chromium.launch({ executablePath: o.chromium, args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run'] });

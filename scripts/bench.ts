@@ -14,16 +14,11 @@ import { type BackendFigures, runBench } from '../src/bench/run-bench';
 import { buildReport, formatReport } from '../src/bench/report';
 import { BENCH_SIZES, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
 import { runTorchReference } from './torch-reference';
-import { intFlag, loadCheckpoint, oneOf } from './cli-common';
+import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 interface Options {
   backends: string[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
   grpoSteps: number; leakSteps: number; torch: boolean; torchThreads?: number; json?: string; checkpoint: string;
-}
-
-function listFlag<T extends string>(name: string, allowed: readonly T[]): (value: string) => T[] {
-  const one = oneOf(name, allowed);
-  return (value) => value.split(',').map((v) => one(v.trim()));
 }
 
 const program = new Command()
@@ -44,12 +39,7 @@ const program = new Command()
   .exitOverride();
 
 async function main(): Promise<void> {
-  try {
-    program.parse();
-  } catch (e) {
-    process.exit((e as { exitCode?: number }).exitCode ?? 1);
-  }
-  const o = program.opts<Options>();
+  const o = parseOrExit<Options>(program);
   const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
   const repeats = o.quick ? { warmup: 0, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
   const tokenizer = new Tokenizer();

@@ -5,6 +5,7 @@
 import { mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
 import { type Checkpoint, parseCheckpoint, serializeCheckpoint } from '../src/engine/checkpoint';
 
 export function intFlag(name: string, min = 0): (value: string) => number {
@@ -28,6 +29,27 @@ export function oneOf<T extends string>(name: string, allowed: readonly T[]): (v
     if (!allowed.includes(value as T)) throw new Error(`--${name}: "${value}" is not allowed (allowed: ${allowed.join(', ')})`);
     return value as T;
   };
+}
+
+/** A comma-separated list of allowed values ("wasm,webgpu"). */
+export function listFlag<T extends string>(name: string, allowed: readonly T[]): (value: string) => T[] {
+  const one = oneOf(name, allowed);
+  return (value) => value.split(',').map((v) => one(v.trim()));
+}
+
+/**
+ * Parses the command line of a program built with exitOverride(). Commander has already printed
+ * its own errors (and the help); a flag parser's error (intFlag, oneOf) is printed here.
+ */
+export function parseOrExit<T extends object>(program: Command): T {
+  try {
+    program.parse();
+  } catch (e) {
+    const exitCode = (e as { exitCode?: number }).exitCode;
+    if (exitCode === undefined) console.error(`error: ${(e as Error).message}`);
+    process.exit(exitCode ?? 1);
+  }
+  return program.opts<T>();
 }
 
 export class JsonlWriter {

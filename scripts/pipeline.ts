@@ -10,7 +10,7 @@ import { type ModelWeights, type StageRecord, runPipeline } from '../src/engine/
 import { RECIPES, getRecipe } from '../src/engine/pipeline/recipes';
 import { REJECT_REASONS } from '../src/engine/pipeline/verified-samples';
 import { Tokenizer } from '../src/engine/tokenizer';
-import { JsonlWriter, fmt, loadCheckpoint, saveCheckpoint } from './cli-common';
+import { JsonlWriter, fmt, loadCheckpoint, parseOrExit, saveCheckpoint } from './cli-common';
 
 interface Options { recipe: string; scale: string; backend: string; metrics?: string; checkpoint: string; outDir?: string }
 
@@ -38,12 +38,7 @@ function table(records: StageRecord[]): string {
 }
 
 async function main(): Promise<void> {
-  try {
-    program.parse();
-  } catch (e) {
-    process.exit((e as { exitCode?: number }).exitCode ?? 1);
-  }
-  const o = program.opts<Options>();
+  const o = parseOrExit<Options>(program);
   const spec = getRecipe(o.recipe, o.scale);
   const backend = await useBackend(o.backend);
   const tokenizer = new Tokenizer();

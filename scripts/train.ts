@@ -12,7 +12,7 @@ import { GPT, disposeParams } from '../src/engine/model';
 import { modelSize } from '../src/engine/model-config';
 import { PRESETS, getPreset } from '../src/engine/presets';
 import { Tokenizer } from '../src/engine/tokenizer';
-import { JsonlWriter, fmt, intFlag, loadCheckpoint, numberFlag, progressBar, saveCheckpoint } from './cli-common';
+import { JsonlWriter, fmt, intFlag, loadCheckpoint, numberFlag, parseOrExit, progressBar, saveCheckpoint } from './cli-common';
 
 interface Options {
   preset: string; steps?: number; seed?: number; backend: string; metrics?: string; checkpoint: string; out?: string;
@@ -61,12 +61,7 @@ function printGroup(r: GrpoStepResult): void {
 }
 
 async function main(): Promise<void> {
-  try {
-    program.parse();
-  } catch (e) {
-    process.exit((e as { exitCode?: number }).exitCode ?? 1);
-  }
-  const o = program.opts<Options>();
+  const o = parseOrExit<Options>(program);
   const preset = getPreset(o.preset);
   const config = validateConfig({ ...preset.config, ...overrides(o) });
   const backend = await useBackend(o.backend);
