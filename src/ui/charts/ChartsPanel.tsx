@@ -271,7 +271,8 @@ export function ChartsPanel() {
   const forkGhost = useLab((s) => s.forkGhost);
   const charts = useMemo(() => {
     const all = [rewardChart, ...FIXED_CHARTS];
-    if (overlaid) return all.map((c) => ({ ...c, lines: overlayLines(c.lines, compared) }));
+    // The min-max band belongs to one run: overlaid stages draw their lines only.
+    if (overlaid) return all.map((c) => ({ ...c, band: undefined, lines: overlayLines(c.lines, compared) }));
     return forkGhost ? all.map(withPreviousRun) : all;
   }, [rewardChart, forkGhost, overlaid, compared]);
   const overlayId = useId();
@@ -307,8 +308,8 @@ export function ChartsPanel() {
               onChange={(e) => useLab.getState().set({ overlay: e.currentTarget.checked })}
             />
             <span>
-              Overlay the compared stages ({compareStages.join(' vs ')}), each from its own step 0; off: one after the other
-              on the pipeline&apos;s steps.
+              Overlay the compared stages ({compareStages.map((id) => stages.find((st) => st.id === id)?.label ?? id).join(' vs ')}),
+              each from its own step 0; off: one after the other on the pipeline&apos;s steps.
             </span>
           </label>
         )}

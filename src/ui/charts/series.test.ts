@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { MetricPoint } from '../../../workers/protocol';
 import {
-  alignSeries, buildChartRows, downsample, formatValue, mergeSparse, seriesOf, smoothEma, type SeriesPoint,
+  alignSeries, buildChartRows, downsample, formatValue, isEvalKey, mergeSparse, seriesOf, smoothEma, type SeriesPoint,
 } from './series';
 
 function point(step: number, values: Record<string, number>): MetricPoint {
@@ -168,5 +168,16 @@ describe('formatValue', () => {
     expect(formatValue(0.04213)).toBe('0.0421');
     expect(formatValue(1.5)).toBe('1.5');
     expect(formatValue(0.00001234)).toBe('1.2e-5');
+  });
+});
+
+describe('isEvalKey', () => {
+  test('held-out metrics are recognised under a previous-run or a compared-stage prefix, training metrics are not', () => {
+    expect(isEvalKey('eval/pass@1')).toBe(true);
+    expect(isEvalKey('previous:eval/pass@1')).toBe(true);
+    expect(isEvalKey('ppo|eval/pass@1')).toBe(true);
+    expect(isEvalKey('ppo|reward')).toBe(false);
+    expect(isEvalKey('rewards/eval/mean')).toBe(false);
+    expect(isEvalKey('a|b|eval/x')).toBe(false);
   });
 });

@@ -27,8 +27,9 @@ export interface ChartRow {
 
 /** Evaluation metrics are held-out measurements, not training noise: they are never smoothed. */
 export function isEvalKey(key: string): boolean {
-  // A previous run's held-out points (kept after a re-run from a later stage) are evaluations too.
-  return /^(previous:)?eval\//.test(key);
+  // A previous run's held-out points (kept after a re-run from a later stage) are evaluations too,
+  // and so are a compared stage's ("ppo|eval/pass@1", stage-overlay.ts).
+  return /^(previous:|[^|]+\|)?eval\//.test(key);
 }
 
 /** The points of `history` that carry a finite value for `key`, in history order. */
