@@ -47,6 +47,12 @@ export const GrpoConfigSchema = z.object({
   scaleRewards: z.enum(['group', 'batch', 'none']),
   /** Updates per sampled batch (mu); above 1 the ratio and the clip come into play. */
   numIterations: z.number().int().min(1).max(16),
+  /**
+   * Completions per gradient micro-batch (0: the whole batch at once). Same update either way;
+   * smaller micro-batches need less memory (tfjs holds a whole backward pass's intermediates),
+   * and rows of similar length go together, which cuts padding.
+   */
+  microBatchRows: z.number().int().min(0).max(4096),
   /** DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts. */
   dynamicSampling: z.boolean(),
   /** Extra sampling rounds allowed per step when dynamic sampling is on. */

@@ -2,18 +2,23 @@
  * One GRPO policy update on a batch of scored completions: reference log-probs (for the KL
  * term), then numIterations optimiser steps of the clipped surrogate (grpo.ts). The trainer
  * calls it every step; the benchmark times it on its own.
+ *
+ * The batch is cut into micro-batches of rows of similar length (microBatchRows), whose
+ * gradients add up to the whole batch's (see microBatchWeights): the same update with less
+ * memory and less padding.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { packBatch } from './batch';
-import { disposeBatchTensors, frozenLogProbs, toTensors } from './batch-tensors';
+import { type BatchTensors, disposeBatchTensors, frozenLogProbs, toTensors } from './batch-tensors';
 import type { GrpoConfig } from './config';
 import { grpoLoss } from './grpo';
 import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
 import type { AdamW } from './optim';
 import { stopGradient } from './stop-gradient';
-import { optimizerUpdate } from './train-step';
+import { type LossFn, accumulatedUpdate } from './train-step';
 
-export type GrpoUpdateConfig = Pick<GrpoConfig, 'numIterations' | 'beta' | 'lossType' | 'epsLow' | 'epsHigh' | 'maxCompletionLength' | 'maxGradNorm'>;
+export type GrpoUpdateConfig = Pick<GrpoConfig,
+  'numIterations' | 'beta' | 'lossType' | 'epsLow' | 'epsHigh' | 'maxCompletionLength' | 'maxGradNorm' | 'microBatchRows'>;
 
 /** Row i of the batch: prompt ids, completion ids and the completion's advantage. */
 export interface UpdateRows {
@@ -33,44 +38,102 @@ export interface GrpoUpdateResult {
   referenceMs: number;
 }
 
+/**
+ * Row indices in micro-batches of at most `size` rows (0: one batch), longest completions
+ * first, so that each micro-batch is padded only to its own longest row.
+ */
+export function microBatches(completionLengths: readonly number[], size: number): number[][] {
+  const order = completionLengths.map((_, i) => i).sort((a, b) => (completionLengths[b] as number) - (completionLengths[a] as number) || a - b);
+  if (size <= 0 || size >= order.length) return [order];
+  const out: number[][] = [];
+  for (let i = 0; i < order.length; i += size) out.push(order.slice(i, i + size));
+  return out;
+}
+
+/**
+ * What a micro-batch's loss and metrics are multiplied by so that the parts sum to the whole
+ * batch's value. The token-level losses (dapo, bnpo) divide by the batch's completion tokens:
+ * a part counts by its share of tokens. grpo (a mean of per-sequence means) and dr_grpo (a sum
+ * over rows x maxCompletionLength) count a part by its share of rows. Token-mean metrics (KL,
+ * entropy, clip ratios) count by tokens.
+ */
+export function microBatchWeights(
+  lossType: GrpoConfig['lossType'], rows: number, tokens: number, totalRows: number, totalTokens: number,
+): { loss: number; tokenMean: number } {
+  const tokenShare = totalTokens > 0 ? tokens / totalTokens : rows / totalRows;
+  return { loss: lossType === 'dapo' || lossType === 'bnpo' ? tokenShare : rows / totalRows, tokenMean: tokenShare };
+}
+
+interface MicroBatch {
+  tensors: BatchTensors;
+  advantages: tf.Tensor1D;
+  refLogp?: tf.Tensor2D;
+  oldLogp?: tf.Tensor2D;
+  weights: { loss: number; tokenMean: number };
+}
+
+function scaled(x: tf.Scalar, w: number): tf.Scalar {
+  return w === 1 ? x : (tf.mul(x, w) as tf.Scalar);
+}
+
+function lossPart(model: GPT, mb: MicroBatch, c: GrpoUpdateConfig): LossFn {
+  return () => {
+    const t = mb.tensors;
+    const logits = forward(model.params, model.config, t.inputs, t.positions, t.bias).logits;
+    const logp = tokenLogProbs(logits, t.targets);
+    const out = grpoLoss(
+      // With one update per batch the sampling policy is the current one: old log-probs are the
+      // current ones with the gradient stopped (ratio exactly 1). With more, they were frozen first.
+      { logp, oldLogp: mb.oldLogp ?? stopGradient(logp), refLogp: mb.refLogp, advantages: mb.advantages, mask: t.mask },
+      { lossType: c.lossType, epsLow: c.epsLow, epsHigh: c.epsHigh, beta: c.beta, maxCompletionLength: c.maxCompletionLength },
+    );
+    const entropy = tf.div(tf.sum(tf.mul(tokenEntropy(stopGradient(logits)), t.mask)), tf.maximum(tf.sum(t.mask), 1)) as tf.Scalar;
+    const w = mb.weights;
+    return {
+      loss: scaled(out.loss, w.loss),
+      extras: {
+        policy_loss: scaled(out.policyLoss, w.loss), kl: scaled(out.kl, w.tokenMean), entropy: scaled(entropy, w.tokenMean),
+        'clip_ratio/low_mean': scaled(out.clipRatioLow, w.tokenMean), 'clip_ratio/high_mean': scaled(out.clipRatioHigh, w.tokenMean),
+        'clip_ratio/region_mean': scaled(out.clipRatioRegion, w.tokenMean),
+      },
+    };
+  };
+}
+
 export function grpoUpdate(
   model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
 ): GrpoUpdateResult {
-  const t = toTensors(packBatch(rows.prompts, rows.completions, padId), model.config.promptAnchor);
-  const adv = tf.tensor1d(rows.advantages);
-  const tRef0 = performance.now();
-  const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, t) : undefined;
-  const referenceMs = performance.now() - tRef0;
-  // With one update per batch the sampling policy is the current one: old log-probs are the
-  // current ones with the gradient stopped (ratio exactly 1). With more, they are frozen first.
-  const oldLogp = c.numIterations > 1 ? frozenLogProbs(model.params, model.config, t) : null;
+  const lengths = rows.completions.map((x) => x.length);
+  const totalTokens = lengths.reduce((a, b) => a + b, 0);
+  let referenceMs = 0;
+  const parts: MicroBatch[] = microBatches(lengths, c.microBatchRows).map((idx) => {
+    const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor);
+    const tRef0 = performance.now();
+    const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, tensors) : undefined;
+    referenceMs += performance.now() - tRef0;
+    const oldLogp = c.numIterations > 1 ? frozenLogProbs(model.params, model.config, tensors) : undefined;
+    const tokens = idx.reduce((a, i) => a + (lengths[i] as number), 0);
+    return {
+      tensors, refLogp, oldLogp,
+      advantages: tf.tensor1d(idx.map((i) => rows.advantages[i] as number)),
+      weights: microBatchWeights(c.lossType, idx.length, tokens, lengths.length, totalTokens),
+    };
+  });
   const sums: Record<string, number> = {};
   let loss = 0, gradNorm = 0, skipped = 0;
-  for (let it = 0; it < c.numIterations; it++) {
-    const r = optimizerUpdate(model, optimizer, () => {
-      const logits = forward(model.params, model.config, t.inputs, t.positions, t.bias).logits;
-      const logp = tokenLogProbs(logits, t.targets);
-      const out = grpoLoss(
-        { logp, oldLogp: oldLogp ?? stopGradient(logp), refLogp, advantages: adv, mask: t.mask },
-        { lossType: c.lossType, epsLow: c.epsLow, epsHigh: c.epsHigh, beta: c.beta, maxCompletionLength: c.maxCompletionLength },
-      );
-      const entropy = tf.div(tf.sum(tf.mul(tokenEntropy(stopGradient(logits)), t.mask)), tf.maximum(tf.sum(t.mask), 1)) as tf.Scalar;
-      return {
-        loss: out.loss,
-        extras: {
-          policy_loss: out.policyLoss, kl: out.kl, entropy,
-          'clip_ratio/low_mean': out.clipRatioLow, 'clip_ratio/high_mean': out.clipRatioHigh, 'clip_ratio/region_mean': out.clipRatioRegion,
-        },
-      };
-    }, lr, c.maxGradNorm);
-    loss += r.loss / c.numIterations;
-    gradNorm += r.gradNorm / c.numIterations;
-    skipped += Number(r.skipped);
-    for (const [k, v] of Object.entries(r.extras)) sums[k] = (sums[k] ?? 0) + v / c.numIterations;
+  try {
+    for (let it = 0; it < c.numIterations; it++) {
+      const r = accumulatedUpdate(model, optimizer, parts.map((mb) => lossPart(model, mb, c)), lr, c.maxGradNorm);
+      loss += r.loss / c.numIterations;
+      gradNorm += r.gradNorm / c.numIterations;
+      skipped += Number(r.skipped);
+      for (const [k, v] of Object.entries(r.extras)) sums[k] = (sums[k] ?? 0) + v / c.numIterations;
+    }
+  } finally {
+    for (const mb of parts) {
+      disposeBatchTensors(mb.tensors);
+      tf.dispose([mb.advantages, ...(mb.refLogp ? [mb.refLogp] : []), ...(mb.oldLogp ? [mb.oldLogp] : [])]);
+    }
   }
-  disposeBatchTensors(t);
-  adv.dispose();
-  refLogp?.dispose();
-  oldLogp?.dispose();
   return { extras: sums, loss, gradNorm, skipped, referenceMs };
 }

@@ -35,6 +35,9 @@ const r1Zero: GrpoConfig = {
   lossType: 'dapo',
   scaleRewards: 'group',
   numIterations: 1,
+  // One backward pass over all 128 completions holds about 1.8 GB of wasm memory (tfjs keeps every
+  // intermediate until the pass ends); micro-batches of 32 bound that (docs/results.md, section 6).
+  microBatchRows: 32,
   dynamicSampling: false,
   maxResampleRounds: 2,
   rewardWeights: { accuracy: 1, format: 0.2 },

@@ -2,12 +2,16 @@
  * One optimiser update, shared by every stage (pretraining, SFT, GRPO): gradients of a scalar
  * loss with respect to the model's weights, clipping by global norm, then AdamW.
  *
+ * The loss may come in parts (micro-batches) whose sum is the loss: each part's gradients are
+ * taken and added up before the clip and the step. tfjs keeps every intermediate of a backward
+ * pass alive until the pass ends, so parts bound the memory a large batch needs.
+ *
  * A non-finite loss or gradient norm skips the update and says so (the weights are untouched),
  * so that one bad batch never destroys a run; the caller decides whether to stop.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT } from './model';
-import { type AdamW, clipByGlobalNorm } from './optim';
+import { type AdamW, type GradMap, clipByGlobalNorm } from './optim';
 
 export interface UpdateResult {
   loss: number;
@@ -19,31 +23,70 @@ export interface UpdateResult {
   extras: Record<string, number>;
 }
 
-/**
- * lossFn returns the loss and optional metric scalars; all are computed inside one tape so the
- * metrics cost no second forward pass.
- */
+/** A loss (or one part of it) with optional metric scalars, all computed inside one tape. */
+export type LossFn = () => { loss: tf.Scalar; extras?: Record<string, tf.Scalar> };
+
+/** One update on one loss: the metrics cost no second forward pass. */
 export function optimizerUpdate(
-  model: Pick<GPT, 'variables'>, optimizer: AdamW, lossFn: () => { loss: tf.Scalar; extras?: Record<string, tf.Scalar> },
-  lr: number, maxGradNorm: number,
+  model: Pick<GPT, 'variables'>, optimizer: AdamW, lossFn: LossFn, lr: number, maxGradNorm: number,
 ): UpdateResult {
+  return accumulatedUpdate(model, optimizer, [lossFn], lr, maxGradNorm);
+}
+
+/**
+ * One update on a loss given as parts: loss, gradients and each metric are the sums over the
+ * parts (each part weights its own loss and metrics). Everything is read back once, at the end.
+ */
+export function accumulatedUpdate(
+  model: Pick<GPT, 'variables'>, optimizer: AdamW, parts: readonly LossFn[], lr: number, maxGradNorm: number,
+): UpdateResult {
+  if (parts.length === 0) throw new Error('accumulatedUpdate: needs at least one loss part');
   const variables = Object.values(model.variables);
-  let extras: Record<string, tf.Scalar> = {};
-  const { value, grads } = tf.variableGrads(() => {
-    const out = lossFn();
-    extras = Object.fromEntries(Object.entries(out.extras ?? {}).map(([k, t]) => [k, tf.keep(t)]));
-    return out.loss;
-  }, variables);
-  const loss = value.dataSync()[0] as number;
-  value.dispose();
-  const clipped = clipByGlobalNorm(grads, maxGradNorm);
-  tf.dispose(Object.values(grads));
+  let lossSum: tf.Scalar | null = null;
+  let gradSum: GradMap | null = null;
+  const extraSums: Record<string, tf.Scalar> = {};
+  for (const part of parts) {
+    let extras: Record<string, tf.Scalar> = {};
+    const { value, grads } = tf.variableGrads(() => {
+      const out = part();
+      extras = Object.fromEntries(Object.entries(out.extras ?? {}).map(([k, t]) => [k, tf.keep(t)]));
+      return out.loss;
+    }, variables);
+    lossSum = addInto(lossSum, value);
+    gradSum = gradSum ? addGrads(gradSum, grads) : grads;
+    for (const [k, t] of Object.entries(extras)) extraSums[k] = addInto(extraSums[k] ?? null, t);
+  }
+  const scalars = readScalars({ ...extraSums, '#loss': lossSum as tf.Scalar });
+  tf.dispose([lossSum as tf.Scalar, ...Object.values(extraSums)]);
+  const { '#loss': loss = NaN, ...extraValues } = scalars;
+  const clipped = clipByGlobalNorm(gradSum as GradMap, maxGradNorm);
+  tf.dispose(Object.values(gradSum as GradMap));
   const skipped = !Number.isFinite(loss) || !Number.isFinite(clipped.norm);
   if (!skipped) optimizer.step(clipped.grads, lr);
   tf.dispose(Object.values(clipped.grads));
-  const extraValues = readScalars(extras);
-  tf.dispose(Object.values(extras));
   return { loss, gradNorm: clipped.norm, skipped, extras: extraValues };
+}
+
+/** sum + t (both disposed, the result owned by the caller); t alone when there is no sum yet. */
+function addInto(sum: tf.Scalar | null, t: tf.Scalar): tf.Scalar {
+  if (!sum) return t;
+  const out = tf.add(sum, t) as tf.Scalar;
+  sum.dispose();
+  t.dispose();
+  return out;
+}
+
+function addGrads(sum: GradMap, grads: GradMap): GradMap {
+  const out: GradMap = {};
+  for (const [name, g] of Object.entries(grads)) {
+    const s = sum[name];
+    out[name] = s ? tf.add(s, g) : g;
+    if (s) {
+      s.dispose();
+      g.dispose();
+    }
+  }
+  return out;
 }
 
 /** All metric scalars in one readback (one GPU sync on webgpu instead of one per metric). */
