@@ -50,6 +50,7 @@ export function buildReport(
   };
 }
 
+const mib = (bytes: number | null): string => (bytes === null ? '-' : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
 const fixed = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined ? '-' : x.toFixed(digits));
 const si = (x: number): string => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} G` : x >= 1e6 ? `${(x / 1e6).toFixed(1)} M` : `${(x / 1e3).toFixed(1)} k`);
 
@@ -69,21 +70,23 @@ export function formatReport(r: BenchReport): string {
         `${b.backend} ${s.size}`, s.parameters.toLocaleString('en-US'),
         fixed(s.generateCached.tokensPerSecond, 0), s.generateRecompute ? fixed(s.generateRecompute.tokensPerSecond, 0) : '-', fixed(s.cachedSpeedup),
         fixed(s.update.medianMs, 0), fixed(s.update.tokensPerSecond, 0), `${si(s.update.flopsPerSecond)}FLOP/s`,
-        s.update.kernels === null ? '-' : String(s.update.kernels), s.update.peakBytes === null ? '-' : `${(s.update.peakBytes / 2 ** 20).toFixed(1)} MiB`,
+        s.update.kernels === null ? '-' : String(s.update.kernels), mib(s.update.peakBytes),
+        fixed(s.updateOneBatch.medianMs, 0), mib(s.updateOneBatch.peakBytes),
       ]);
     }
   }
   if ('sizes' in r.torch) {
     for (const s of r.torch.sizes) {
       rows.push([`torch ${s.size}`, s.parameters.toLocaleString('en-US'), fixed(s.generateCached.tokensPerSecond, 0), fixed(s.generateRecompute.tokensPerSecond, 0),
-        fixed(s.generateCached.tokensPerSecond / s.generateRecompute.tokensPerSecond), fixed(s.update.medianMs, 0), fixed(s.update.tokensPerSecond, 0), '', '', '']);
+        fixed(s.generateCached.tokensPerSecond / s.generateRecompute.tokensPerSecond), fixed(s.update.medianMs, 0), fixed(s.update.tokensPerSecond, 0), '', '', '', '', '']);
     }
   }
   const out = [
     `Sampling: ${g.rows} rows x ${g.newTokens} new tokens after a ${g.promptTokens}-token prompt. ` +
-      `GRPO update: ${u.rows} rows of ${u.promptTokens} + ${u.completionTokens} tokens (forward, backward, clipping, AdamW). Medians of ${r.repeats.repeats} runs after ${r.repeats.warmup} warm-up.`,
+      `GRPO update: ${u.rows} rows of ${u.promptTokens} + ${u.completionTokens} tokens (forward, backward, clipping, AdamW), in the r1-zero preset's micro-batches ` +
+      `and in one batch ("one-batch"). Peak memory: tfjs tensors, weights included. Medians of ${r.repeats.repeats} runs after ${r.repeats.warmup} warm-up.`,
     '',
-    table(['backend / size', 'params', 'cached tok/s', 'recompute tok/s', 'speedup', 'update ms', 'update tok/s', 'model FLOP/s', 'kernels', 'peak tensors'], rows),
+    table(['backend / size', 'params', 'cached tok/s', 'recompute tok/s', 'speedup', 'update ms', 'update tok/s', 'model FLOP/s', 'kernels', 'peak memory', 'one-batch ms', 'one-batch peak'], rows),
   ];
   const steps = r.backends.filter((b) => b.grpoStep);
   if (steps.length > 0) {

@@ -22,7 +22,10 @@ export interface SizeFigures {
   generateRecompute: WorkloadFigures | null;
   /** Cached tokens/s over recompute tokens/s. */
   cachedSpeedup: number | null;
+  /** One GRPO update as the r1-zero preset makes it (micro-batches of microBatchRows). */
   update: WorkloadFigures;
+  /** The same update in one backward pass over every row (microBatchRows 0). */
+  updateOneBatch: WorkloadFigures;
 }
 
 export interface BackendFigures {
@@ -59,10 +62,13 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, plan: BenchP
       log(`${size}: sampling by full recompute`);
       generateRecompute = await benchGeneration(model, tokenizer, plan.shapes, false, plan.repeats);
     }
-    log(`${size}: one GRPO update`);
-    const update = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(getPreset('r1-zero').config, plan.shapes), plan.repeats);
+    const preset = getPreset('r1-zero').config;
+    log(`${size}: one GRPO update in micro-batches of ${preset.microBatchRows}`);
+    const update = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(preset, plan.shapes), plan.repeats);
+    log(`${size}: one GRPO update in one batch`);
+    const updateOneBatch = await benchUpdate(model, tokenizer, plan.shapes, { ...updateConfig(preset, plan.shapes), microBatchRows: 0 }, plan.repeats);
     return {
-      size, parameters: model.parameterCount, generateCached, generateRecompute, update,
+      size, parameters: model.parameterCount, generateCached, generateRecompute, update, updateOneBatch,
       cachedSpeedup: generateRecompute ? generateCached.tokensPerSecond / generateRecompute.tokensPerSecond : null,
     };
   } finally {
