@@ -76,6 +76,16 @@ export const FIGURES: FigureSpec[] = [
     series: (keys) => byDifficulty(keys, 'eval/mean_length/d', '-digit'),
   },
   {
+    id: 'reflection',
+    title: 'Self-checks ("wait")',
+    yLabel: 'share of completions',
+    series: (keys) =>
+      [
+        { key: 'completions/reflection', label: 'sampled completions (T = 1)' },
+        { key: 'eval/reflection', label: 'held-out, greedy', sparse: true },
+      ].filter((s) => keys.has(s.key) && (s.key !== 'eval/reflection' || keys.has('completions/reflection'))),
+  },
+  {
     id: 'kl',
     title: 'KL to reference policy',
     yLabel: 'KL (nats per token)',
