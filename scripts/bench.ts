@@ -52,8 +52,8 @@ async function main(): Promise<void> {
     log(`backend ${name}`);
     backends.push(await runBench(tokenizer, {
       sizes: o.sizes, shapes, repeats, log, baseWeights,
-      // Full recompute of the default model on plain JavaScript takes minutes per run.
-      skipRecompute: name === 'cpu' && !o.quick ? ['default'] : [],
+      // Full recompute on plain JavaScript takes minutes per run even for the small model.
+      skipRecompute: name === 'cpu' && !o.quick ? [...o.sizes] : [],
       grpoSteps: o.quick ? 0 : o.grpoSteps,
       leakSteps: o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps,
     }));

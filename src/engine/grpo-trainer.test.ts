@@ -259,7 +259,7 @@ describe('GrpoTrainer learning (wasm)', () => {
     const before = evaluate(model.params, mc, tok, additionTask, ONE_DIGIT_TABLE, evalOpts, new Rng(1));
 
     const config: GrpoConfig = {
-      ...(PRESETS['r1-zero']?.config as GrpoConfig),
+      ...(PRESETS['r1-zero-300']?.config as GrpoConfig),
       model: 'small', seed: 3, steps: 100, promptsPerStep: 8, groupSize: 8, maxCompletionLength: 32, overlongBuffer: 4,
       lr: 1e-3, warmupSteps: 0, beta: 0, rewardWeights: { accuracy: 1, format: 0.5 }, evalSize: 16,
     };

@@ -250,7 +250,7 @@ describe('PpoTrainer learning (wasm)', () => {
 
     // 60 steps of 64 completions (8 prompts x 8 in GRPO, 64 prompts x 1 here); default PPO options.
     const config: GrpoConfig = {
-      ...(PRESETS['r1-zero']?.config as GrpoConfig),
+      ...(PRESETS['r1-zero-300']?.config as GrpoConfig),
       model: 'small', seed: 3, steps: 60, promptsPerStep: 8, groupSize: 8, maxCompletionLength: 32, overlongBuffer: 4,
       lr: 1e-3, warmupSteps: 0, beta: 0, rewardWeights: { accuracy: 1, format: 0.5 }, evalSize: 16,
     };

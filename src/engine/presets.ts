@@ -8,8 +8,11 @@ export interface Preset {
   config: GrpoConfig;
 }
 
-/** R1-Zero in miniature: GRPO straight from the base model, accuracy + format rewards. */
-const r1Zero: GrpoConfig = {
+/**
+ * R1-Zero in miniature, 300 steps: GRPO straight from the base model, accuracy + format rewards.
+ * The first results (docs/results.md, section 2) and every pipeline recipe's RL stages use it.
+ */
+const r1Zero300: GrpoConfig = {
   task: 'addition',
   model: 'default',
   seed: 1,
@@ -50,19 +53,28 @@ const r1Zero: GrpoConfig = {
 export const PRESETS: Record<string, Preset> = {
   'r1-zero': {
     description:
-      'GRPO straight from the base model with accuracy and format rewards, as DeepSeek-R1-Zero. ' +
-      'Watch held-out accuracy and mean response length rise together, and compare strict with format-blind accuracy.',
-    config: r1Zero,
+      'GRPO straight from the base model with accuracy and format rewards, as DeepSeek-R1-Zero, for 1,000 steps with ' +
+      'dynamic sampling and a cosine learning-rate decay. Watch held-out accuracy and mean response length rise together, ' +
+      'and compare strict with format-blind accuracy; the long sums improve last.',
+    // 0.42 -> 0.91 held-out pass@1 at step 1000 from the shipped base, above 0.9 over the last 100
+    // steps (docs/results.md, section 2). The decay holds the gains that constant lr let wander.
+    config: { ...r1Zero300, steps: 1000, dynamicSampling: true, lrDecay: 'cosine', minLrRatio: 0.3 },
+  },
+  'r1-zero-300': {
+    description:
+      'The short R1-Zero: 300 steps at a constant learning rate, about a quarter of the time. ' +
+      'Accuracy and length rise within the first 50 steps; the long sums stay weak.',
+    config: r1Zero300,
   },
   'r1-zero-dapo': {
     description:
-      'R1-Zero with DAPO\'s dynamic sampling (groups whose rewards are all equal are dropped and replaced). ' +
+      'The short R1-Zero with DAPO\'s dynamic sampling (groups whose rewards are all equal are dropped and replaced). ' +
       'Watch frac_reward_zero_std: every step trains only on groups that carry a signal.',
-    config: { ...r1Zero, dynamicSampling: true },
+    config: { ...r1Zero300, dynamicSampling: true },
   },
   tiny: {
     description: 'A tiny model and batch for tests and quick looks: it runs in seconds on any backend, but learns little.',
-    config: { ...r1Zero, model: 'test', steps: 4, warmupSteps: 1, promptsPerStep: 4, groupSize: 4, maxCompletionLength: 24, evalEvery: 0, evalSize: 16, overlongBuffer: 4 },
+    config: { ...r1Zero300, model: 'test', steps: 4, warmupSteps: 1, promptsPerStep: 4, groupSize: 4, maxCompletionLength: 24, evalEvery: 0, evalSize: 16, overlongBuffer: 4 },
   },
 };
 

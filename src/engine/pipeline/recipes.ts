@@ -25,7 +25,7 @@ interface Scale {
 }
 
 const SCALES: Record<RecipeScale, Scale> = {
-  default: { rl: PRESETS['r1-zero']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, baseSteps: 1000, longRlSteps: 300, rewardModelSteps: 150, evalSize: 200 },
+  default: { rl: PRESETS['r1-zero-300']!.config, rlSteps: 100, collectPrompts: 400, sftSteps: 150, studentSteps: 600, baseSteps: 1000, longRlSteps: 300, rewardModelSteps: 150, evalSize: 200 },
   tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, baseSteps: 3, longRlSteps: 3, rewardModelSteps: 3, evalSize: 8 },
 };
 
