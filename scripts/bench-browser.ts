@@ -52,7 +52,11 @@ function planFor(o: Options, softwareGpu: boolean, backend: BackendName): { plan
     grpoSteps: quick ? 0 : o.grpoSteps,
     leakSteps: quick ? Math.min(o.leakSteps, 50) : o.leakSteps,
   };
-  const note = quick && !o.quick ? 'webgpu is a software adapter here: quick shapes, no default size, 50 leak steps (--full for all)' : undefined;
+  const q = QUICK_SHAPES;
+  const note = quick && !o.quick
+    ? `webgpu is a software adapter here: its row uses the quick shapes (sampling ${q.generation.rows} x ${q.generation.newTokens} tokens, ` +
+      `update ${q.update.rows} rows of ${q.update.promptTokens} + ${q.update.completionTokens}), no default size, 50 leak steps (--full for all)`
+    : undefined;
   return { plan, ...(note ? { note } : {}) };
 }
 
