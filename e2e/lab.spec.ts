@@ -273,10 +273,23 @@ test('an edited pipeline runs as edited, and an edit that breaks a hand-off is r
   // Keep R1-Zero only, two steps long.
   for (const id of ['final-rl', 'rejection-sampling', 'reward-model', 'reasoning-rl', 'cold-start']) await pipeline.getByTestId(`stage-remove-${id}`).click();
   await pipeline.getByTestId('stage-steps-r1-zero').fill('2');
+  // Edit a setting as JSON: a bad value is refused with the field named, a good one is kept.
+  await pipeline.getByTestId('stage-card-r1-zero').locator('summary', { hasText: 'settings' }).click();
+  const settings = pipeline.getByTestId('stage-settings-r1-zero');
+  const edited = JSON.parse(await settings.inputValue()) as { config: { groupSize: number; steps: number } };
+  expect(edited.config.steps).toBe(2);
+  await settings.fill(JSON.stringify({ ...edited, config: { ...edited.config, groupSize: 1 } }));
+  await pipeline.getByTestId('stage-settings-apply-r1-zero').click();
+  await expect(pipeline.getByTestId('stage-settings-error-r1-zero')).toContainText('config.groupSize');
+  await settings.fill(JSON.stringify({ ...edited, config: { ...edited.config, groupSize: 2 } }));
+  await pipeline.getByTestId('stage-settings-apply-r1-zero').click();
+  await expect(pipeline.getByTestId('stage-settings-error-r1-zero')).toHaveCount(0);
   await pipeline.getByTestId('run-pipeline').click();
   await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 60_000 });
   await expect(pipeline.getByTestId('stage-card-r1-zero')).toHaveAttribute('data-state', 'done');
   expect(await lab.currentStep()).toBe(2);
+  // The group view shows groups of the edited size.
+  await expect.poll(async () => (await lab.state()).latestGroup?.completions.length).toBe(2);
 });
 
 test('a checkpoint saved from the app loads back as the start of a new run; Sample a group scores a fresh group', async ({ page }) => {

@@ -171,6 +171,10 @@ function pick(e: EvalResult): StageEvaluation {
 
 const STAGE_KINDS = ['grpo', 'sample-sft', 'pretrain', 'reward-model'] as const;
 
+function requireObject(path: string, v: unknown): void {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${path}: missing (an object of settings is needed)`);
+}
+
 function requirePositiveInt(path: string, v: unknown): void {
   if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`${path}: must be a whole number >= 1 (got ${String(v)})`);
 }
@@ -180,7 +184,8 @@ function requirePositive(path: string, v: unknown): void {
 }
 
 /** A stage's own settings (a recipe edited in the app arrives as plain data). */
-function validateStageSettings(s: StageSpec, at: string): void {
+/** Checks one stage's own settings (not its hand-offs); errors name the field under `at`. */
+export function validateStageSettings(s: StageSpec, at: string): void {
   if (!(STAGE_KINDS as readonly string[]).includes(s.kind)) {
     throw new Error(`${at}.kind: "${String(s.kind)}" is not a stage kind (allowed: ${STAGE_KINDS.join(', ')})`);
   }
@@ -196,12 +201,15 @@ function validateStageSettings(s: StageSpec, at: string): void {
       }
       break;
     case 'sample-sft':
+      requireObject(`${at}.collect`, s.collect);
+      requireObject(`${at}.sft`, s.sft);
       for (const k of ['prompts', 'samplesPerPrompt', 'maxPerPrompt', 'maxCompletionLength', 'promptsPerBatch'] as const) requirePositiveInt(`${at}.collect.${k}`, s.collect[k]);
       requirePositiveInt(`${at}.sft.steps`, s.sft.steps);
       requirePositiveInt(`${at}.sft.batchSize`, s.sft.batchSize);
       requirePositive(`${at}.sft.lr`, s.sft.lr);
       break;
     case 'pretrain':
+      requireObject(`${at}.config`, s.config);
       requirePositiveInt(`${at}.config.steps`, s.config.steps);
       break;
     case 'reward-model':

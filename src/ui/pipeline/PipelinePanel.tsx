@@ -6,7 +6,7 @@
 import { useEffect, useId, useState } from 'react';
 import { type PipelineSpec, stageInputs, stageSteps } from '../../engine/pipeline/pipeline';
 import type { RecipeView, StageView } from '../../../workers/protocol';
-import { addStage, moveStage, removeStage, setStageLength } from './pipeline-edits';
+import { addStage, moveStage, removeStage, setStageLength, setStageSettings, stageSettingsText } from './pipeline-edits';
 import { labClient } from '../lab-client';
 import { useLab } from '../store/use-lab';
 import './pipeline.css';
@@ -50,9 +50,40 @@ function Counts({ counts }: { counts: NonNullable<StageView['counts']> }) {
 interface StageEditor {
   steps: number;
   count: number;
+  /** The stage's settings as JSON (everything but id and kind). */
+  settings: string;
   onMove(by: -1 | 1): void;
   onRemove(): void;
   onSteps(steps: number): void;
+  /** Applies edited settings; throws with the field named when they do not fit. */
+  onSettings(text: string): void;
+}
+
+/**
+ * Every setting of a stage (learning rate, reward weights, algorithm, what SFT trains from, the
+ * general-prompt share...) as JSON to edit. Apply checks it and says which field is wrong.
+ */
+function SettingsEditor({ v, e }: { v: StageView; e: StageEditor }) {
+  const [text, setText] = useState(e.settings);
+  const [error, setError] = useState<string | null>(null);
+  const textId = useId();
+  useEffect(() => setText(e.settings), [e.settings]);
+  const apply = () => {
+    try {
+      e.onSettings(text);
+      setError(null);
+    } catch (x) {
+      setError((x as Error).message);
+    }
+  };
+  return (
+    <details className="stage-card__settings">
+      <summary>settings</summary>
+      <textarea id={textId} aria-label={`Settings of ${v.label} (JSON)`} value={text} rows={10} spellCheck={false} onChange={(x) => setText(x.target.value)} data-testid={`stage-settings-${v.id}`} />
+      <button type="button" className="button--small" onClick={apply} data-testid={`stage-settings-apply-${v.id}`}>Apply</button>
+      {error && <p className="stage-card__error" role="alert" data-testid={`stage-settings-error-${v.id}`}>{error}</p>}
+    </details>
+  );
 }
 
 function EditControls({ v, index, e }: { v: StageView; index: number; e: StageEditor }) {
@@ -65,6 +96,7 @@ function EditControls({ v, index, e }: { v: StageView; index: number; e: StageEd
       <button type="button" className="button--small" onClick={() => e.onMove(-1)} disabled={index === 0} aria-label={`Move ${v.label} earlier`}>↑</button>
       <button type="button" className="button--small" onClick={() => e.onMove(1)} disabled={index === e.count - 1} aria-label={`Move ${v.label} later`}>↓</button>
       <button type="button" className="button--small" onClick={e.onRemove} disabled={e.count === 1} aria-label={`Remove ${v.label}`} data-testid={`stage-remove-${v.id}`}>✕</button>
+      <SettingsEditor v={v} e={e} />
     </div>
   );
 }
@@ -136,10 +168,11 @@ export function PipelinePanel() {
     const st = spec.stages[i];
     if (!st) return undefined;
     return {
-      steps: stageSteps(st), count: spec.stages.length,
+      steps: stageSteps(st), count: spec.stages.length, settings: stageSettingsText(st),
       onMove: (by) => setDraft(moveStage(spec, i, by)),
       onRemove: () => setDraft(removeStage(spec, i)),
       onSteps: (n) => setDraft(setStageLength(spec, i, n)),
+      onSettings: (text) => setDraft(setStageSettings(spec, i, text)),
     };
   };
   const addable = recipes.flatMap((r) => r.spec.stages.map((st) => ({ key: `${r.name}/${st.id}`, label: `${st.label} (${r.name})`, stage: st })));

@@ -3,7 +3,7 @@
  * stage from any recipe) and change a stage's length. Pure functions on the spec; the worker
  * validates the result (hand-offs, settings) and names the field when something does not fit.
  */
-import type { PipelineSpec, StageSpec } from '../../engine/pipeline/pipeline';
+import { type PipelineSpec, type StageSpec, validateStageSettings } from '../../engine/pipeline/pipeline';
 
 export function moveStage(spec: PipelineSpec, index: number, by: -1 | 1): PipelineSpec {
   const to = index + by;
@@ -41,4 +41,31 @@ export function setStageLength(spec: PipelineSpec, index: number, steps: number)
     }
   });
   return { ...spec, stages };
+}
+
+/** A stage's settings as the learner edits them: everything but its id and kind, as JSON. */
+export function stageSettingsText(stage: StageSpec): string {
+  const { id: _id, kind: _kind, ...settings } = stage;
+  return JSON.stringify(settings, null, 2);
+}
+
+/**
+ * The stage at `index` with the settings in `text` (id and kind stay). Throws, naming the stage
+ * and the field, when the text is not JSON or a setting is out of range; the spec is untouched.
+ */
+export function setStageSettings(spec: PipelineSpec, index: number, text: string): PipelineSpec {
+  const stage = spec.stages[index];
+  if (!stage) throw new Error(`pipeline.stages[${index}]: no such stage`);
+  let settings: unknown;
+  try {
+    settings = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`stage "${stage.id}" settings: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    throw new Error(`stage "${stage.id}" settings: must be a JSON object of the stage's fields`);
+  }
+  const edited = { ...settings, id: stage.id, kind: stage.kind } as StageSpec;
+  validateStageSettings(edited, `stage "${stage.id}"`);
+  return { ...spec, stages: spec.stages.map((s, i) => (i === index ? edited : s)) };
 }
