@@ -255,6 +255,25 @@ test('GRPO vs PPO: both stages overlaid from a shared step 0, with PPO\'s extra 
   await overlay.uncheck();
   await expect(reward.getByText('total (weighted)', { exact: true })).toBeVisible();
   await expect(reward.locator('text', { hasText: 'PPO' })).toBeVisible({ timeout: 10_000 });
+
+  // Fork: change PPO's settings and re-run from it; GRPO's stage stays, the replaced PPO run stays on the charts.
+  await pipeline.getByTestId('stage-card-ppo').locator('summary', { hasText: 'settings' }).click();
+  const settings = pipeline.getByTestId('stage-settings-ppo');
+  const ppo = JSON.parse(await settings.inputValue()) as { config: { steps: number } };
+  await settings.fill(JSON.stringify({ ...ppo, config: { ...ppo.config, steps: ppo.config.steps + 2 } }));
+  await pipeline.getByTestId('stage-settings-apply-ppo').click();
+  await expect(pipeline.getByTestId('stage-steps-ppo')).toHaveValue(String(ppo.config.steps + 2));
+  await pipeline.getByTestId('run-from-ppo').click();
+  // The phase reads 'done' from the first run until the fork starts: wait for the re-run PPO card.
+  const ppoSteps = async () => {
+    const card = (await lab.state()).stages.find((st) => st.id === 'ppo');
+    return card?.state === 'done' ? (card.lastStep as number) - (card.firstStep as number) : -1;
+  };
+  await expect.poll(ppoSteps, { timeout: 100_000 }).toBe(ppo.config.steps + 2);
+  await expect(lab.phase).toHaveAttribute('data-phase', 'done');
+  const forked = await lab.state();
+  expect(forked.stages[0]).toMatchObject({ id: 'grpo', firstStep: stages[0]!.firstStep, lastStep: stages[0]!.lastStep });
+  expect(forked.history.some((p) => Object.keys(p.values).some((k) => k.startsWith('previous:')))).toBe(true);
 });
 
 test('an edited pipeline runs as edited, and an edit that breaks a hand-off is refused with the reason', async ({ page }) => {

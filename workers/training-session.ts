@@ -193,7 +193,7 @@ export class TrainingSession {
     }
     const checkpoints = new Map(startAt > 0 ? this.pipelineCheckpoints : []);
     checkpoints.set('base', { model: start.model, weights: start.weights });
-    validatePipeline({ ...spec, stages: spec.stages.slice(startAt) }, checkpoints.keys());
+    validatePipeline(spec, checkpoints.keys(), startAt);
     const events = runPipeline(spec, this.tokenizer, checkpoints, startAt);
     this.lastConfig = this.run?.config ?? this.lastConfig;
     this.disposeRun();

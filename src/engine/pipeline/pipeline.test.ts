@@ -112,6 +112,8 @@ describe('pipeline', () => {
     expect(() => validatePipeline({ ...spec, stages: [] }, ['base'])).toThrow(/at least one stage/);
     const twice = { ...spec, stages: [spec.stages[0]!, spec.stages[0]!] };
     expect(() => validatePipeline(twice, ['base'])).toThrow(/stages\[1\]\.id: "r1-zero" is used twice/);
+    // A re-run from a later stage still knows the earlier stages it compares with.
+    expect(() => validatePipeline(getRecipe('grpo-vs-ppo', 'tiny'), ['base', 'grpo'], 1)).not.toThrow();
     expect(() => validatePipeline({ ...spec, compare: [spec.stages[0]!.id, 'ghost'] }, ['base', 'other']))
       .toThrow(`pipeline.compare[1]: "ghost" is not a stage of this pipeline (allowed: ${spec.stages.map((s) => s.id).join(', ')})`);
   });

@@ -223,15 +223,18 @@ export function validateStageSettings(s: StageSpec, at: string): void {
 }
 
 /**
- * Checks a pipeline before anything trains: every stage's settings, unique ids, and every
- * hand-off (each stage reads only checkpoints that exist by then). Errors name the field.
+ * Checks a pipeline before anything trains: every stage's settings, unique ids, every hand-off
+ * (each stage reads only checkpoints that exist by then) and the compared stages. From `startAt`
+ * on (a re-run from a later stage), with `available` the checkpoints the earlier stages left.
+ * Errors name the field.
  */
-export function validatePipeline(spec: PipelineSpec, available: Iterable<string>): void {
-  if (!Array.isArray(spec.stages) || spec.stages.length === 0) throw new Error('pipeline.stages: needs at least one stage');
+export function validatePipeline(spec: PipelineSpec, available: Iterable<string>, startAt = 0): void {
+  const stages = Array.isArray(spec.stages) ? spec.stages.slice(startAt) : [];
+  if (stages.length === 0) throw new Error('pipeline.stages: needs at least one stage');
   const known = new Set(available);
   const ids = new Set<string>();
-  spec.stages.forEach((s, i) => {
-    const at = `pipeline.stages[${i}]`;
+  stages.forEach((s, j) => {
+    const at = `pipeline.stages[${startAt + j}]`;
     validateStageSettings(s, at);
     if (ids.has(s.id)) throw new Error(`${at}.id: "${s.id}" is used twice`);
     ids.add(s.id);
@@ -242,8 +245,9 @@ export function validatePipeline(spec: PipelineSpec, available: Iterable<string>
     }
     known.add(s.out);
   });
+  const all = spec.stages.map((s) => s.id);
   (spec.compare ?? []).forEach((id, i) => {
-    if (!ids.has(id)) throw new Error(`pipeline.compare[${i}]: "${id}" is not a stage of this pipeline (allowed: ${[...ids].join(', ')})`);
+    if (!all.includes(id)) throw new Error(`pipeline.compare[${i}]: "${id}" is not a stage of this pipeline (allowed: ${all.join(', ')})`);
   });
 }
 
@@ -254,7 +258,7 @@ export function validatePipeline(spec: PipelineSpec, available: Iterable<string>
 export function* runPipeline(
   spec: PipelineSpec, tokenizer: Tokenizer, checkpoints: Map<string, ModelWeights>, startAt = 0,
 ): Generator<PipelineEvent, StageRecord[], void> {
-  validatePipeline({ ...spec, stages: spec.stages.slice(startAt) }, checkpoints.keys());
+  validatePipeline(spec, checkpoints.keys(), startAt);
   const task = TASKS[spec.task];
   const evalProblems = task.evalSet(spec.evalSize);
   const evalOf = (m: GPT, stageIndex: number, when: number): StageEvaluation =>

@@ -50,6 +50,8 @@ function Counts({ counts }: { counts: NonNullable<StageView['counts']> }) {
 interface StageEditor {
   steps: number;
   count: number;
+  /** Before a run the chain can change; after one only settings can (to re-run from a stage). */
+  structural: boolean;
   /** The stage's settings as JSON (everything but id and kind). */
   settings: string;
   onMove(by: -1 | 1): void;
@@ -93,15 +95,21 @@ function EditControls({ v, index, e }: { v: StageView; index: number; e: StageEd
       <label htmlFor={stepsId}>steps</label>
       <input id={stepsId} type="number" min={1} value={e.steps} onChange={(x) => e.onSteps(Math.max(1, Math.round(Number(x.target.value) || 1)))}
         data-testid={`stage-steps-${v.id}`} />
-      <button type="button" className="button--small" onClick={() => e.onMove(-1)} disabled={index === 0} aria-label={`Move ${v.label} earlier`}>↑</button>
-      <button type="button" className="button--small" onClick={() => e.onMove(1)} disabled={index === e.count - 1} aria-label={`Move ${v.label} later`}>↓</button>
-      <button type="button" className="button--small" onClick={e.onRemove} disabled={e.count === 1} aria-label={`Remove ${v.label}`} data-testid={`stage-remove-${v.id}`}>✕</button>
+      {e.structural && (
+        <>
+          <button type="button" className="button--small" onClick={() => e.onMove(-1)} disabled={index === 0} aria-label={`Move ${v.label} earlier`}>↑</button>
+          <button type="button" className="button--small" onClick={() => e.onMove(1)} disabled={index === e.count - 1} aria-label={`Move ${v.label} later`}>↓</button>
+          <button type="button" className="button--small" onClick={e.onRemove} disabled={e.count === 1} aria-label={`Remove ${v.label}`} data-testid={`stage-remove-${v.id}`}>✕</button>
+        </>
+      )}
       <SettingsEditor v={v} e={e} />
     </div>
   );
 }
 
-function StageCard({ v, index, canRun, onRunFrom, editor }: { v: StageView; index: number; canRun: boolean; onRunFrom(i: number): void; editor?: StageEditor }) {
+function StageCard({ v, index, canRun, showRunFrom, onRunFrom, editor }: {
+  v: StageView; index: number; canRun: boolean; showRunFrom: boolean; onRunFrom(i: number): void; editor?: StageEditor;
+}) {
   return (
     <li className={`stage-card stage-card--${v.state}`} data-testid={`stage-card-${v.id}`} data-state={v.state}>
       <h3>{index + 1}. {v.label}</h3>
@@ -123,7 +131,7 @@ function StageCard({ v, index, canRun, onRunFrom, editor }: { v: StageView; inde
       )}
       <p className="stage-card__state">{v.state}{v.firstStep !== undefined ? ` · steps ${v.firstStep}–${v.lastStep ?? '…'}` : ''}</p>
       {editor && <EditControls v={v} index={index} e={editor} />}
-      {!editor && index > 0 && (
+      {showRunFrom && index > 0 && (
         <button type="button" disabled={!canRun} onClick={() => onRunFrom(index)} data-testid={`run-from-${v.id}`}
           title="Re-run from this stage on the checkpoints the earlier stages left">
           Run from here
@@ -158,17 +166,21 @@ export function PipelinePanel() {
   const busy = phase === 'running' || phase === 'pausing';
   const previousRunDone = liveStages.length > 0 && liveStages.every((s) => s.state === 'done');
   const editing = liveStages.length === 0 && spec !== undefined;
+  // After a run, a stage's settings can change before re-running from it (a fork); the cards
+  // must still be this spec's stages (the recipe was not switched since).
+  const forking = previousRunDone && !busy && spec !== undefined &&
+    spec.stages.map((st) => st.id).join() === liveStages.map((st) => st.id).join();
   const cards: StageView[] = liveStages.length > 0 ? liveStages : (spec?.stages.map((st) => ({
     id: st.id, label: st.label, kind: st.kind, out: st.out, state: 'waiting' as const,
     from: stageInputs(st).map(([, checkpoint]) => checkpoint),
   })) ?? []);
-  const run = (startAt: number) => void labClient.startPipeline(draft && startAt === 0 ? { spec: draft } : { recipe: name, scale }, startAt, spec?.compare ?? []);
+  const run = (startAt: number) => void labClient.startPipeline(draft ? { spec: draft } : { recipe: name, scale }, startAt, spec?.compare ?? []);
   const editorFor = (i: number): StageEditor | undefined => {
-    if (!editing || !spec) return undefined;
+    if (!(editing || forking) || !spec) return undefined;
     const st = spec.stages[i];
     if (!st) return undefined;
     return {
-      steps: stageSteps(st), count: spec.stages.length, settings: stageSettingsText(st),
+      steps: stageSteps(st), count: spec.stages.length, settings: stageSettingsText(st), structural: editing,
       onMove: (by) => setDraft(moveStage(spec, i, by)),
       onRemove: () => setDraft(removeStage(spec, i)),
       onSteps: (n) => setDraft(setStageLength(spec, i, n)),
@@ -199,7 +211,9 @@ export function PipelinePanel() {
       </div>
       {recipe && <p className="explain" data-testid="recipe-description">{recipe.description}</p>}
       <ol className="pipeline__stages">
-        {cards.map((v, i) => <StageCard key={v.id} v={v} index={i} canRun={!busy && previousRunDone} onRunFrom={run} editor={editorFor(i)} />)}
+        {cards.map((v, i) => (
+          <StageCard key={v.id} v={v} index={i} canRun={!busy && previousRunDone} showRunFrom={liveStages.length > 0} onRunFrom={run} editor={editorFor(i)} />
+        ))}
       </ol>
       {editing && spec && (
         <div className="pipeline__add">
