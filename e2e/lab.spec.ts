@@ -207,8 +207,7 @@ test('a tiny R1 pipeline runs in the app: stage cards fill in and the charts ban
   test.setTimeout(180_000);
   const lab = new LabPage(page);
   await lab.goto();
-  const pipeline = page.getByTestId('pipeline');
-  await pipeline.getByTestId('recipe-scale').selectOption('tiny');
+  const pipeline = await lab.tinyPipeline();
   await expect(pipeline.getByTestId('recipe')).toHaveValue('r1');
   await expect(pipeline.getByTestId('stage-card-cold-start')).toBeVisible();
   await pipeline.getByTestId('run-pipeline').click();
@@ -236,9 +235,7 @@ test('GRPO vs PPO: both stages overlaid from a shared step 0, with PPO\'s extra 
   test.setTimeout(120_000);
   const lab = new LabPage(page);
   await lab.goto();
-  const pipeline = page.getByTestId('pipeline');
-  await pipeline.getByTestId('recipe-scale').selectOption('tiny');
-  await pipeline.getByTestId('recipe').selectOption('grpo-vs-ppo');
+  const pipeline = await lab.tinyPipeline('grpo-vs-ppo');
   await pipeline.getByTestId('run-pipeline').click();
   await expect(lab.phase).toHaveAttribute('data-phase', 'done', { timeout: 100_000 });
   await expect(pipeline.getByTestId('stage-card-ppo').getByTestId('stage-value-params')).toContainText(/\+[\d,]+ parameters/);
@@ -280,9 +277,7 @@ test('an edited pipeline runs as edited, and an edit that breaks a hand-off is r
   test.setTimeout(120_000);
   const lab = new LabPage(page);
   await lab.goto();
-  const pipeline = page.getByTestId('pipeline');
-  await pipeline.getByTestId('recipe-scale').selectOption('tiny');
-  await pipeline.getByTestId('recipe').selectOption('r1-zero-only');
+  const pipeline = await lab.tinyPipeline('r1-zero-only');
   // Removing R1-Zero from r1 leaves the cold start reading a checkpoint nobody wrote.
   await pipeline.getByTestId('recipe').selectOption('r1');
   await pipeline.getByTestId('stage-remove-r1-zero').click();

@@ -80,8 +80,8 @@ async function main(): Promise<void> {
       await page.close();
     }
     const figures = runs.map((r) => r.figures);
-    const main = runs[0]?.plan ?? planFor(o, false, 'wasm').plan;
-    const report = buildReport(figures, { unavailable: 'not part of the browser run (npm run bench times PyTorch)' }, main.shapes, main.repeats, {
+    const first = runs[0]?.plan ?? planFor(o, false, 'wasm').plan;
+    const report = buildReport(figures, { unavailable: 'not part of the browser run (npm run bench times PyTorch)' }, first.shapes, first.repeats, {
       browser: `Chromium ${browser.version()}`, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length,
       ...Object.fromEntries(runs.map((r) => [`adapter_${r.figures.backend}`, `${r.adapter}${r.fallbackAdapter ? ' (fallback adapter)' : ''}`])),
       ...Object.fromEntries(runs.filter((r) => r.note).map((r) => [`note_${r.figures.backend}`, r.note as string])),

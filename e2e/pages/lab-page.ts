@@ -42,6 +42,14 @@ export class LabPage {
     await expect(this.page.getByTestId('model-name')).toBeVisible({ timeout });
   }
 
+  /** The pipeline panel at the tiny scale (seconds per stage), with a recipe picked if named. */
+  async tinyPipeline(recipe?: string): Promise<Locator> {
+    const pipeline = this.page.getByTestId('pipeline');
+    await pipeline.getByTestId('recipe-scale').selectOption('tiny');
+    if (recipe) await pipeline.getByTestId('recipe').selectOption(recipe);
+    return pipeline;
+  }
+
   setting(key: string): Locator {
     return this.page.getByTestId(`setting-${key}`);
   }

@@ -25,11 +25,6 @@ describe('runBench', () => {
       expect(w?.kernels).toBeGreaterThan(0);
       expect(w?.peakBytes).toBeGreaterThan(0);
     }
-    // Both samplers produce every row's tokens (no early stop): rows x newTokens per run.
-    const { rows, newTokens } = QUICK_SHAPES.generation;
-    for (const w of [size?.generateCached, size?.generateRecompute]) {
-      expect(((w?.tokensPerSecond as number) * (w?.medianMs as number)) / 1000).toBeCloseTo(rows * newTokens, 6);
-    }
     expect(figures.leak).toMatchObject({ steps: 3 });
     expect(figures.leak?.tensorsAfter).toBe(figures.leak?.tensorsBefore);
     expect(figures.grpoStep).toBeNull();
