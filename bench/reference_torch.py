@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch reference for `npm run bench`: the lab's model and GRPO update, timed on the CPU.
+"""PyTorch reference for `npm run bench`: the lab's model and GRPO update, timed on the CPU
+(or on a CUDA GPU for `npm run bench:gpu`).
 
 The same decoder as src/engine/model.ts (pre-LN blocks, fused QKV without bias, GELU as
 x * sigmoid(1.702 x), learned positions, output head tied to the token embedding) and the same
@@ -7,7 +8,8 @@ update as src/engine/grpo-update.ts with the r1-zero preset's settings (token-le
 aggregation, clip range 0.2 / 0.28, no KL term, gradient clipping at 1, AdamW), written the way
 a PyTorch user would write it. Weights are random: speed does not depend on them.
 
-Input: a JSON spec on stdin, {"models": [...], "shapes": {...}, "repeats": {...}, "threads": n?}
+Input: a JSON spec on stdin,
+{"models": [...], "shapes": {...}, "repeats": {...}, "threads": n?, "device": "cpu" | "cuda"?}
 with the shapes of src/bench/shapes.ts. Output: one JSON object on stdout.
 """
 import json
@@ -71,13 +73,24 @@ def causal_bias(T, past=0):
     return torch.zeros(T, past + T).masked_fill(~allowed, -1e9)[None, None]
 
 
+ON_GPU = False
+
+
+def synchronize():
+    """GPU work is queued: a timer must wait for it to finish."""
+    if ON_GPU:
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeats):
     for _ in range(repeats["warmup"]):
         fn()
+    synchronize()
     samples = []
     for _ in range(repeats["repeats"]):
         t0 = time.perf_counter()
         fn()
+        synchronize()
         samples.append((time.perf_counter() - t0) * 1000)
     return {"medianMs": statistics.median(samples), "minMs": min(samples), "samplesMs": samples}
 
@@ -165,11 +178,22 @@ def bench_model(c, shapes, repeats):
 
 def main():
     spec = json.load(sys.stdin)
+    global ON_GPU
+    device = spec.get("device", "cpu")
+    if device not in ("cpu", "cuda"):
+        sys.exit(f'device: "{device}" is not one of cpu, cuda')
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("device: cuda was asked for, but torch sees no CUDA GPU")
+        # Every tensor below is made on the GPU, the model's weights included (torch 2.0 on).
+        torch.set_default_device("cuda")
+        ON_GPU = True
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     sizes = [bench_model(c, spec["shapes"], spec["repeats"]) for c in spec["models"]]
     json.dump({
         "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "blas": blas_libraries(),
         "sizes": sizes,

@@ -9,13 +9,16 @@ import type { TorchFigures } from '../src/bench/report';
 import type { BenchShapes } from '../src/bench/shapes';
 import type { Repeats } from '../src/bench/timing';
 
-/** Debian's python3-torch is installed for the system interpreter, not for a pyenv or venv one. */
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+/**
+ * Debian's python3-torch is installed for the system interpreter, not for a pyenv or venv one.
+ * BENCH_PYTHON names another (a GPU machine's venv, say).
+ */
+const PYTHON = process.env.BENCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 export function runTorchReference(
-  models: ModelConfig[], shapes: BenchShapes, repeats: Repeats, threads?: number,
+  models: ModelConfig[], shapes: BenchShapes, repeats: Repeats, threads?: number, device: 'cpu' | 'cuda' = 'cpu',
 ): TorchFigures | { unavailable: string } {
-  const spec = JSON.stringify({ models, shapes, repeats, ...(threads ? { threads } : {}) });
+  const spec = JSON.stringify({ models, shapes, repeats, device, ...(threads ? { threads } : {}) });
   const run = spawnSync(PYTHON, ['bench/reference_torch.py'], { input: spec, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   if (run.error) return { unavailable: `${PYTHON} could not start (${run.error.message})` };
   if (run.status !== 0) {

@@ -12,6 +12,8 @@ export interface TorchWorkload extends Timing {
 
 export interface TorchFigures {
   torch: string;
+  /** "cpu", or the CUDA GPU's name. */
+  device?: string;
   threads: number;
   /** BLAS libraries mapped into the PyTorch process. */
   blas: string[];

@@ -1,7 +1,7 @@
 /**
  * Repeated timing with warm-up, summarised by the median (robust to the odd slow run on a
- * shared machine). Every workload the benchmark times ends in a readback, so wall time here is
- * the time the work really took on any backend, WebGPU included.
+ * shared machine). Every workload the benchmark times ends in a readback (dataSync, or await
+ * data()), so wall time here is the time the work really took on any backend, WebGPU included.
  */
 
 export interface Timing {
@@ -24,13 +24,14 @@ export interface Repeats {
   repeats: number;
 }
 
-export function timeRepeated(fn: () => void, r: Repeats): Timing {
+/** Times fn; an async fn is awaited, so work that ends in await data() is timed to its end. */
+export async function timeRepeated(fn: () => void | Promise<void>, r: Repeats): Promise<Timing> {
   if (!(Number.isInteger(r.repeats) && r.repeats >= 1)) throw new Error(`repeats: must be an integer >= 1, got ${r.repeats}`);
-  for (let i = 0; i < r.warmup; i++) fn();
+  for (let i = 0; i < r.warmup; i++) await fn();
   const samplesMs: number[] = [];
   for (let i = 0; i < r.repeats; i++) {
     const t0 = performance.now();
-    fn();
+    await fn();
     samplesMs.push(performance.now() - t0);
   }
   return { medianMs: median(samplesMs), minMs: Math.min(...samplesMs), samplesMs };

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GrpoConfig } from '../engine/config';
 import { GrpoTrainer } from '../engine/grpo-trainer';
-import { grpoUpdate } from '../engine/grpo-update';
+import { type UpdateRows, grpoUpdate } from '../engine/grpo-update';
 import { GPT, disposeParams } from '../engine/model';
 import { AdamW } from '../engine/optim';
 import { Rng } from '../engine/rng';
@@ -39,7 +39,7 @@ async function profiled(fn: () => void, timing: Timing, tokens: number, flops: n
 }
 
 /** A fixed prompt of n ordinary tokens (digits): speed does not depend on which. */
-function syntheticPrompt(tokenizer: Tokenizer, n: number): number[] {
+export function syntheticPrompt(tokenizer: Tokenizer, n: number): number[] {
   const digits = tokenizer.encode('0123456789');
   return Array.from({ length: n }, (_, i) => digits[i % digits.length] as number);
 }
@@ -55,10 +55,22 @@ export async function benchGeneration(
       maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, stopIds: [], padId: tokenizer.padId, kvCache,
     }, new Rng(1));
   };
-  const timing = timeRepeated(run, repeats);
+  const timing = await timeRepeated(run, repeats);
   // The arithmetic the model needs is the cached amount either way; recompute does more of it.
   const flops = sequenceForwardFlops(model.config, rows, promptTokens + newTokens) - sequenceForwardFlops(model.config, rows, promptTokens);
   return profiled(run, timing, rows * newTokens, flops);
+}
+
+/** Random completions of shapes.update's length with advantages +1 and -1 in turn (seeded). */
+export function randomUpdateRows(tokenizer: Tokenizer, vocab: number, shapes: BenchShapes): UpdateRows {
+  const { rows, promptTokens, completionTokens } = shapes.update;
+  const rng = new Rng(2);
+  const prompt = syntheticPrompt(tokenizer, promptTokens);
+  return {
+    prompts: Array.from({ length: rows }, () => prompt),
+    completions: Array.from({ length: rows }, () => Array.from({ length: completionTokens }, () => rng.int(0, vocab - 1))),
+    advantages: Float32Array.from({ length: rows }, (_, i) => (i % 2 === 0 ? 1 : -1)),
+  };
 }
 
 /** The r1-zero preset's update settings, without the KL term (its reference pass is timed in the step split). */
@@ -73,19 +85,12 @@ export function updateConfig(base: GrpoConfig, shapes: BenchShapes): GrpoConfig 
 export async function benchUpdate(
   model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, config: GrpoConfig, repeats: Repeats,
 ): Promise<WorkloadFigures> {
-  const { rows, promptTokens, completionTokens } = shapes.update;
-  const rng = new Rng(2);
-  const prompt = syntheticPrompt(tokenizer, promptTokens);
-  const vocab = model.config.vocabSize;
-  const batch = {
-    prompts: Array.from({ length: rows }, () => prompt),
-    completions: Array.from({ length: rows }, () => Array.from({ length: completionTokens }, () => rng.int(0, vocab - 1))),
-    advantages: Float32Array.from({ length: rows }, (_, i) => (i % 2 === 0 ? 1 : -1)),
-  };
+  const { rows } = shapes.update;
+  const batch = randomUpdateRows(tokenizer, model.config.vocabSize, shapes);
   const optimizer = new AdamW(Object.values(model.variables), { weightDecay: 0 });
   const run = (): void => { grpoUpdate(model, optimizer, null, batch, config, 1e-7, tokenizer.padId); };
   try {
-    const timing = timeRepeated(run, repeats);
+    const timing = await timeRepeated(run, repeats);
     const length = updateInputLength(shapes);
     return await profiled(run, timing, rows * length, trainFlops(model.config, rows, length));
   } finally {

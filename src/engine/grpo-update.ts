@@ -100,13 +100,25 @@ function lossPart(model: GPT, mb: MicroBatch, c: GrpoUpdateConfig): LossFn {
   };
 }
 
-export function grpoUpdate(
-  model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
-): GrpoUpdateResult {
+/** The update's loss as micro-batch parts, with the tensors they read; dispose() frees those. */
+export interface GrpoLossParts {
+  parts: LossFn[];
+  /** Milliseconds spent on the reference policy's log-probs. */
+  referenceMs: number;
+  dispose(): void;
+}
+
+/**
+ * Packs the rows into micro-batches on the backend, with their frozen log-probs (reference,
+ * and old policy when numIterations > 1), and returns one loss part per micro-batch.
+ */
+export function grpoLossParts(
+  model: GPT, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, padId: number,
+): GrpoLossParts {
   const lengths = rows.completions.map((x) => x.length);
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   let referenceMs = 0;
-  const parts: MicroBatch[] = microBatches(lengths, c.microBatchRows).map((idx) => {
+  const batches: MicroBatch[] = microBatches(lengths, c.microBatchRows).map((idx) => {
     const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor);
     const tRef0 = performance.now();
     const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, tensors) : undefined;
@@ -119,21 +131,34 @@ export function grpoUpdate(
       weights: microBatchWeights(c.lossType, idx.length, tokens, lengths.length, totalTokens),
     };
   });
+  return {
+    parts: batches.map((mb) => lossPart(model, mb, c)),
+    referenceMs,
+    dispose: () => {
+      for (const mb of batches) {
+        disposeBatchTensors(mb.tensors);
+        tf.dispose([mb.advantages, ...(mb.refLogp ? [mb.refLogp] : []), ...(mb.oldLogp ? [mb.oldLogp] : [])]);
+      }
+    },
+  };
+}
+
+export function grpoUpdate(
+  model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
+): GrpoUpdateResult {
+  const loss = grpoLossParts(model, reference, rows, c, padId);
   const sums: Record<string, number> = {};
-  let loss = 0, gradNorm = 0, skipped = 0;
+  let meanLoss = 0, gradNorm = 0, skipped = 0;
   try {
     for (let it = 0; it < c.numIterations; it++) {
-      const r = accumulatedUpdate(model, optimizer, parts.map((mb) => lossPart(model, mb, c)), lr, c.maxGradNorm);
-      loss += r.loss / c.numIterations;
+      const r = accumulatedUpdate(model, optimizer, loss.parts, lr, c.maxGradNorm);
+      meanLoss += r.loss / c.numIterations;
       gradNorm += r.gradNorm / c.numIterations;
       skipped += Number(r.skipped);
       for (const [k, v] of Object.entries(r.extras)) sums[k] = (sums[k] ?? 0) + v / c.numIterations;
     }
   } finally {
-    for (const mb of parts) {
-      disposeBatchTensors(mb.tensors);
-      tf.dispose([mb.advantages, ...(mb.refLogp ? [mb.refLogp] : []), ...(mb.oldLogp ? [mb.oldLogp] : [])]);
-    }
+    loss.dispose();
   }
-  return { extras: sums, loss, gradNorm, skipped, referenceMs };
+  return { extras: sums, loss: meanLoss, gradNorm, skipped, referenceMs: loss.referenceMs };
 }

@@ -173,10 +173,33 @@ export class AdamW {
   }
 }
 
+/** The global L2 norm of all gradients together, as a scalar tensor owned by the caller (0 for none). */
+export function globalNorm(grads: GradMap): tf.Scalar {
+  const names = Object.keys(grads);
+  if (names.length === 0) return tf.scalar(0);
+  return tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n] as tf.Tensor))))) as tf.Scalar);
+}
+
 /**
- * Scales all gradients together so that their global L2 norm is at most maxNorm, as
- * torch.nn.utils.clip_grad_norm_: coef = maxNorm / (norm + 1e-6), applied only when < 1.
- * maxNorm <= 0 or Infinity disables clipping (the norm is still measured, for logging).
+ * The factor that brings a gradient norm down to maxNorm, as torch.nn.utils.clip_grad_norm_:
+ * maxNorm / (norm + 1e-6) when that is below 1, else 1. maxNorm <= 0 or Infinity disables
+ * clipping, and a non-finite norm is left unscaled (the caller should skip the step).
+ */
+export function clipCoefficient(norm: number, maxNorm: number): number {
+  const clip = maxNorm > 0 && Number.isFinite(maxNorm) && Number.isFinite(norm);
+  return clip ? Math.min(1, maxNorm / (norm + 1e-6)) : 1;
+}
+
+/** New gradients times coef (clones when coef is the number 1), owned by the caller. */
+export function scaleGradients(grads: GradMap, coef: number | tf.Scalar): GradMap {
+  const out: GradMap = {};
+  for (const [n, g] of Object.entries(grads)) out[n] = coef === 1 ? tf.clone(g) : tf.tidy(() => tf.mul(g, coef));
+  return out;
+}
+
+/**
+ * Scales all gradients together so that their global L2 norm is at most maxNorm (see
+ * clipCoefficient); the norm is still measured with clipping off, for logging.
  *
  * Returns the norm before clipping and new tensors, always owned by the caller (clones when
  * nothing was clipped); the input grads are untouched and remain the caller's to dispose.
@@ -184,24 +207,10 @@ export class AdamW {
  * the step.
  */
 export function clipByGlobalNorm(grads: GradMap, maxNorm: number): { grads: GradMap; norm: number } {
-  const names = Object.keys(grads);
-  const norm =
-    names.length === 0
-      ? 0
-      : tf.tidy(() => {
-          const sq = names.map((n) => tf.sum(tf.square(grads[n] as tf.Tensor)));
-          return tf.sqrt(tf.addN(sq));
-        });
-  const normValue = typeof norm === 'number' ? norm : (norm.dataSync()[0] as number);
-  if (typeof norm !== 'number') norm.dispose();
-  const clip = maxNorm > 0 && Number.isFinite(maxNorm) && Number.isFinite(normValue);
-  const coef = clip ? Math.min(1, maxNorm / (normValue + 1e-6)) : 1;
-  const out: GradMap = {};
-  for (const n of names) {
-    const g = grads[n] as tf.Tensor;
-    out[n] = coef < 1 ? tf.tidy(() => tf.mul(g, coef)) : tf.clone(g);
-  }
-  return { grads: out, norm: normValue };
+  const normTensor = globalNorm(grads);
+  const norm = normTensor.dataSync()[0] as number;
+  normTensor.dispose();
+  return { grads: scaleGradients(grads, clipCoefficient(norm, maxNorm)), norm };
 }
 
 export type LrDecay = 'cosine' | 'linear' | 'constant';

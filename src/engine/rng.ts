@@ -62,14 +62,7 @@ export class Rng {
 
   /** An index drawn with probability proportional to weights[i] (weights need not sum to 1). */
   weighted(weights: readonly number[]): number {
-    let total = 0;
-    for (const w of weights) total += w;
-    let u = this.next() * total;
-    for (let i = 0; i < weights.length; i++) {
-      u -= weights[i] as number;
-      if (u < 0) return i;
-    }
-    return weights.length - 1;
+    return weightedIndex(weights, this.next());
   }
 
   /** A new array with the elements in random order (Fisher-Yates). */
@@ -95,4 +88,20 @@ export class Rng {
   setState(state: readonly [number, number, number, number]): void {
     [this.a, this.b, this.c, this.d] = state;
   }
+}
+
+/**
+ * The index that a uniform draw u in [0, 1) selects from weights (which need not sum to 1): the
+ * first i whose running sum exceeds u times the total. Split from Rng.weighted so that a caller
+ * can draw its uniforms ahead of time (the token sampler on the GPU does).
+ */
+export function weightedIndex(weights: readonly number[], u: number): number {
+  let total = 0;
+  for (const w of weights) total += w;
+  let rest = u * total;
+  for (let i = 0; i < weights.length; i++) {
+    rest -= weights[i] as number;
+    if (rest < 0) return i;
+  }
+  return weights.length - 1;
 }

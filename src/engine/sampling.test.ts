@@ -3,7 +3,8 @@ import { tf, useBackend } from '../node/tfjs-node';
 import { type Params, causalBias, forward, positionsFor, weightShapes } from './model';
 import { type ModelConfig, modelSize } from './model-config';
 import { Rng } from './rng';
-import { type SamplingOptions, chooseToken, generate } from './sampling';
+import { type SamplingOptions, generate } from './sampling';
+import { type TokenChoice, chooseToken, chooseTokensOnDevice } from './token-choice';
 import { Tokenizer } from './tokenizer';
 
 const tok = new Tokenizer();
@@ -54,14 +55,11 @@ function argmax(xs: ArrayLike<number>): number {
 }
 
 describe('chooseToken', () => {
-  test('temperature 0 picks the argmax and draws nothing from the rng', () => {
+  test('temperature 0 picks the argmax whatever the draw', () => {
     const rng = new Rng(1);
     for (let trial = 0; trial < 50; trial++) {
       const logits = randomLogits(rng, 20);
-      const r = new Rng(5);
-      const state = r.getState();
-      expect(chooseToken(logits, { temperature: 0, topK: 0, topP: 1 }, r)).toBe(argmax(logits));
-      expect(r.getState()).toEqual(state);
+      for (const u of [0, 0.5, 0.999]) expect(chooseToken(logits, { temperature: 0, topK: 0, topP: 1 }, u)).toBe(argmax(logits));
     }
   });
 
@@ -70,8 +68,8 @@ describe('chooseToken', () => {
     for (let trial = 0; trial < 50; trial++) {
       const logits = randomLogits(rng, 30, 1);
       const best = argmax(logits);
-      expect(chooseToken(logits, { temperature: 1.5, topK: 1, topP: 1 }, rng)).toBe(best);
-      expect(chooseToken(logits, { temperature: 1.5, topK: 0, topP: 1e-6 }, rng)).toBe(best);
+      expect(chooseToken(logits, { temperature: 1.5, topK: 1, topP: 1 }, rng.next())).toBe(best);
+      expect(chooseToken(logits, { temperature: 1.5, topK: 0, topP: 1e-6 }, rng.next())).toBe(best);
     }
   });
 
@@ -81,7 +79,7 @@ describe('chooseToken', () => {
     for (const temperature of [0.7, 1, 2]) {
       const rng = new Rng(Math.round(temperature * 100));
       const counts = new Array(logits.length).fill(0);
-      for (let i = 0; i < n; i++) counts[chooseToken(logits, { temperature, topK: 0, topP: 1 }, rng)]++;
+      for (let i = 0; i < n; i++) counts[chooseToken(logits, { temperature, topK: 0, topP: 1 }, rng.next())]++;
       const w = logits.map((l) => Math.exp(l / temperature));
       const z = w.reduce((a, b) => a + b, 0);
       // 4 binomial standard deviations at most (~0.014 at p = 0.5).
@@ -94,15 +92,45 @@ describe('chooseToken', () => {
     const n = 10000;
     const rng = new Rng(9);
     const k2 = new Array(logits.length).fill(0);
-    for (let i = 0; i < n; i++) k2[chooseToken(logits, { temperature: 1, topK: 2, topP: 1 }, rng)]++;
+    for (let i = 0; i < n; i++) k2[chooseToken(logits, { temperature: 1, topK: 2, topP: 1 }, rng.next())]++;
     expect(k2[1] + k2[2] + k2[4]).toBe(0);
     const p3 = Math.exp(2) / (Math.exp(2) + Math.exp(1));
     expect(Math.abs(k2[3] / n - p3)).toBeLessThan(0.02);
     // Softmax: [0.207, 0.076, 0.028, 0.563, 0.126]; top-p 0.75 keeps tokens 3 and 0 (0.770 >= 0.75).
     const pp = new Array(logits.length).fill(0);
-    for (let i = 0; i < n; i++) pp[chooseToken(logits, { temperature: 1, topK: 0, topP: 0.75 }, rng)]++;
+    for (let i = 0; i < n; i++) pp[chooseToken(logits, { temperature: 1, topK: 0, topP: 0.75 }, rng.next())]++;
     expect(pp[1] + pp[2] + pp[4]).toBe(0);
     expect(Math.abs(pp[3] / n - p3)).toBeLessThan(0.02);
+  });
+});
+
+describe('chooseTokensOnDevice', () => {
+  /** The device rule's picks for rows of logits, one draw per row. */
+  function onDevice(rows: number[][], draws: number[], o: TokenChoice): number[] {
+    return tf.tidy(() => chooseTokensOnDevice(tf.tensor2d(rows), tf.tensor1d(draws), o).arraySync());
+  }
+
+  test.each<[string, TokenChoice]>([
+    ['greedy', { temperature: 0, topK: 0, topP: 1 }],
+    ['temperature 1', { temperature: 1, topK: 0, topP: 1 }],
+    ['temperature 0.7, top-k 5', { temperature: 0.7, topK: 5, topP: 1 }],
+    ['top-p 0.9', { temperature: 1, topK: 0, topP: 0.9 }],
+    ['top-k 8 and top-p 0.5', { temperature: 1.3, topK: 8, topP: 0.5 }],
+  ])('%s: picks what the host rule picks from the same draws', (_name, o) => {
+    const rng = new Rng(11);
+    const rows = Array.from({ length: 400 }, () => randomLogits(rng, 24));
+    const draws = rows.map(() => Math.fround(rng.next()));
+    const host = rows.map((row, b) => chooseToken(row, o, draws[b] as number));
+    expect(onDevice(rows, draws, o)).toEqual(host);
+  });
+
+  test('hand-checked: logits [0, ln 3, ln 2, -inf-ish] at temperature 1 split [0, 1) into 1/6, 3/6, 2/6', () => {
+    const row = [0, Math.log(3), Math.log(2), -30];
+    const o = { temperature: 1, topK: 0, topP: 1 };
+    // Sorted by logit: id 1 (weight 3), id 2 (2), id 0 (1); running sums 0.5, 0.833, 1.
+    expect(onDevice([row, row, row, row], [0.1, 0.49, 0.6, 0.99], o)).toEqual([1, 1, 2, 0]);
+    // top-p 0.5: id 1 alone reaches 0.5, so every draw picks it.
+    expect(onDevice([row, row], [0.2, 0.95], { ...o, topP: 0.5 })).toEqual([1, 1]);
   });
 });
 
@@ -172,6 +200,31 @@ describe('generate', () => {
     expect(gen.completions).toEqual(first.completions);
     expect(gen.truncated).toEqual([false, false, false, false]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test.each<[string, Partial<SamplingOptions>]>([
+    ['greedy', { temperature: 0 }],
+    ['sampled', { temperature: 1 }],
+    ['top-k and top-p', { temperature: 0.8, topK: 6, topP: 0.9 }],
+  ])('%s: choosing tokens on the device gives the host completions, stops included, and leaks no tensor', (_name, o) => {
+    const free = generate(params, config, PROMPTS, options({ ...o, maxNewTokens: 12, tokenChoice: 'host' }), new Rng(5));
+    const stopIds = [free.completions[2]?.[3] as number, free.completions[0]?.[7] as number];
+    const host = generate(params, config, PROMPTS, options({ ...o, maxNewTokens: 12, stopIds, tokenChoice: 'host' }), new Rng(5));
+    const before = tf.memory().numTensors;
+    const device = generate(params, config, PROMPTS, options({ ...o, maxNewTokens: 12, stopIds, tokenChoice: 'device' }), new Rng(5));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(device).toEqual(host);
+    expect(host.truncated).toContain(false);
+  });
+
+  test('a call takes exactly one number from the caller\'s generator, on either path', () => {
+    for (const tokenChoice of ['host', 'device'] as const) {
+      const rng = new Rng(8);
+      generate(params, config, PROMPTS, options({ tokenChoice }), rng);
+      const expected = new Rng(8);
+      expected.nextUint32();
+      expect(rng.nextUint32()).toBe(expected.nextUint32());
+    }
   });
 
   test('throws when maxNewTokens overflow the room after the prompt anchor, or a prompt is longer than the anchor', () => {

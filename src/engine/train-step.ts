@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT } from './model';
-import { type AdamW, type GradMap, clipByGlobalNorm } from './optim';
+import { type AdamW, type GradMap, clipCoefficient, globalNorm, scaleGradients } from './optim';
 
 export interface UpdateResult {
   loss: number;
@@ -35,11 +35,29 @@ export function optimizerUpdate(
 
 /**
  * One update on a loss given as parts: loss, gradients and each metric are the sums over the
- * parts (each part weights its own loss and metrics). Everything is read back once, at the end.
+ * parts (each part weights its own loss and metrics). Everything is read back once, after the
+ * gradients: the loss, the gradient norm and the metrics together.
  */
 export function accumulatedUpdate(
   model: Pick<GPT, 'variables'>, optimizer: AdamW, parts: readonly LossFn[], lr: number, maxGradNorm: number,
 ): UpdateResult {
+  const { loss: lossSum, grads, extras } = accumulateGradients(model, parts);
+  const scalars = readScalars({ ...extras, '#loss': lossSum, '#norm': globalNorm(grads) });
+  const { '#loss': loss = NaN, '#norm': gradNorm = NaN, ...extraValues } = scalars;
+  const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
+  if (!skipped) {
+    const clipped = scaleGradients(grads, clipCoefficient(gradNorm, maxGradNorm));
+    optimizer.step(clipped, lr);
+    tf.dispose(Object.values(clipped));
+  }
+  tf.dispose(Object.values(grads));
+  return { loss, gradNorm, skipped, extras: extraValues };
+}
+
+/** The summed loss, gradients and metrics of the parts, all tensors owned by the caller: no readback. */
+export function accumulateGradients(
+  model: Pick<GPT, 'variables'>, parts: readonly LossFn[],
+): { loss: tf.Scalar; grads: GradMap; extras: Record<string, tf.Scalar> } {
   if (parts.length === 0) throw new Error('accumulatedUpdate: needs at least one loss part');
   const variables = Object.values(model.variables);
   let lossSum: tf.Scalar | null = null;
@@ -56,15 +74,7 @@ export function accumulatedUpdate(
     gradSum = gradSum ? addGrads(gradSum, grads) : grads;
     for (const [k, t] of Object.entries(extras)) extraSums[k] = addInto(extraSums[k] ?? null, t);
   }
-  const scalars = readScalars({ ...extraSums, '#loss': lossSum as tf.Scalar });
-  tf.dispose([lossSum as tf.Scalar, ...Object.values(extraSums)]);
-  const { '#loss': loss = NaN, ...extraValues } = scalars;
-  const clipped = clipByGlobalNorm(gradSum as GradMap, maxGradNorm);
-  tf.dispose(Object.values(gradSum as GradMap));
-  const skipped = !Number.isFinite(loss) || !Number.isFinite(clipped.norm);
-  if (!skipped) optimizer.step(clipped.grads, lr);
-  tf.dispose(Object.values(clipped.grads));
-  return { loss, gradNorm: clipped.norm, skipped, extras: extraValues };
+  return { loss: lossSum as tf.Scalar, grads: gradSum as GradMap, extras: extraSums };
 }
 
 /** sum + t (both disposed, the result owned by the caller); t alone when there is no sum yet. */
@@ -89,10 +99,10 @@ function addGrads(sum: GradMap, grads: GradMap): GradMap {
   return out;
 }
 
-/** All metric scalars in one readback (one GPU sync on webgpu instead of one per metric). */
+/** All the scalars in one readback (one GPU sync on webgpu instead of one each), then disposed. */
 function readScalars(scalars: Record<string, tf.Scalar>): Record<string, number> {
   const names = Object.keys(scalars);
-  if (names.length === 0) return {};
   const values = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)).dataSync());
+  tf.dispose(Object.values(scalars));
   return Object.fromEntries(names.map((n, i) => [n, values[i] as number]));
 }

@@ -1,0 +1,142 @@
+/**
+ * npm run bench:gpu — the engine on a real GPU through WebGPU in Node (Dawn, the WebGPU
+ * implementation inside Chromium; see src/node/tfjs-webgpu-node.ts), beside PyTorch on the same
+ * GPU with CUDA when it is there.
+ *
+ * It times what can run without synchronous readbacks (src/bench/async-workloads.ts): square
+ * matmuls (the backend's best case), sampling with tokens chosen on the device, and the GRPO
+ * update's arithmetic; then checks that repeating them leaks no tensor. With --peak-tflops (the
+ * adapter's float32 peak, which WebGPU does not report) the FLOP/s are also given as a share of it.
+ *
+ * Needs the Dawn bindings: npm install --no-save webgpu (and a Vulkan driver).
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { Command } from 'commander';
+import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
+import { useNodeWebGPU } from '../src/node/tfjs-webgpu-node';
+import { GPT } from '../src/engine/model';
+import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
+import { getPreset } from '../src/engine/presets';
+import { Tokenizer } from '../src/engine/tokenizer';
+import { type RateFigures, benchDeviceGeneration, benchUpdateArithmetic, matmulThroughput } from '../src/bench/async-workloads';
+import { type BenchShapes, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
+import type { Repeats } from '../src/bench/timing';
+import { updateConfig } from '../src/bench/workloads';
+import { runTorchReference } from './torch-reference';
+import { intFlag, listFlag, parseOrExit } from './cli-common';
+
+interface Options {
+  backend: string; sizes: ModelSizeName[]; matmul: string[]; quick: boolean; warmup: number; repeats: number;
+  leakSteps: number; torch: boolean; peakTflops?: number; json?: string;
+}
+
+const program = new Command()
+  .name('bench:gpu')
+  .description('Benchmark the engine on a GPU through WebGPU in Node (Dawn), against PyTorch with CUDA')
+  .option('--backend <name>', `webgpu, or ${NODE_BACKENDS.join(' or ')} to try the script where no GPU is`, 'webgpu')
+  .option('--sizes <list>', 'comma-separated model sizes', listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
+  .option('--matmul <list>', 'square matmul sizes', (v: string) => v.split(','), ['512', '1024', '2048', '4096'])
+  .option('--quick', 'small shapes, one repeat: a smoke test, not a measurement', false)
+  .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 2)
+  .option('--repeats <n>', 'timed runs (the median is reported)', intFlag('repeats', 1), 5)
+  .option('--leak-steps <n>', 'tiny generate + update rounds for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
+  .option('--no-torch', 'skip the PyTorch CUDA reference')
+  .option('--peak-tflops <x>', "the adapter's float32 peak in TFLOP/s, to report FLOP/s as a share of it", (v: string) => {
+    const x = Number(v);
+    if (!(x > 0)) throw new Error(`--peak-tflops: must be a positive number (got "${v}")`);
+    return x;
+  })
+  .option('--json <file>', 'write every figure to this JSON file')
+  .showHelpAfterError()
+  .exitOverride();
+
+/** The r1-zero preset's rollout: every group's rows decoded together, at its completion length. */
+function rolloutShape(): BenchShapes['generation'] {
+  const p = getPreset('r1-zero').config;
+  return { rows: p.promptsPerStep * p.groupSize, promptTokens: 12, newTokens: p.maxCompletionLength };
+}
+
+function share(f: RateFigures, peakTflops?: number): string {
+  const tflops = f.flopsPerSecond / 1e12;
+  return `${tflops.toFixed(3)} TFLOP/s${peakTflops ? ` (${((100 * tflops) / peakTflops).toFixed(2)}% of peak)` : ''}`;
+}
+
+async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, shapes: BenchShapes, repeats: Repeats, log: (s: string) => void, peak?: number) {
+  const model = GPT.create(benchModelConfig(size, tokenizer.size, shapes), 1);
+  try {
+    const generate = await benchDeviceGeneration(model, tokenizer, shapes.generation, repeats);
+    log(`${size} generate ${shapes.generation.rows}x${shapes.generation.newTokens}: ${generate.tokensPerSecond.toFixed(0)} tok/s, ${generate.medianMs.toFixed(1)} ms, ${share(generate, peak)}`);
+    const rollout = await benchDeviceGeneration(model, tokenizer, rolloutShape(), repeats);
+    log(`${size} rollout ${rolloutShape().rows}x${rolloutShape().newTokens}: ${rollout.tokensPerSecond.toFixed(0)} tok/s, ${rollout.medianMs.toFixed(1)} ms, ${share(rollout, peak)}`);
+    const preset = updateConfig(getPreset('r1-zero').config, shapes);
+    const update = await benchUpdateArithmetic(model, tokenizer, shapes, preset, repeats);
+    log(`${size} update (micro-batches of ${preset.microBatchRows}): ${update.medianMs.toFixed(1)} ms, ${share(update, peak)}`);
+    const updateOneBatch = await benchUpdateArithmetic(model, tokenizer, shapes, { ...preset, microBatchRows: 0 }, repeats);
+    log(`${size} update (one batch): ${updateOneBatch.medianMs.toFixed(1)} ms, ${share(updateOneBatch, peak)}`);
+    return { size, parameters: model.parameterCount, generate, rollout, update, updateOneBatch };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Tiny generate + update rounds: the tensor count and bytes must end where they began. */
+async function leakCheck(tokenizer: Tokenizer, rounds: number) {
+  const model = GPT.create(benchModelConfig('test', tokenizer.size, QUICK_SHAPES), 3);
+  const once: Repeats = { warmup: 0, repeats: 1 };
+  const config = updateConfig(getPreset('r1-zero').config, QUICK_SHAPES);
+  await benchDeviceGeneration(model, tokenizer, QUICK_SHAPES.generation, once);
+  await benchUpdateArithmetic(model, tokenizer, QUICK_SHAPES, config, once);
+  const before = tf.memory();
+  for (let i = 0; i < rounds; i++) {
+    await benchDeviceGeneration(model, tokenizer, QUICK_SHAPES.generation, once);
+    await benchUpdateArithmetic(model, tokenizer, QUICK_SHAPES, config, once);
+  }
+  const after = tf.memory();
+  model.dispose();
+  return { rounds, tensorsBefore: before.numTensors, tensorsAfter: after.numTensors, bytesBefore: before.numBytes, bytesAfter: after.numBytes };
+}
+
+async function main(): Promise<void> {
+  const o = parseOrExit<Options>(program);
+  const log = (line: string): void => { process.stderr.write(`  ${line}\n`); };
+  const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
+  const repeats: Repeats = o.quick ? { warmup: 1, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
+  const adapter = o.backend === 'webgpu' ? await useNodeWebGPU() : { backend: await useBackend(o.backend) };
+  log(`adapter: ${JSON.stringify(adapter)}`);
+  const tokenizer = new Tokenizer();
+
+  const matmul = [];
+  for (const n of o.matmul.map(Number)) {
+    const f = await matmulThroughput(n, 8, repeats);
+    log(`matmul ${n}x${n}: ${f.medianMs.toFixed(2)} ms for 8, ${share(f, o.peakTflops)}`);
+    matmul.push(f);
+  }
+  const sizes = [];
+  for (const size of o.sizes) sizes.push(await benchSize(size, tokenizer, shapes, repeats, log, o.peakTflops));
+  const leak = o.leakSteps > 0 ? await leakCheck(tokenizer, o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps) : null;
+  if (leak) log(`leak check, ${leak.rounds} rounds: tensors ${leak.tensorsBefore} -> ${leak.tensorsAfter}, bytes ${leak.bytesBefore} -> ${leak.bytesAfter}`);
+
+  const models = o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes));
+  const torch = o.torch ? runTorchReference(models, shapes, repeats, undefined, 'cuda') : { unavailable: 'skipped (--no-torch)' };
+  if ('sizes' in torch) {
+    for (const t of torch.sizes) {
+      const ours = sizes.find((s) => s.size === t.size);
+      log(`torch ${torch.device ?? ''} ${t.size}: generate ${t.generateCached.tokensPerSecond.toFixed(0)} tok/s, update ${t.update.medianMs.toFixed(1)} ms` +
+        (ours ? ` (webgpu / torch update time: ${(ours.update.medianMs / t.update.medianMs).toFixed(2)})` : ''));
+    }
+  } else log(`torch: ${torch.unavailable}`);
+
+  const report = {
+    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, peakTflops: o.peakTflops ?? null, shapes, repeats,
+    environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
+    matmul, sizes, leak, torch,
+  };
+  if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+main().then(() => process.exit(0), (error: unknown) => {
+  process.stderr.write(`bench:gpu: ${(error as Error).message}\n`);
+  process.exit(1);
+});

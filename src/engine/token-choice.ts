@@ -1,0 +1,81 @@
+/**
+ * Choosing the next token from a row of logits under temperature, top-k and top-p, given one
+ * uniform draw u in [0, 1) per row. The same rule runs in two places: on the host in JavaScript
+ * (chooseToken) and on the backend as tensor ops (chooseTokensOnDevice), so that a GPU can sample
+ * without reading logits back every token. Fed the same draws, both pick the same tokens up to
+ * float rounding at a boundary between two tokens.
+ *
+ * The rule: sort the tokens by logit (ties by id), keep the top k, weight each by
+ * exp((logit - max) / temperature), keep the smallest prefix whose probability reaches topP, and
+ * pick the first token whose running weight exceeds u times the kept total.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type Rng, weightedIndex } from './rng';
+
+export interface TokenChoice {
+  /** 0 means greedy (argmax). */
+  temperature: number;
+  /** Keep the k most likely tokens (0 = off). */
+  topK: number;
+  /** Keep the smallest set of tokens whose probability reaches topP (1 = off). */
+  topP: number;
+}
+
+/** The host rule for one row of logits. */
+export function chooseToken(logits: ArrayLike<number>, o: TokenChoice, u: number): number {
+  const V = logits.length;
+  if (o.temperature <= 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
+    return best;
+  }
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => (logits[b] as number) - (logits[a] as number));
+  const keep = o.topK > 0 ? order.slice(0, o.topK) : order;
+  const maxLogit = logits[keep[0] as number] as number;
+  const weights = keep.map((i) => Math.exp(((logits[i] as number) - maxLogit) / o.temperature));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let cut = keep.length;
+  if (o.topP < 1) {
+    let cumulative = 0;
+    for (let k = 0; k < keep.length; k++) {
+      cumulative += (weights[k] as number) / total;
+      if (cumulative >= o.topP) { cut = k + 1; break; }
+    }
+  }
+  return keep[weightedIndex(weights.slice(0, cut), u)] as number;
+}
+
+/**
+ * The same rule as tensor ops: logits [B, V] and draws [B] give token ids [B] (int32), with no
+ * readback. Call inside tf.tidy.
+ */
+export function chooseTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, o: TokenChoice): tf.Tensor1D {
+  if (o.temperature <= 0) return tf.cast(tf.argMax(logits, 1), 'int32') as tf.Tensor1D;
+  const [B, V] = logits.shape;
+  const sorted = tf.topk(logits, V, true);
+  const columns = tf.range(0, V, 1, 'int32').reshape([1, V]);
+  const maxLogit = tf.slice(sorted.values, [0, 0], [B, 1]);
+  let weights = tf.exp(tf.div(tf.sub(sorted.values, maxLogit), o.temperature));
+  if (o.topK > 0 && o.topK < V) weights = tf.mul(weights, tf.cast(tf.less(columns, o.topK), 'float32'));
+  if (o.topP < 1) {
+    // A token stays when the probability of the tokens ranked above it is still short of topP.
+    const before = tf.cumsum(tf.div(weights, tf.sum(weights, 1, true)), 1, true);
+    weights = tf.mul(weights, tf.cast(tf.less(before, o.topP), 'float32'));
+  }
+  const target = tf.mul(tf.reshape(draws, [B, 1]), tf.sum(weights, 1, true));
+  const passed = tf.sum(tf.cast(tf.lessEqual(tf.cumsum(weights, 1), target), 'int32'), 1);
+  // Rounding can leave the target at or past the last kept token's running sum: take that token.
+  const kept = tf.sum(tf.cast(tf.greater(weights, 0), 'int32'), 1);
+  const rank = tf.cast(tf.minimum(passed, tf.sub(kept, 1)), 'int32');
+  return tf.sum(tf.mul(sorted.indices, tf.oneHot(rank, V, 1, 0, 'int32')), 1) as tf.Tensor1D;
+}
+
+/**
+ * One uniform per row for the next step, rounded to float32 so that the host rule sees exactly
+ * the numbers the device rule is given.
+ */
+export function nextDraws(draws: Rng, rows: number): Float32Array {
+  const u = new Float32Array(rows);
+  for (let b = 0; b < rows; b++) u[b] = draws.next();
+  return u;
+}
