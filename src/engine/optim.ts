@@ -177,7 +177,9 @@ export class AdamW {
 export function globalNorm(grads: GradMap): tf.Scalar {
   const names = Object.keys(grads);
   if (names.length === 0) return tf.scalar(0);
-  return tf.tidy(() => tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n] as tf.Tensor))))) as tf.Scalar);
+  // Stacked, then summed: not addN, whose WebGPU shader binds every input at once and so fails
+  // validation past 8 storage buffers (the default limit); stack splits its inputs to fit.
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.stack(names.map((n) => tf.sum(tf.square(grads[n] as tf.Tensor)))))) as tf.Scalar);
 }
 
 /**

@@ -124,13 +124,21 @@ describe('chooseTokensOnDevice', () => {
     expect(onDevice(rows, draws, o)).toEqual(host);
   });
 
-  test('hand-checked: logits [0, ln 3, ln 2, -inf-ish] at temperature 1 split [0, 1) into 1/6, 3/6, 2/6', () => {
-    const row = [0, Math.log(3), Math.log(2), -30];
+  test('hand-checked: logits [0, ln 3, ln 2, -200] at temperature 1 split [0, 1) into 1/6, 3/6, 2/6', () => {
+    const row = [0, Math.log(3), Math.log(2), -200];
     const o = { temperature: 1, topK: 0, topP: 1 };
-    // Sorted by logit: id 1 (weight 3), id 2 (2), id 0 (1); running sums 0.5, 0.833, 1.
-    expect(onDevice([row, row, row, row], [0.1, 0.49, 0.6, 0.99], o)).toEqual([1, 1, 2, 0]);
+    // No truncation, so id order: id 0 (weight 1), id 1 (3), id 2 (2), id 3 (0 in float32);
+    // running sums 1/6, 4/6, 1.
+    expect(onDevice([row, row, row, row, row], [0.1, 0.2, 0.6, 0.7, 0.999999], o)).toEqual([0, 1, 1, 2, 2]);
+    // top-k 3 sorts: id 1 (3), id 2 (2), id 0 (1); running sums 0.5, 0.833, 1.
+    expect(onDevice([row, row, row, row], [0.1, 0.49, 0.6, 0.99], { ...o, topK: 3 })).toEqual([1, 1, 2, 0]);
     // top-p 0.5: id 1 alone reaches 0.5, so every draw picks it.
     expect(onDevice([row, row], [0.2, 0.95], { ...o, topP: 0.5 })).toEqual([1, 1]);
+  });
+
+  test('a draw rounded past the last running sum takes the last token with weight, never a weightless one', () => {
+    // id 3's weight underflows to 0 in float32: a draw of 1 must still land on id 2.
+    expect(onDevice([[0, Math.log(3), Math.log(2), -200]], [1], { temperature: 1, topK: 0, topP: 1 })).toEqual([2]);
   });
 });
 

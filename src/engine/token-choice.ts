@@ -5,9 +5,11 @@
  * without reading logits back every token. Fed the same draws, both pick the same tokens up to
  * float rounding at a boundary between two tokens.
  *
- * The rule: sort the tokens by logit (ties by id), keep the top k, weight each by
- * exp((logit - max) / temperature), keep the smallest prefix whose probability reaches topP, and
- * pick the first token whose running weight exceeds u times the kept total.
+ * The rule: with top-k or top-p on, sort the tokens by logit (ties by id), keep the top k, and
+ * keep the smallest prefix whose probability reaches topP; without them, keep every token in id
+ * order (no sort: on a GPU a sort is a dozen passes per token). Weight each kept token by
+ * exp((logit - max) / temperature) and pick the first whose running weight exceeds u times the
+ * kept total.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Rng, weightedIndex } from './rng';
@@ -29,9 +31,11 @@ export function chooseToken(logits: ArrayLike<number>, o: TokenChoice, u: number
     for (let i = 1; i < V; i++) if ((logits[i] as number) > (logits[best] as number)) best = i;
     return best;
   }
-  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => (logits[b] as number) - (logits[a] as number));
+  const truncated = o.topK > 0 || o.topP < 1;
+  const ids = Array.from({ length: V }, (_, i) => i);
+  const order = truncated ? ids.sort((a, b) => (logits[b] as number) - (logits[a] as number)) : ids;
   const keep = o.topK > 0 ? order.slice(0, o.topK) : order;
-  const maxLogit = logits[keep[0] as number] as number;
+  const maxLogit = Math.max(...keep.map((i) => logits[i] as number));
   const weights = keep.map((i) => Math.exp(((logits[i] as number) - maxLogit) / o.temperature));
   const total = weights.reduce((a, b) => a + b, 0);
   let cut = keep.length;
@@ -52,6 +56,7 @@ export function chooseToken(logits: ArrayLike<number>, o: TokenChoice, u: number
 export function chooseTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, o: TokenChoice): tf.Tensor1D {
   if (o.temperature <= 0) return tf.cast(tf.argMax(logits, 1), 'int32') as tf.Tensor1D;
   const [B, V] = logits.shape;
+  if (!(o.topK > 0 || o.topP < 1)) return pickByRunningWeight(tf.exp(tf.div(tf.sub(logits, tf.max(logits, 1, true)), o.temperature)), draws);
   const sorted = tf.topk(logits, V, true);
   const columns = tf.range(0, V, 1, 'int32').reshape([1, V]);
   const maxLogit = tf.slice(sorted.values, [0, 0], [B, 1]);
@@ -62,12 +67,20 @@ export function chooseTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, o:
     const before = tf.cumsum(tf.div(weights, tf.sum(weights, 1, true)), 1, true);
     weights = tf.mul(weights, tf.cast(tf.less(before, o.topP), 'float32'));
   }
+  const rank = pickByRunningWeight(weights, draws);
+  return tf.sum(tf.mul(sorted.indices, tf.oneHot(rank, V, 1, 0, 'int32')), 1) as tf.Tensor1D;
+}
+
+/** The column of each row [B, V] where the running weight first exceeds draw times the row's total. */
+function pickByRunningWeight(weights: tf.Tensor2D | tf.Tensor, draws: tf.Tensor1D): tf.Tensor1D {
+  const B = draws.shape[0];
   const target = tf.mul(tf.reshape(draws, [B, 1]), tf.sum(weights, 1, true));
   const passed = tf.sum(tf.cast(tf.lessEqual(tf.cumsum(weights, 1), target), 'int32'), 1);
-  // Rounding can leave the target at or past the last kept token's running sum: take that token.
-  const kept = tf.sum(tf.cast(tf.greater(weights, 0), 'int32'), 1);
-  const rank = tf.cast(tf.minimum(passed, tf.sub(kept, 1)), 'int32');
-  return tf.sum(tf.mul(sorted.indices, tf.oneHot(rank, V, 1, 0, 'int32')), 1) as tf.Tensor1D;
+  // Rounding can leave the target at or past the last running sum: take the last column that
+  // has weight (masked and underflowed columns have none).
+  const V = weights.shape[1] as number;
+  const lastWeighted = tf.max(tf.mul(tf.range(0, V, 1, 'int32').reshape([1, V]), tf.cast(tf.greater(weights, 0), 'int32')), 1);
+  return tf.cast(tf.minimum(passed, lastWeighted), 'int32') as tf.Tensor1D;
 }
 
 /**
