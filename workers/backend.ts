@@ -17,6 +17,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { watchGpuErrors } from './gpu-errors';
 import type { BackendChoice, BackendInfo, BackendName } from './protocol';
 
 /** The parts of the WebGPU API we read (kept local so the lab needs no @webgpu/types). */
@@ -98,6 +99,7 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
         fallbackAdapter = d.fallback;
       }
       await activate(name, timeoutMs);
+      if (name === 'webgpu') watchGpuErrors();
       return { name, adapter, fallbackAdapter, notes };
     } catch (e) {
       notes.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);

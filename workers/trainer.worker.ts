@@ -4,10 +4,11 @@
  */
 import * as Comlink from 'comlink';
 import { initBackend } from './backend';
+import { checkGpuErrors } from './gpu-errors';
 import type { TrainerApi } from './protocol';
 import { TrainingSession } from './training-session';
 
-const session = new TrainingSession();
+const session = new TrainingSession(undefined, undefined, checkGpuErrors);
 
 async function fetchText(url: string): Promise<string> {
   const response = await fetch(url);

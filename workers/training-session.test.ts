@@ -18,7 +18,7 @@ function testCheckpoint(seed = 3): string {
 }
 
 /** A session with its events recorded. */
-function recorded(flushIntervalMs = 0) {
+function recorded(flushIntervalMs = 0, checkBackend?: () => void) {
   const log = { points: [] as MetricPoint[], batches: 0, statuses: [] as RunStatus[], groups: [] as GroupView[], changes: [] as WeightChange[], stages: [] as StageView[] };
   const events: TrainerEvents = {
     metrics: (p) => { log.points.push(...p); log.batches++; },
@@ -27,7 +27,7 @@ function recorded(flushIntervalMs = 0) {
     weightChange: (c) => log.changes.push(c),
     stage: (v) => log.stages.push(v),
   };
-  const session = new TrainingSession(flushIntervalMs, flushIntervalMs);
+  const session = new TrainingSession(flushIntervalMs, flushIntervalMs, checkBackend);
   session.subscribe(events);
   sessions.push(session);
   return { session, log };
@@ -217,5 +217,17 @@ describe('TrainingSession pipeline groups', () => {
     await session.start();
     expect(log.groups.length).toBeGreaterThan(0);
     expect(log.groups.at(-1)!.completions[0]!.tokens.length).toBeGreaterThan(0);
+  });
+
+  test('a backend failure reported after a step stops the run with its message; the steps before it stand', async () => {
+    let failAfter = 3;
+    const { session, log } = recorded(0, () => {
+      if (--failAfter === 0) throw new Error('WebGPU rejected work: storage buffers exceed the limit');
+    });
+    session.loadCheckpoint(testCheckpoint(), 'test');
+    session.configure(tiny);
+    await session.start();
+    expect(session.status()).toMatchObject({ phase: 'error', message: 'WebGPU rejected work: storage buffers exceed the limit' });
+    expect(log.points.filter((p) => 'loss' in p.values).map((p) => p.step)).toEqual([1, 2]);
   });
 });

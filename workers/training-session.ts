@@ -75,8 +75,10 @@ export class TrainingSession {
   /**
    * Metrics go to the UI at most once per interval and the latest group at most once per
    * groupIntervalMs (a group view redraw is large), both at once at every boundary.
+   * checkBackend runs after every step and throws when the backend has failed under it (the
+   * worker passes gpu-errors.ts's check): the run then stops with that message.
    */
-  constructor(sendIntervalMs = 250, groupIntervalMs = 1000) {
+  constructor(sendIntervalMs = 250, groupIntervalMs = 1000, private readonly checkBackend: () => void = () => {}) {
     this.batcher = new MetricBatcher(sendIntervalMs, (points) => this.events.metrics(points));
     this.groups = new LatestThrottle(groupIntervalMs, (g) => this.events.group(g));
   }
@@ -297,6 +299,7 @@ export class TrainingSession {
   }
 
   private onPipelineEvent(p: PipelineRun, e: PipelineEvent): void {
+    this.checkBackend();
     if (e.type === 'stage-start') p.stage = e.stage.id;
     if (e.type === 'group') this.groups.push(groupView(e.globalStep, e.group, e.logRatios, e.config, this.tokenizer));
     const { view, point } = applyPipelineEvent(p.views, e);
@@ -322,6 +325,7 @@ export class TrainingSession {
     const run = this.requireRun();
     const c = run.config;
     const r = run.trainer.trainStep({ inspect: true });
+    this.checkBackend();
     const point: MetricPoint = { step: r.step, stage: 'r1-zero', values: { ...r.metrics } };
     if ((c.evalEvery > 0 && r.step % c.evalEvery === 0) || r.step === c.steps) {
       Object.assign(point.values, this.evaluationPoint(run).values);
