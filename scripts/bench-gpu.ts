@@ -22,6 +22,7 @@ import { Tokenizer } from '../src/engine/tokenizer';
 import { type RateFigures, benchDeviceGeneration, benchUpdateArithmetic, matmulThroughput } from '../src/bench/async-workloads';
 import { type BenchShapes, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
 import type { Repeats } from '../src/bench/timing';
+import type { TorchFigures } from '../src/bench/report';
 import { updateConfig } from '../src/bench/workloads';
 import { runTorchReference } from './torch-reference';
 import { intFlag, listFlag, parseOrExit } from './cli-common';
@@ -112,13 +113,23 @@ async function main(): Promise<void> {
     log(`matmul ${n}x${n}: ${f.medianMs.toFixed(2)} ms for 8, ${share(f, o.peakTflops)}`);
     matmul.push(f);
   }
-  const sizes = [];
-  for (const size of o.sizes) sizes.push(await benchSize(size, tokenizer, shapes, repeats, log, o.peakTflops));
-  const leak = o.leakSteps > 0 ? await leakCheck(tokenizer, o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps) : null;
-  if (leak) log(`leak check, ${leak.rounds} rounds: tensors ${leak.tensorsBefore} -> ${leak.tensorsAfter}, bytes ${leak.bytesBefore} -> ${leak.bytesAfter}`);
+  const sizes: Array<Awaited<ReturnType<typeof benchSize>>> = [];
+  const report = {
+    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, peakTflops: o.peakTflops ?? null, shapes, repeats,
+    environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
+    matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as Awaited<ReturnType<typeof leakCheck>> | null,
+  };
+  // Written after every phase, so that a run cut short still leaves what it measured.
+  const save = (): void => { if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`); };
+  for (const size of o.sizes) {
+    sizes.push(await benchSize(size, tokenizer, shapes, repeats, log, o.peakTflops));
+    save();
+  }
 
   const models = o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes));
   const torch = o.torch ? runTorchReference(models, shapes, repeats, undefined, 'cuda') : { unavailable: 'skipped (--no-torch)' };
+  report.torch = torch;
+  save();
   if ('sizes' in torch) {
     for (const t of torch.sizes) {
       const ours = sizes.find((s) => s.size === t.size);
@@ -127,13 +138,13 @@ async function main(): Promise<void> {
     }
   } else log(`torch: ${torch.unavailable}`);
 
-  const report = {
-    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, peakTflops: o.peakTflops ?? null, shapes, repeats,
-    environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
-    matmul, sizes, leak, torch,
-  };
-  if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (o.leakSteps > 0) {
+    const leak = await leakCheck(tokenizer, o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps);
+    log(`leak check, ${leak.rounds} rounds: tensors ${leak.tensorsBefore} -> ${leak.tensorsAfter}, bytes ${leak.bytesBefore} -> ${leak.bytesAfter}`);
+    report.leak = leak;
+    save();
+  }
+  if (!o.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 
 main().then(() => process.exit(0), (error: unknown) => {
