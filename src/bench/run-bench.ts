@@ -18,7 +18,10 @@ import {
 export interface SizeFigures {
   size: ModelSizeName;
   parameters: number;
+  /** With the KV cache, tokens chosen on the host (one readback per token). */
   generateCached: WorkloadFigures;
+  /** With the KV cache, tokens chosen on the device (one readback per call). */
+  generateCachedOnDevice: WorkloadFigures;
   generateRecompute: WorkloadFigures | null;
   /** Cached tokens/s over recompute tokens/s. */
   cachedSpeedup: number | null;
@@ -55,12 +58,14 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, plan: BenchP
   const log = plan.log ?? (() => {});
   const model = GPT.create(benchModelConfig(size, tokenizer.size, plan.shapes), 1);
   try {
-    log(`${size}: sampling with the KV cache`);
-    const generateCached = await benchGeneration(model, tokenizer, plan.shapes, true, plan.repeats);
+    log(`${size}: sampling with the KV cache, tokens chosen on the host`);
+    const generateCached = await benchGeneration(model, tokenizer, plan.shapes, { kvCache: true, tokenChoice: 'host' }, plan.repeats);
+    log(`${size}: sampling with the KV cache, tokens chosen on the device`);
+    const generateCachedOnDevice = await benchGeneration(model, tokenizer, plan.shapes, { kvCache: true, tokenChoice: 'device' }, plan.repeats);
     let generateRecompute: WorkloadFigures | null = null;
     if (!plan.skipRecompute?.includes(size)) {
       log(`${size}: sampling by full recompute`);
-      generateRecompute = await benchGeneration(model, tokenizer, plan.shapes, false, plan.repeats);
+      generateRecompute = await benchGeneration(model, tokenizer, plan.shapes, { kvCache: false, tokenChoice: 'host' }, plan.repeats);
     }
     const preset = getPreset('r1-zero').config;
     log(`${size}: one GRPO update in micro-batches of ${preset.microBatchRows}`);
@@ -68,7 +73,7 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, plan: BenchP
     log(`${size}: one GRPO update in one batch`);
     const updateOneBatch = await benchUpdate(model, tokenizer, plan.shapes, { ...updateConfig(preset, plan.shapes), microBatchRows: 0 }, plan.repeats);
     return {
-      size, parameters: model.parameterCount, generateCached, generateRecompute, update, updateOneBatch,
+      size, parameters: model.parameterCount, generateCached, generateCachedOnDevice, generateRecompute, update, updateOneBatch,
       cachedSpeedup: generateRecompute ? generateCached.tokensPerSecond / generateRecompute.tokensPerSecond : null,
     };
   } finally {

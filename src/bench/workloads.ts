@@ -10,7 +10,7 @@ import { type UpdateRows, grpoUpdate } from '../engine/grpo-update';
 import { GPT, disposeParams } from '../engine/model';
 import { AdamW } from '../engine/optim';
 import { Rng } from '../engine/rng';
-import { generate } from '../engine/sampling';
+import { type SamplingOptions, generate } from '../engine/sampling';
 import type { Tokenizer } from '../engine/tokenizer';
 import { sequenceForwardFlops, trainFlops } from './flops';
 import { type BenchShapes, updateInputLength } from './shapes';
@@ -44,15 +44,18 @@ export function syntheticPrompt(tokenizer: Tokenizer, n: number): number[] {
   return Array.from({ length: n }, (_, i) => digits[i % digits.length] as number);
 }
 
-/** Sampling of shapes.generation.newTokens tokens per row, never stopping early. */
+/**
+ * Sampling of shapes.generation.newTokens tokens per row, never stopping early, with or without
+ * the KV cache, tokens chosen on the host or on the device (sampling.ts).
+ */
 export async function benchGeneration(
-  model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, kvCache: boolean, repeats: Repeats,
+  model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, mode: Pick<SamplingOptions, 'kvCache' | 'tokenChoice'>, repeats: Repeats,
 ): Promise<WorkloadFigures> {
   const { rows, promptTokens, newTokens } = shapes.generation;
   const prompts = Array.from({ length: rows }, () => syntheticPrompt(tokenizer, promptTokens));
   const run = (): void => {
     generate(model.params, model.config, prompts, {
-      maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, stopIds: [], padId: tokenizer.padId, kvCache,
+      maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, stopIds: [], padId: tokenizer.padId, ...mode,
     }, new Rng(1));
   };
   const timing = await timeRepeated(run, repeats);
