@@ -53,6 +53,9 @@ function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** Most often the step counter is sent while training runs (phase changes go at once). */
+const STATUS_INTERVAL_MS = 100;
+
 export class TrainingSession {
   private readonly tokenizer = new Tokenizer();
   private events: TrainerEvents = NO_EVENTS;
@@ -71,16 +74,20 @@ export class TrainingSession {
   private sampleCount = 0;
   private readonly batcher: MetricBatcher;
   private readonly groups: LatestThrottle<GroupView>;
+  private readonly statuses: LatestThrottle<RunStatus>;
 
   /**
    * Metrics go to the UI at most once per interval and the latest group at most once per
-   * groupIntervalMs (a group view redraw is large), both at once at every boundary.
+   * groupIntervalMs (a group view redraw is large), both at once at every boundary. Progress
+   * (the step counter) goes at most every STATUS_INTERVAL_MS, a change of phase at once: a tiny
+   * model trains 30 steps a second, and each status message costs the page a redraw.
    * checkBackend runs after every step and throws when the backend has failed under it (the
    * worker passes gpu-errors.ts's check): the run then stops with that message.
    */
   constructor(sendIntervalMs = 250, groupIntervalMs = 1000, private readonly checkBackend: () => void = () => {}) {
     this.batcher = new MetricBatcher(sendIntervalMs, (points) => this.events.metrics(points));
     this.groups = new LatestThrottle(groupIntervalMs, (g) => this.events.group(g));
+    this.statuses = new LatestThrottle(Math.min(sendIntervalMs, STATUS_INTERVAL_MS), (st) => this.events.status(st));
   }
 
   subscribe(events: TrainerEvents): void {
@@ -318,6 +325,7 @@ export class TrainingSession {
 
   private flushToUi(): void {
     this.batcher.flush();
+    this.statuses.flush();
     this.groups.flush();
   }
 
@@ -384,10 +392,11 @@ export class TrainingSession {
   private setPhase(phase: RunPhase): void {
     this.phase = phase;
     this.emitStatus();
+    this.statuses.flush();
   }
 
   private emitStatus(): void {
-    this.events.status(this.status());
+    this.statuses.push(this.status());
   }
 
   private disposeRun(): void {

@@ -50,6 +50,16 @@ export class LabPage {
     return pipeline;
   }
 
+  /**
+   * A chart, scrolled into view first: charts off screen do not redraw (use-on-screen.ts), so
+   * a test reads a chart the way a user looks at one.
+   */
+  async chart(id: string): Promise<Locator> {
+    const chart = this.page.getByTestId(`chart-${id}`);
+    await chart.scrollIntoViewIfNeeded();
+    return chart;
+  }
+
   setting(key: string): Locator {
     return this.page.getByTestId(`setting-${key}`);
   }

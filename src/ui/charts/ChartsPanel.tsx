@@ -12,6 +12,7 @@ import { PREVIOUS_RUN_PREFIX } from '../store/lab-store';
 import { useLab } from '../store/use-lab';
 import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps, type StageBand } from './MetricChart';
 import { useStaggeredValue } from './staggered-refresh';
+import { useOnScreen } from './use-on-screen';
 import { hasKey } from './series';
 import { overlayHistory, overlayLines, startedComparedStages } from './stage-overlay';
 import './charts.css';
@@ -214,8 +215,9 @@ const NO_STAGE_BANDS: StageBand[] = [];
 
 /** A chart that redraws on its turn (see staggered-refresh.ts), not on every metrics batch. */
 function StaggeredChart(props: MetricChartProps) {
-  const version = useStaggeredValue(props.historyVersion, props.history.length === 0);
-  return <MetricChart {...props} historyVersion={version} />;
+  const [sectionRef, onScreen] = useOnScreen<HTMLElement>();
+  const version = useStaggeredValue(props.historyVersion, props.history.length === 0, onScreen);
+  return <MetricChart {...props} historyVersion={version} sectionRef={sectionRef} />;
 }
 
 /**

@@ -8,8 +8,8 @@
  */
 import { memo, useId, useMemo, type ReactNode } from 'react';
 import {
-  Area, CartesianGrid, ComposedChart, Line, ReferenceArea, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
-  type AxisDomain,
+  Area, CartesianGrid, ComposedChart, Curve, Line, ReferenceArea, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis,
+  type AxisDomain, type LineDrawShapeProps,
 } from 'recharts';
 import type { MetricPoint, WeightChange } from '../../../workers/protocol';
 import { buildChartRows, formatValue, isEvalKey, type ChartDataSpec, type ChartRow } from './series';
@@ -46,6 +46,8 @@ export interface StageBand {
 const STAGE_TINTS = ['var(--chart-blue)', 'var(--chart-orange)'];
 
 export interface MetricChartProps {
+  /** Attached to the chart's section (what decides whether it is on screen). */
+  sectionRef?: (node: HTMLElement | null) => void;
   /** Pipeline stages to band the chart with (none for a single run). */
   stageBands?: readonly StageBand[];
   /** Stable id: the section's data-testid is `chart-${id}`. */
@@ -73,7 +75,7 @@ export interface MetricChartProps {
   height?: number;
 }
 
-const DEFAULT_MAX_POINTS = 200;
+const DEFAULT_MAX_POINTS = 150;
 const DEFAULT_HEIGHT = 240;
 /** The band is stored on each row under this key as [low, high]; no metric name contains '#'. */
 const BAND_KEY = '#band';
@@ -101,6 +103,16 @@ function AxisTick({ x = 0, y = 0, payload, textAnchor = 'middle', verticalAnchor
 }
 
 const TICK = (props: AxisTickProps) => <AxisTick {...props} />;
+
+/**
+ * A line's path without the reference recharts keeps to it. recharts measures the path's length
+ * (getTotalLength, for its draw-in animation) on every redraw when it holds that reference, even
+ * with animation off: a forced layout of the whole page per line, the largest single cost of a
+ * chart redraw in a CPU profile. Without the reference it skips the measurement.
+ */
+function StillCurve({ pathRef: _ref, visibleLength: _length, animationElapsedTime: _t, isAnimating: _a, isEntrance: _e, ...curve }: LineDrawShapeProps) {
+  return <Curve {...curve} />;
+}
 const TOOLTIP_CONTENT = {
   background: 'var(--card)',
   border: '1px solid var(--border)',
@@ -148,7 +160,7 @@ const StaticLegend = memo(function StaticLegend({ lines, band }: { lines: readon
 
 function MetricChartImpl({
   id, title, explanation, lines, band, history, historyVersion, smoothing, weightChanges, stageBands,
-  yDomain, emptyText, maxPoints = DEFAULT_MAX_POINTS, height = DEFAULT_HEIGHT,
+  yDomain, emptyText, maxPoints = DEFAULT_MAX_POINTS, height = DEFAULT_HEIGHT, sectionRef,
 }: MetricChartProps) {
   const headingId = useId();
 
@@ -173,7 +185,7 @@ function MetricChartImpl({
   const stepDot = rows.length === 1 ? { r: 3 } : false;
 
   return (
-    <section className="metric-chart" data-testid={`chart-${id}`} data-points={rows.length} aria-labelledby={headingId}>
+    <section ref={sectionRef} className="metric-chart" data-testid={`chart-${id}`} data-points={rows.length} aria-labelledby={headingId}>
       <h3 className="metric-chart__title" id={headingId}>{title}</h3>
       <p className="metric-chart__explain">{explanation}</p>
       {rows.length === 0 ? (
@@ -270,6 +282,7 @@ function MetricChartImpl({
                     connectNulls
                     legendType="plainline"
                     isAnimationActive={false}
+                    shape={StillCurve}
                   />
                 );
               })}

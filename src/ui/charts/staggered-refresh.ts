@@ -4,7 +4,7 @@
  * One recharts panel takes a few tens of milliseconds to redraw; all of them at once, on every
  * metrics batch, blocked the page for hundreds of milliseconds at a time. Here each chart shows
  * a new history version at most once per REFRESH_MS, and charts take turns: one redraw per task,
- * with a gap between tasks for input and painting.
+ * with a gap between tasks for input and painting. A chart off screen waits until it is seen.
  */
 import { useEffect, useRef, useState } from 'react';
 
@@ -35,10 +35,11 @@ function dequeue(job: Job): void {
 }
 
 /**
- * The value to draw: follows `value`, but a change shows only when this chart's turn comes and
- * at most once per REFRESH_MS. The first value, and a return to an empty history, show at once.
+ * The value to draw: follows `value`, but a change shows only when this chart's turn comes, at
+ * most once per REFRESH_MS, and only while `visible` (a chart scrolled into view catches up at
+ * its next turn). The first value, and a return to an empty history, show at once.
  */
-export function useStaggeredValue<T>(value: T, immediate: boolean): T {
+export function useStaggeredValue<T>(value: T, immediate: boolean, visible = true): T {
   const [shown, setShown] = useState(value);
   const latest = useRef(value);
   const lastShownAt = useRef(0);
@@ -55,10 +56,14 @@ export function useStaggeredValue<T>(value: T, immediate: boolean): T {
       job();
       return;
     }
+    if (!visible) {
+      dequeue(job);
+      return;
+    }
     const wait = Math.max(0, lastShownAt.current + REFRESH_MS - performance.now());
     const t = setTimeout(() => enqueue(job), wait);
     return () => clearTimeout(t);
-  }, [value, shown, immediate, job]);
+  }, [value, shown, immediate, visible, job]);
 
   useEffect(() => () => dequeue(job), [job]);
   return shown;
