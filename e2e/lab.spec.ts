@@ -107,27 +107,17 @@ test('invalid settings show an inline error naming the allowed values and block 
   await expect(lab.start).toBeEnabled();
 });
 
-test('WebGPU (SwiftShader) trains a step whose loss matches wasm on the same seed', async ({ page }) => {
-  test.setTimeout(180_000);
+test('forcing WebGPU where results cannot be read back synchronously falls back to wasm and says why', async ({ page }) => {
   const lab = new LabPage(page);
   await lab.goto();
   await lab.choosePreset('tiny');
-  await lab.fill('evalSize', '4');
-  const firstStep = async () => {
-    await lab.step.click();
-    await lab.waitForStep(1, 120_000);
-    const loss = await lab.metricAt(1, 'loss');
-    const reward = await lab.metricAt(1, 'reward');
-    expect(loss).toBeDefined();
-    return { loss: loss as number, reward: reward as number };
-  };
-  await lab.forceBackend('webgpu');
-  await expect(lab.badge).toContainText('software');
-  const gpu = await firstStep();
-  await lab.forceBackend('wasm');
-  const wasm = await firstStep();
-  expect(gpu.reward).toBeCloseTo(wasm.reward, 5);
-  expect(Math.abs(gpu.loss - wasm.loss)).toBeLessThan(1e-4);
+  await page.getByTestId('backend-choice').selectOption('webgpu');
+  // SwiftShader in headless Chromium reads GPU buffers back as zeros through tfjs's synchronous path.
+  await expect(page.getByTestId('backend-note').filter({ hasText: 'reading results back synchronously' })).toBeVisible({ timeout: 60_000 });
+  await expect(lab.badge).toHaveAttribute('data-backend', 'wasm');
+  await expect(lab.phase).toHaveAttribute('data-phase', 'ready');
+  await lab.step.click();
+  await lab.waitForStep(1);
 });
 
 test('the main thread stays responsive while training: long tasks are measured during a run', async ({ page }) => {

@@ -13,11 +13,14 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgpu';
+// Fused kernels of our own for webgpu (one dispatch where tfjs ops would take several).
+import '../src/engine/fused/layer-norm-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { watchGpuErrors } from './gpu-errors';
+import { checkSyncReadback } from './readback-check';
 import type { BackendChoice, BackendInfo, BackendName } from './protocol';
 
 /** The parts of the WebGPU API we read (kept local so the lab needs no @webgpu/types). */
@@ -99,7 +102,10 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
         fallbackAdapter = d.fallback;
       }
       await activate(name, timeoutMs);
-      if (name === 'webgpu') watchGpuErrors();
+      if (name === 'webgpu') {
+        await checkSyncReadback();
+        watchGpuErrors();
+      }
       return { name, adapter, fallbackAdapter, notes };
     } catch (e) {
       notes.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);

@@ -20,6 +20,7 @@
  * bias hides pad keys and future keys.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { layerNorm } from './fused/layer-norm';
 import { type ModelConfig, parameterCount } from './model-config';
 import { Rng } from './rng';
 
@@ -168,11 +169,6 @@ function weight(p: Params, name: string): tf.Tensor {
   const t = p[name];
   if (!t) throw new Error(`model: weight "${name}" is missing`);
   return t;
-}
-
-function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), g), b);
 }
 
 /** GELU, sigmoid approximation x * sigmoid(1.702 x): two ops instead of the tanh form's seven. */
