@@ -15,6 +15,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { useNodeWebGPU } from '../src/node/tfjs-webgpu-node';
+import { LAYER_NORM_KERNEL } from '../src/engine/fused/layer-norm';
 import { GPT } from '../src/engine/model';
 import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
@@ -29,7 +30,7 @@ import { intFlag, listFlag, parseOrExit } from './cli-common';
 
 interface Options {
   backend: string; sizes: ModelSizeName[]; matmul: string[]; quick: boolean; warmup: number; repeats: number;
-  leakSteps: number; torch: boolean; peakTflops?: number; json?: string;
+  leakSteps: number; torch: boolean; fused: boolean; peakTflops?: number; json?: string;
 }
 
 const program = new Command()
@@ -43,6 +44,7 @@ const program = new Command()
   .option('--repeats <n>', 'timed runs (the median is reported)', intFlag('repeats', 1), 5)
   .option('--leak-steps <n>', 'tiny generate + update rounds for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
   .option('--no-torch', 'skip the PyTorch CUDA reference')
+  .option('--no-fused', "leave out the engine's own fused kernels (src/engine/fused), to measure what they save")
   .option('--peak-tflops <x>', "the adapter's float32 peak in TFLOP/s, to report FLOP/s as a share of it", (v: string) => {
     const x = Number(v);
     if (!(x > 0)) throw new Error(`--peak-tflops: must be a positive number (got "${v}")`);
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
   const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
   const repeats: Repeats = o.quick ? { warmup: 1, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
   const adapter = o.backend === 'webgpu' ? await useNodeWebGPU() : { backend: await useBackend(o.backend) };
+  if (!o.fused && tf.getKernel(LAYER_NORM_KERNEL, 'webgpu')) tf.unregisterKernel(LAYER_NORM_KERNEL, 'webgpu');
   log(`adapter: ${JSON.stringify(adapter)}`);
   const tokenizer = new Tokenizer();
 
@@ -115,7 +118,7 @@ async function main(): Promise<void> {
   }
   const sizes: Array<Awaited<ReturnType<typeof benchSize>>> = [];
   const report = {
-    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, peakTflops: o.peakTflops ?? null, shapes, repeats,
+    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, fusedKernels: o.fused, peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as Awaited<ReturnType<typeof leakCheck>> | null,
   };
