@@ -1,7 +1,7 @@
 /**
  * Loaded into a page of the dev server (`import('/e2e/webgpu-probe.ts')`) by webgpu.spec.ts: runs
  * the engine's own WebGPU code on Chromium's adapter and reads every result back with await,
- * which works there even where synchronous readback does not (workers/readback-check.ts).
+ * which works there even where synchronous readback does not (workers/sync-readback.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
@@ -11,7 +11,7 @@ import { modelSize } from '../src/engine/model-config';
 import { Rng } from '../src/engine/rng';
 import { generateTokenBlock } from '../src/engine/sampling';
 import { Tokenizer } from '../src/engine/tokenizer';
-import { checkSyncReadback } from '../workers/readback-check';
+import { checkSyncReadback } from '../workers/sync-readback';
 
 export interface WebGpuProbe {
   backend: string;

@@ -17,20 +17,20 @@ import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { useNodeWebGPU } from '../src/node/tfjs-webgpu-node';
 import { LAYER_NORM_KERNEL } from '../src/engine/fused/layer-norm';
 import { GPT } from '../src/engine/model';
-import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
+import { type ModelSizeName, MODEL_SIZES, modelSize } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { type RateFigures, benchDeviceGeneration, benchUpdateArithmetic, matmulThroughput } from '../src/bench/async-workloads';
 import { type BenchShapes, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
 import type { Repeats } from '../src/bench/timing';
 import type { TorchFigures } from '../src/bench/report';
-import { updateConfig } from '../src/bench/workloads';
+import { type StepSplit, benchGrpoSteps, updateConfig } from '../src/bench/workloads';
 import { runTorchReference } from './torch-reference';
-import { intFlag, listFlag, parseOrExit } from './cli-common';
+import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 interface Options {
   backend: string; sizes: ModelSizeName[]; matmul: string[]; quick: boolean; warmup: number; repeats: number;
-  leakSteps: number; torch: boolean; fused: boolean; peakTflops?: number; json?: string;
+  leakSteps: number; grpoSteps: number; checkpoint: string; torch: boolean; fused: boolean; peakTflops?: number; json?: string;
 }
 
 const program = new Command()
@@ -43,6 +43,8 @@ const program = new Command()
   .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 2)
   .option('--repeats <n>', 'timed runs (the median is reported)', intFlag('repeats', 1), 5)
   .option('--leak-steps <n>', 'tiny generate + update rounds for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
+  .option('--grpo-steps <n>', 'timed r1-zero steps from the shipped base model (0 skips)', intFlag('grpo-steps'), 3)
+  .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--no-torch', 'skip the PyTorch CUDA reference')
   .option('--no-fused', "leave out the engine's own fused kernels (src/engine/fused), to measure what they save")
   .option('--peak-tflops <x>', "the adapter's float32 peak in TFLOP/s, to report FLOP/s as a share of it", (v: string) => {
@@ -121,11 +123,22 @@ async function main(): Promise<void> {
     backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, fusedKernels: o.fused, peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as Awaited<ReturnType<typeof leakCheck>> | null,
+    grpoStep: null as StepSplit | null,
   };
   // Written after every phase, so that a run cut short still leaves what it measured.
   const save = (): void => { if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`); };
   for (const size of o.sizes) {
     sizes.push(await benchSize(size, tokenizer, shapes, repeats, log, o.peakTflops));
+    save();
+  }
+
+  if (o.grpoSteps > 0) {
+    const config = getPreset('r1-zero').config;
+    const model = new GPT(modelSize(config.model, tokenizer.size), loadCheckpoint(o.checkpoint, tokenizer.vocab).weights);
+    report.grpoStep = await benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: o.grpoSteps });
+    model.dispose();
+    const g = report.grpoStep;
+    log(`r1-zero step from the base model: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
     save();
   }
 

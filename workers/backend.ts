@@ -20,7 +20,6 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { watchGpuErrors } from './gpu-errors';
-import { checkSyncReadback } from './readback-check';
 import type { BackendChoice, BackendInfo, BackendName } from './protocol';
 
 /** The parts of the WebGPU API we read (kept local so the lab needs no @webgpu/types). */
@@ -102,10 +101,7 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
         fallbackAdapter = d.fallback;
       }
       await activate(name, timeoutMs);
-      if (name === 'webgpu') {
-        await checkSyncReadback();
-        watchGpuErrors();
-      }
+      if (name === 'webgpu') watchGpuErrors();
       return { name, adapter, fallbackAdapter, notes };
     } catch (e) {
       notes.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);

@@ -5,7 +5,8 @@
 import type { GrpoConfig } from '../src/engine/config';
 import type { GrpoTrainer, ScoredGroup } from '../src/engine/grpo-trainer';
 import { groupAdvantages, groupRewardStds } from '../src/engine/grpo';
-import { rollout } from '../src/engine/rollout';
+import { runAsync } from '../src/engine/readback';
+import { rolloutSteps } from '../src/engine/rollout';
 import { Rng } from '../src/engine/rng';
 import type { Tokenizer } from '../src/engine/tokenizer';
 import type { CompletionView, GroupView, TokenView } from './protocol';
@@ -41,10 +42,10 @@ export function groupView(step: number, g: ScoredGroup, logRatios: number[][] | 
 }
 
 /** One fresh group from the current policy, scored with the current weights; the model is not updated. */
-export function sampleGroup(trainer: GrpoTrainer, tokenizer: Tokenizer, seed: number): GroupView {
+export async function sampleGroup(trainer: GrpoTrainer, tokenizer: Tokenizer, seed: number): Promise<GroupView> {
   const c = trainer.config;
-  const roll = rollout(trainer.model.params, trainer.model.config, tokenizer, trainer.task,
-    { ...c, promptsPerStep: 1, dynamicSampling: false }, trainer.rewardWeights, new Rng(seed));
+  const roll = await runAsync(rolloutSteps(trainer.model.params, trainer.model.config, tokenizer, trainer.task,
+    { ...c, promptsPerStep: 1, dynamicSampling: false }, trainer.rewardWeights, new Rng(seed)));
   const group = roll.groups[0]!;
   const advantages = groupAdvantages(group.completions.map((x) => x.reward), c.groupSize, c.scaleRewards);
   return groupView(trainer.step, { ...group, advantages: Array.from(advantages) }, null, c, tokenizer);

@@ -5,10 +5,12 @@
 import * as Comlink from 'comlink';
 import { initBackend } from './backend';
 import { checkGpuErrors } from './gpu-errors';
-import type { TrainerApi } from './protocol';
+import { pipelineRefusal } from './sync-readback';
+import type { BackendInfo, TrainerApi } from './protocol';
 import { TrainingSession } from './training-session';
 
 const session = new TrainingSession(undefined, undefined, checkGpuErrors);
+let backend: BackendInfo | null = null;
 
 async function fetchText(url: string): Promise<string> {
   const response = await fetch(url);
@@ -17,7 +19,7 @@ async function fetchText(url: string): Promise<string> {
 }
 
 const api: TrainerApi = {
-  init: (choice, timeoutMs) => initBackend(choice, timeoutMs),
+  init: async (choice, timeoutMs) => (backend = await initBackend(choice, timeoutMs)),
   subscribe: (events) => session.subscribe(events),
   loadCheckpoint: async (source) => 'url' in source
     ? session.loadCheckpoint(await fetchText(source.url), source.url.split('/').pop() ?? source.url)
@@ -33,7 +35,11 @@ const api: TrainerApi = {
   sample: async () => session.sample(),
   evaluate: async () => session.evaluate(),
   recipes: async (scale) => session.recipes(scale),
-  startPipeline: async (source, startAt) => session.startPipeline(source, startAt),
+  startPipeline: async (source, startAt) => {
+    const refusal = pipelineRefusal(backend);
+    if (refusal) throw new Error(refusal);
+    session.startPipeline(source, startAt);
+  },
   saveCheckpoint: async () => {
     const bytes = new TextEncoder().encode(await session.saveCheckpoint()).buffer as ArrayBuffer;
     return Comlink.transfer(bytes, [bytes]);

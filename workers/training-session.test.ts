@@ -159,7 +159,7 @@ describe('TrainingSession', () => {
     session.loadCheckpoint(testCheckpoint(), 'test');
     session.configure({ ...tiny, evalEvery: 0 });
     const before = await session.saveCheckpoint();
-    const g = session.sample();
+    const g = await session.sample();
     expect(g.completions).toHaveLength(tiny.groupSize);
     expect(g.completions.every((c) => c.tokens.every((t) => t.ratio === 1))).toBe(true);
     expect(await session.saveCheckpoint()).toBe(before);

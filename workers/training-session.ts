@@ -161,8 +161,8 @@ export class TrainingSession {
     if (run.trainer.step >= run.config.steps) throw new Error(`step: the run has finished its ${run.config.steps} steps; reset to start again`);
     this.setPhase('running');
     try {
-      this.evaluateAtStartOnce();
-      this.trainOneStep();
+      await this.evaluateAtStartOnce();
+      await this.trainOneStep();
       this.setPhase(run.trainer.step >= run.config.steps ? 'done' : 'paused');
     } catch (e) {
       this.fail(e);
@@ -224,16 +224,16 @@ export class TrainingSession {
   }
 
   /** A new problem's group of completions from the current model, scored, with no update. */
-  sample(): GroupView {
+  sample(): Promise<GroupView> {
     const run = this.requireRun();
     if (this.loop) throw new Error('sample: pause the run first (sampling shares the model with training)');
     return sampleGroup(run.trainer, this.tokenizer, run.config.seed * 1009 + ++this.sampleCount);
   }
 
-  evaluate(): MetricPoint {
+  async evaluate(): Promise<MetricPoint> {
     const run = this.requireRun();
     if (this.loop) throw new Error('evaluate: pause the run first (evaluation shares the model with training)');
-    const point = this.evaluationPoint(run);
+    const point = await this.evaluationPoint(run);
     this.batcher.push(point);
     this.batcher.flush();
     return point;
@@ -272,9 +272,9 @@ export class TrainingSession {
   private async runLoop(): Promise<void> {
     const run = this.requireRun();
     try {
-      this.evaluateAtStartOnce();
+      await this.evaluateAtStartOnce();
       while (!this.pauseRequested && run.trainer.step < run.config.steps) {
-        this.trainOneStep();
+        await this.trainOneStep();
         await yieldToEvents();
       }
       this.setPhase(run.trainer.step >= run.config.steps ? 'done' : 'paused');
@@ -329,14 +329,15 @@ export class TrainingSession {
     this.groups.flush();
   }
 
-  private trainOneStep(): void {
+  /** One step, reading results back with await: on WebGPU the synchronous path is slow or wrong. */
+  private async trainOneStep(): Promise<void> {
     const run = this.requireRun();
     const c = run.config;
-    const r = run.trainer.trainStep({ inspect: true });
+    const r = await run.trainer.trainStepAsync({ inspect: true });
     this.checkBackend();
     const point: MetricPoint = { step: r.step, stage: 'r1-zero', values: { ...r.metrics } };
     if ((c.evalEvery > 0 && r.step % c.evalEvery === 0) || r.step === c.steps) {
-      Object.assign(point.values, this.evaluationPoint(run).values);
+      Object.assign(point.values, (await this.evaluationPoint(run)).values);
     }
     this.batcher.push(point);
     if (r.inspection) {
@@ -349,16 +350,16 @@ export class TrainingSession {
   }
 
   /** The starting model's held-out scores, charted at step 0 as the base stage. */
-  private evaluateAtStartOnce(): void {
+  private async evaluateAtStartOnce(): Promise<void> {
     const run = this.requireRun();
     if (this.evaluatedAtStart || run.trainer.step > 0) return;
     this.evaluatedAtStart = true;
-    this.batcher.push({ ...this.evaluationPoint(run), stage: 'base' });
+    this.batcher.push({ ...(await this.evaluationPoint(run)), stage: 'base' });
     this.batcher.flush();
   }
 
-  private evaluationPoint(run: Run): MetricPoint {
-    return { step: run.trainer.step, stage: this.stage(run), values: evalMetrics(run.trainer.evaluate()) };
+  private async evaluationPoint(run: Run): Promise<MetricPoint> {
+    return { step: run.trainer.step, stage: this.stage(run), values: evalMetrics(await run.trainer.evaluateAsync()) };
   }
 
   private stage(run: Run): StageName {

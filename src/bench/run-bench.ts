@@ -92,7 +92,7 @@ export async function runBench(tokenizer: Tokenizer, plan: BenchPlan): Promise<B
     const config = getPreset('r1-zero').config;
     const model = new GPT(modelSize(config.model, tokenizer.size), plan.baseWeights);
     try {
-      grpoStep = benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: plan.grpoSteps });
+      grpoStep = await benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: plan.grpoSteps });
     } finally {
       model.dispose();
     }
@@ -104,7 +104,7 @@ export async function runBench(tokenizer: Tokenizer, plan: BenchPlan): Promise<B
     const config = getPreset('tiny').config;
     const model = GPT.create(modelSize(config.model, tokenizer.size), 3);
     try {
-      leak = checkTensorLeak(model, tokenizer, config, plan.leakSteps);
+      leak = await checkTensorLeak(model, tokenizer, config, plan.leakSteps);
     } finally {
       model.dispose();
     }

@@ -112,13 +112,17 @@ export interface StepSplit {
   completionTokensPerStep: number;
 }
 
-/** Whole GRPO steps of a preset from a given model, after warm-up; the median of each phase. */
-export function benchGrpoSteps(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, repeats: Repeats): StepSplit {
+/**
+ * Whole GRPO steps of a preset from a given model, after warm-up; the median of each phase.
+ * Steps read back with await, as the lab does, so this runs on every backend, WebGPU included.
+ */
+export async function benchGrpoSteps(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, repeats: Repeats): Promise<StepSplit> {
   const reference = config.beta > 0 ? model.snapshot() : null;
   const trainer = new GrpoTrainer({ ...config, steps: repeats.warmup + repeats.repeats }, tokenizer, model, reference);
   try {
-    for (let i = 0; i < repeats.warmup; i++) trainer.trainStep();
-    const runs = Array.from({ length: repeats.repeats }, () => trainer.trainStep().metrics);
+    for (let i = 0; i < repeats.warmup; i++) await trainer.trainStepAsync();
+    const runs: Array<Awaited<ReturnType<GrpoTrainer['trainStepAsync']>>['metrics']> = [];
+    for (let i = 0; i < repeats.repeats; i++) runs.push((await trainer.trainStepAsync()).metrics);
     const m = (name: string): number => median(runs.map((r) => r[name] as number));
     return {
       steps: repeats.repeats,
@@ -144,10 +148,10 @@ export interface LeakCheck {
 }
 
 /** Many GRPO steps of a small preset: the tensor count and bytes must end where they began. */
-export function checkTensorLeak(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, steps: number): LeakCheck {
+export async function checkTensorLeak(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, steps: number): Promise<LeakCheck> {
   const before = tf.memory();
   const trainer = new GrpoTrainer({ ...config, steps, beta: 0 }, tokenizer, model, null);
-  for (let i = 0; i < steps; i++) trainer.trainStep();
+  for (let i = 0; i < steps; i++) await trainer.trainStepAsync();
   trainer.dispose();
   const after = tf.memory();
   return { steps, tensorsBefore: before.numTensors, tensorsAfter: after.numTensors, bytesBefore: before.numBytes, bytesAfter: after.numBytes };

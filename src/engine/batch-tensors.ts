@@ -3,6 +3,7 @@
  * tokens under frozen weights (the reference policy, the old policy, or a before/after view).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Readbacks } from './readback';
 import { type PackedBatch, packBatch } from './batch';
 import type { ModelConfig } from './model-config';
 import { type Params, causalBias, forward, positionsFor, tokenLogProbs } from './model';
@@ -36,15 +37,16 @@ export function frozenLogProbs(p: Params, mc: ModelConfig, t: BatchTensors): tf.
 
 /**
  * Per-token log-probabilities of each completion after one shared prompt (for the UI's token
- * view), as plain arrays: row i has one value per token of completions[i].
+ * view), as plain arrays: row i has one value per token of completions[i]. Reads back (readback.ts).
  */
-export function completionLogProbs(p: Params, mc: ModelConfig, promptIds: number[], completions: number[][], padId: number): number[][] {
+export function* completionLogProbs(p: Params, mc: ModelConfig, promptIds: number[], completions: number[][], padId: number): Readbacks<number[][]> {
   const batch = packBatch(completions.map(() => promptIds), completions, padId);
   const t = toTensors(batch, mc.promptAnchor);
   const logp = frozenLogProbs(p, mc, t);
-  const rows = logp.arraySync();
+  const width = logp.shape[1];
+  const flat = (yield logp) as Float32Array;
   logp.dispose();
   disposeBatchTensors(t);
   // Completion token j of row i is predicted at input column promptWidth - 1 + j.
-  return completions.map((c, i) => (rows[i] as number[]).slice(batch.promptWidth - 1, batch.promptWidth - 1 + c.length));
+  return completions.map((c, i) => Array.from(flat.subarray(i * width + batch.promptWidth - 1, i * width + batch.promptWidth - 1 + c.length)));
 }

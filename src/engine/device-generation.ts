@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type StepOut, decodeStep, disposeCache, prefill, tidyObject } from './decoding';
 import type { ModelConfig } from './model-config';
 import { type KVCache, MASKED, type Params } from './model';
+import type { Readbacks } from './readback';
 import type { Rng } from './rng';
 import type { Generation, PaddedPrompts, SamplingOptions } from './sampling';
 import { chooseTokensOnDevice, nextDraws } from './token-choice';
@@ -23,10 +24,12 @@ interface DeviceState {
   keyBias: tf.Tensor2D;
 }
 
-export function generateOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Generation {
+export function* generateOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Readbacks<Generation> {
   const block = generateTokensOnDevice(p, c, rows, o, draws);
-  const ids = block.arraySync();
+  const [B, width] = block.shape;
+  const flat = (yield block) as Int32Array;
   block.dispose();
+  const ids = Array.from({ length: B }, (_, b) => Array.from(flat.subarray(b * width, (b + 1) * width)));
   return completionsFrom(ids, o.stopIds);
 }
 

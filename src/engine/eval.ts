@@ -9,7 +9,8 @@ import type { ModelConfig } from './model-config';
 import type { Params } from './model';
 import { REWARD_FUNCTIONS, parseCompletion } from './rewards';
 import type { Rng } from './rng';
-import { generate } from './sampling';
+import { type Readbacks, runSync } from './readback';
+import { generateSteps } from './sampling';
 import { hasReflection } from './tasks/reflection';
 import type { Problem, Task } from './tasks/task';
 import { ANSWER_CLOSE, type Tokenizer } from './tokenizer';
@@ -55,15 +56,15 @@ interface Sampled {
   truncated: boolean;
 }
 
-function generateAll(
+function* generateAll(
   p: Params, c: ModelConfig, tokenizer: Tokenizer, problems: Problem[], repeats: number, temperature: number,
   o: EvalOptions, rng: Rng,
-): Sampled[] {
+): Readbacks<Sampled[]> {
   const jobs = problems.flatMap((problem) => Array.from({ length: repeats }, () => problem));
   const out: Sampled[] = [];
   for (let i = 0; i < jobs.length; i += o.batchSize) {
     const chunk = jobs.slice(i, i + o.batchSize);
-    const gen = generate(p, c, chunk.map((q) => tokenizer.encode(q.prompt)), {
+    const gen = yield* generateSteps(p, c, chunk.map((q) => tokenizer.encode(q.prompt)), {
       maxNewTokens: o.maxCompletionLength, temperature, topK: 0, topP: 1,
       stopIds: [tokenizer.eosId, tokenizer.id(ANSWER_CLOSE)], padId: tokenizer.padId,
     }, rng);
@@ -75,7 +76,14 @@ function generateAll(
 export function evaluate(
   p: Params, c: ModelConfig, tokenizer: Tokenizer, task: Task, problems: Problem[], o: EvalOptions, rng: Rng,
 ): EvalResult {
-  const greedy = generateAll(p, c, tokenizer, problems, 1, 0, o, rng);
+  return runSync(evaluateSteps(p, c, tokenizer, task, problems, o, rng));
+}
+
+/** evaluate() as a computation with readbacks (readback.ts). */
+export function* evaluateSteps(
+  p: Params, c: ModelConfig, tokenizer: Tokenizer, task: Task, problems: Problem[], o: EvalOptions, rng: Rng,
+): Readbacks<EvalResult> {
+  const greedy = yield* generateAll(p, c, tokenizer, problems, 1, 0, o, rng);
   let pass = 0, loose = 0, format = 0, language = 0, length = 0, reasoning = 0, reflection = 0;
   const stepScores: number[] = [];
   const byDifficulty: Record<number, DifficultyScore> = {};
@@ -122,15 +130,15 @@ export function evaluate(
     examples,
   };
   if (stepScores.length > 0) result['eval/step_accuracy'] = stepScores.reduce((a, b) => a + b, 0) / stepScores.length;
-  if (o.k > 0) Object.assign(result, sampledScores(p, c, tokenizer, task, problems, o, rng));
+  if (o.k > 0) Object.assign(result, yield* sampledScores(p, c, tokenizer, task, problems, o, rng));
   return result;
 }
 
 /** maj@k: the most common tagged answer among k samples is right; pass@k: any of them is. */
-function sampledScores(
+function* sampledScores(
   p: Params, c: ModelConfig, tokenizer: Tokenizer, task: Task, problems: Problem[], o: EvalOptions, rng: Rng,
-): Pick<EvalResult, 'eval/maj@k' | 'eval/pass@k'> {
-  const samples = generateAll(p, c, tokenizer, problems, o.k, o.temperature, o, rng);
+): Readbacks<Pick<EvalResult, 'eval/maj@k' | 'eval/pass@k'>> {
+  const samples = yield* generateAll(p, c, tokenizer, problems, o.k, o.temperature, o, rng);
   let maj = 0, any = 0;
   for (let i = 0; i < problems.length; i++) {
     const problem = problems[i] as Problem;

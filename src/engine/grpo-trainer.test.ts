@@ -97,6 +97,19 @@ describe('GrpoTrainer (tiny preset, cpu)', () => {
     }
   });
 
+  test('reading back with await (trainStepAsync, evaluateAsync) gives the same steps and evaluations as reading back synchronously', async () => {
+    const [sync, viaAwait] = [setup(tiny), setup(tiny)];
+    cleanups.push(() => { sync.dispose(); viaAwait.dispose(); });
+    for (let s = 0; s < 2; s++) {
+      const a = sync.trainer.trainStep({ inspect: true });
+      const b = await viaAwait.trainer.trainStepAsync({ inspect: true });
+      expect(withoutTimings(b.metrics)).toEqual(withoutTimings(a.metrics));
+      expect(b.groups).toEqual(a.groups);
+      expect(b.inspection).toEqual(a.inspection);
+    }
+    expect(await viaAwait.trainer.evaluateAsync()).toEqual(sync.trainer.evaluate());
+  });
+
   test('warmup step 0 (lr 0) leaves the weights alone; the next step moves them; the step-0 KL is exactly 0', async () => {
     // The overlong reward varies on a random model (some completions stop, some are cut), so
     // advantages are non-zero; with accuracy + format alone every reward would be 0 and the

@@ -6,12 +6,13 @@
  */
 import { completionLogProbs } from './batch-tensors';
 import { type GrpoConfig, validateConfig } from './config';
-import { type EvalResult, evaluate } from './eval';
+import { type EvalResult, evaluateSteps } from './eval';
 import { groupAdvantages, groupRewardStds } from './grpo';
-import { grpoUpdate } from './grpo-update';
+import { grpoUpdateSteps } from './grpo-update';
 import type { GPT, Params } from './model';
 import { AdamW, learningRate } from './optim';
-import { type GeneralMix, type Group, meanStd, rewardStats, rollout } from './rollout';
+import { type Readbacks, runAsync, runSync } from './readback';
+import { type GeneralMix, type Group, meanStd, rewardStats, rolloutSteps } from './rollout';
 import { type RewardWeights, parseCompletion, validateRewardWeights } from './rewards';
 import { hasReflection } from './tasks/reflection';
 import { Rng } from './rng';
@@ -87,9 +88,18 @@ export class GrpoTrainer {
 
   /** One GRPO step; with inspect, also how the update moved the tokens of one group. */
   trainStep(opts: { inspect?: boolean } = {}): GrpoStepResult {
+    return runSync(this.trainStepSteps(opts));
+  }
+
+  /** trainStep() reading results back with await (what WebGPU needs; readback.ts). */
+  trainStepAsync(opts: { inspect?: boolean } = {}): Promise<GrpoStepResult> {
+    return runAsync(this.trainStepSteps(opts));
+  }
+
+  private *trainStepSteps(opts: { inspect?: boolean }): Readbacks<GrpoStepResult> {
     const c = this.config;
     const t0 = performance.now();
-    const roll = rollout(this.model.params, this.model.config, this.tokenizer, this.task, c, this.weights, this.rng, this.mix);
+    const roll = yield* rolloutSteps(this.model.params, this.model.config, this.tokenizer, this.task, c, this.weights, this.rng, this.mix);
     const tRollout = performance.now();
     const rewards = roll.groups.flatMap((g) => g.completions.map((x) => x.reward));
     const advantages = groupAdvantages(rewards, c.groupSize, c.scaleRewards);
@@ -98,16 +108,16 @@ export class GrpoTrainer {
     }));
     const lr = learningRate(this.stepIndex, { lr: c.lr, warmupSteps: c.warmupSteps, totalSteps: c.steps, decay: c.lrDecay, minLrRatio: c.minLrRatio });
     const inspected = opts.inspect && groups.length > 0 ? inspectedGroupIndex(groups) : -1;
-    const before = inspected >= 0 ? this.groupLogProbs(groups[inspected] as ScoredGroup) : null;
+    const before = inspected >= 0 ? yield* this.groupLogProbs(groups[inspected] as ScoredGroup) : null;
     const update = groups.length > 0
-      ? grpoUpdate(this.model, this.optimizer, this.reference, {
+      ? yield* grpoUpdateSteps(this.model, this.optimizer, this.reference, {
         prompts: groups.flatMap((g) => g.completions.map(() => g.promptIds)),
         completions: groups.flatMap((g) => g.completions.map((x) => x.ids)),
         advantages,
       }, c, lr, this.tokenizer.padId)
       : { extras: {}, loss: 0, gradNorm: 0, skipped: 0, referenceMs: 0 };
     const tEnd = performance.now();
-    const inspection = before ? this.inspect(groups, inspected, before) : undefined;
+    const inspection = before ? yield* this.inspect(groups, inspected, before) : undefined;
     this.stepIndex++;
     const metrics: StepMetrics = {
       ...this.rolloutMetrics(groups, roll.fracZeroStd),
@@ -128,12 +138,12 @@ export class GrpoTrainer {
     return { step: this.stepIndex, metrics, groups, ...(inspection ? { inspection } : {}) };
   }
 
-  private groupLogProbs(g: ScoredGroup): number[][] {
+  private groupLogProbs(g: ScoredGroup): Readbacks<number[][]> {
     return completionLogProbs(this.model.params, this.model.config, g.promptIds, g.completions.map((x) => x.ids), this.tokenizer.padId);
   }
 
-  private inspect(groups: ScoredGroup[], groupIndex: number, before: number[][]): GroupInspection {
-    const after = this.groupLogProbs(groups[groupIndex] as ScoredGroup);
+  private *inspect(groups: ScoredGroup[], groupIndex: number, before: number[][]): Readbacks<GroupInspection> {
+    const after = yield* this.groupLogProbs(groups[groupIndex] as ScoredGroup);
     return { groupIndex, logRatios: after.map((row, i) => row.map((v, j) => v - ((before[i] as number[])[j] as number))) };
   }
 
@@ -156,8 +166,17 @@ export class GrpoTrainer {
 
   /** Held-out evaluation of the current policy (greedy pass@1, format-blind pass@1, maj@k, pass@k). */
   evaluate(): EvalResult {
+    return runSync(this.evaluateSteps());
+  }
+
+  /** evaluate() reading results back with await. */
+  evaluateAsync(): Promise<EvalResult> {
+    return runAsync(this.evaluateSteps());
+  }
+
+  private evaluateSteps(): Readbacks<EvalResult> {
     const c = this.config;
-    return evaluate(this.model.params, this.model.config, this.tokenizer, this.task, this.evalProblems,
+    return evaluateSteps(this.model.params, this.model.config, this.tokenizer, this.task, this.evalProblems,
       { maxCompletionLength: c.maxCompletionLength, k: c.evalK, temperature: c.temperature, batchSize: 100 },
       new Rng(c.seed + 7919 * (this.stepIndex + 1)));
   }

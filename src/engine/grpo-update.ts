@@ -15,7 +15,8 @@ import { grpoLoss } from './grpo';
 import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
 import type { AdamW } from './optim';
 import { stopGradient } from './stop-gradient';
-import { type LossFn, accumulatedUpdate } from './train-step';
+import { type Readbacks, runSync } from './readback';
+import { type LossFn, accumulatedUpdateSteps } from './train-step';
 
 export type GrpoUpdateConfig = Pick<GrpoConfig,
   'numIterations' | 'beta' | 'lossType' | 'epsLow' | 'epsHigh' | 'maxCompletionLength' | 'maxGradNorm' | 'microBatchRows'>;
@@ -146,12 +147,19 @@ export function grpoLossParts(
 export function grpoUpdate(
   model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
 ): GrpoUpdateResult {
+  return runSync(grpoUpdateSteps(model, optimizer, reference, rows, c, lr, padId));
+}
+
+/** grpoUpdate() as a computation with readbacks (readback.ts). */
+export function* grpoUpdateSteps(
+  model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
+): Readbacks<GrpoUpdateResult> {
   const loss = grpoLossParts(model, reference, rows, c, padId);
   const sums: Record<string, number> = {};
   let meanLoss = 0, gradNorm = 0, skipped = 0;
   try {
     for (let it = 0; it < c.numIterations; it++) {
-      const r = accumulatedUpdate(model, optimizer, loss.parts, lr, c.maxGradNorm);
+      const r = yield* accumulatedUpdateSteps(model, optimizer, loss.parts, lr, c.maxGradNorm);
       meanLoss += r.loss / c.numIterations;
       gradNorm += r.gradNorm / c.numIterations;
       skipped += Number(r.skipped);

@@ -10,7 +10,8 @@ import type { ModelConfig } from './model-config';
 import type { Params } from './model';
 import { REWARD_NAMES, type RewardName, type RewardWeights, scoreCompletion } from './rewards';
 import type { Rng } from './rng';
-import { generate } from './sampling';
+import { type Readbacks, runSync } from './readback';
+import { generateSteps } from './sampling';
 import type { Problem, Task } from './tasks/task';
 import { ANSWER_CLOSE, type Tokenizer } from './tokenizer';
 
@@ -68,17 +69,17 @@ function weightsFor(general: boolean, weights: RewardWeights): RewardWeights {
   return rules;
 }
 
-function sampleGroups(
+function* sampleGroups(
   p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights,
   n: number, rng: Rng, mix?: GeneralMix,
-): { groups: Group[]; generateMs: number } {
+): Readbacks<{ groups: Group[]; generateMs: number }> {
   // Drawn only with a mix, so that runs without one keep their random streams.
   const general = Array.from({ length: n }, () => (mix ? rng.chance(mix.share) : false));
   const problems = general.map((g) => (g && mix ? mix.task.generate(rng) : task.generate(rng)));
   const promptIds = problems.map((q) => tokenizer.encode(q.prompt));
   const prompts = promptIds.flatMap((ids) => Array.from({ length: c.groupSize }, () => ids));
   const t0 = performance.now();
-  const gen = generate(p, mc, prompts, {
+  const gen = yield* generateSteps(p, mc, prompts, {
     maxNewTokens: c.maxCompletionLength, temperature: c.temperature, topK: c.topK, topP: c.topP,
     stopIds: [tokenizer.eosId, tokenizer.id(ANSWER_CLOSE)], padId: tokenizer.padId,
   }, rng);
@@ -113,7 +114,15 @@ export function rollout(
   p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights, rng: Rng,
   mix?: GeneralMix,
 ): RolloutResult {
-  const first = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng, mix);
+  return runSync(rolloutSteps(p, mc, tokenizer, task, c, weights, rng, mix));
+}
+
+/** rollout() as a computation with readbacks (readback.ts). */
+export function* rolloutSteps(
+  p: Params, mc: ModelConfig, tokenizer: Tokenizer, task: Task, c: RolloutConfig, weights: RewardWeights, rng: Rng,
+  mix?: GeneralMix,
+): Readbacks<RolloutResult> {
+  const first = yield* sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep, rng, mix);
   let groups = first.groups;
   let generateMs = first.generateMs;
   let sampled = groups.length;
@@ -122,7 +131,7 @@ export function rollout(
   if (c.dynamicSampling) {
     let kept = groups.filter((g) => !isFlat(g));
     for (let round = 0; round < c.maxResampleRounds && kept.length < c.promptsPerStep; round++) {
-      const extra = sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng, mix);
+      const extra = yield* sampleGroups(p, mc, tokenizer, task, c, weights, c.promptsPerStep - kept.length, rng, mix);
       const more = extra.groups;
       generateMs += extra.generateMs;
       sampled += more.length;

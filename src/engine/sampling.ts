@@ -15,6 +15,7 @@ import { decodeStep, disposeCache, prefill } from './decoding';
 import { generateOnDevice, generateTokensOnDevice } from './device-generation';
 import type { ModelConfig } from './model-config';
 import { MASKED, type Params } from './model';
+import { type Readbacks, runSync } from './readback';
 import { Rng } from './rng';
 import { type TokenChoice, chooseToken, nextDraws } from './token-choice';
 
@@ -53,11 +54,16 @@ export interface PaddedPrompts {
 
 /** Generates one completion per prompt (repeat a prompt G times in the list for a group). */
 export function generate(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): Generation {
+  return runSync(generateSteps(p, c, prompts, o, rng));
+}
+
+/** generate() as a computation with readbacks (readback.ts): the same tokens, read either way. */
+export function* generateSteps(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): Readbacks<Generation> {
   checkRoom(c, prompts, o);
   const draws = new Rng(rng.nextUint32());
   const rows = padPrompts(prompts, o.padId);
   const onDevice = o.kvCache !== false && resolveTokenChoice(o.tokenChoice) === 'device';
-  return onDevice ? generateOnDevice(p, c, rows, o, draws) : generateOnHost(p, c, rows, o, draws);
+  return onDevice ? yield* generateOnDevice(p, c, rows, o, draws) : yield* generateOnHost(p, c, rows, o, draws);
 }
 
 /**
@@ -94,7 +100,7 @@ function padPrompts(prompts: number[][], padId: number): PaddedPrompts {
   };
 }
 
-function generateOnHost(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Generation {
+function* generateOnHost(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Readbacks<Generation> {
   const { padded, valid, width } = rows;
   const B = padded.length;
   const completions: number[][] = padded.map(() => []);
@@ -102,7 +108,7 @@ function generateOnHost(p: Params, c: ModelConfig, rows: PaddedPrompts, o: Sampl
   const recompute = o.kvCache === false;
   let { logits, cache } = prefill(p, c, padded, valid, !recompute);
   for (let step = 0; step < o.maxNewTokens; step++) {
-    const rowLogits = lastLogits(logits);
+    const rowLogits = splitRows((yield logits) as Float32Array, logits.shape[0], logits.shape[2]);
     logits.dispose();
     const u = nextDraws(draws, B);
     const next = rowLogits.map((row, b) => (done[b] ? o.padId : chooseToken(row, o, u[b] as number)));
@@ -137,10 +143,7 @@ function hostDecode(p: Params, c: ModelConfig, next: number[], position: number,
   return out;
 }
 
-function lastLogits(logits: tf.Tensor3D): Float32Array[] {
-  const [B, , V] = logits.shape;
-  const data = logits.dataSync() as Float32Array;
-  const rows: Float32Array[] = [];
-  for (let b = 0; b < B; b++) rows.push(data.subarray(b * V, (b + 1) * V));
-  return rows;
+/** A [rows x width] block of values as one view per row. */
+function splitRows(data: Float32Array, rows: number, width: number): Float32Array[] {
+  return Array.from({ length: rows }, (_, b) => data.subarray(b * width, (b + 1) * width));
 }

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT } from './model';
 import { type AdamW, type GradMap, clipCoefficient, globalNorm, scaleGradients } from './optim';
+import { type Readbacks, runSync } from './readback';
 
 export interface UpdateResult {
   loss: number;
@@ -41,8 +42,15 @@ export function optimizerUpdate(
 export function accumulatedUpdate(
   model: Pick<GPT, 'variables'>, optimizer: AdamW, parts: readonly LossFn[], lr: number, maxGradNorm: number,
 ): UpdateResult {
+  return runSync(accumulatedUpdateSteps(model, optimizer, parts, lr, maxGradNorm));
+}
+
+/** accumulatedUpdate() as a computation with readbacks (readback.ts). */
+export function* accumulatedUpdateSteps(
+  model: Pick<GPT, 'variables'>, optimizer: AdamW, parts: readonly LossFn[], lr: number, maxGradNorm: number,
+): Readbacks<UpdateResult> {
   const { loss: lossSum, grads, extras } = accumulateGradients(model, parts);
-  const scalars = readScalars({ ...extras, '#loss': lossSum, '#norm': globalNorm(grads) });
+  const scalars = yield* readScalars({ ...extras, '#loss': lossSum, '#norm': globalNorm(grads) });
   const { '#loss': loss = NaN, '#norm': gradNorm = NaN, ...extraValues } = scalars;
   const skipped = !Number.isFinite(loss) || !Number.isFinite(gradNorm);
   if (!skipped) {
@@ -100,9 +108,11 @@ function addGrads(sum: GradMap, grads: GradMap): GradMap {
 }
 
 /** All the scalars in one readback (one GPU sync on webgpu instead of one each), then disposed. */
-function readScalars(scalars: Record<string, tf.Scalar>): Record<string, number> {
+function* readScalars(scalars: Record<string, tf.Scalar>): Readbacks<Record<string, number>> {
   const names = Object.keys(scalars);
-  const values = tf.tidy(() => tf.stack(names.map((n) => scalars[n] as tf.Scalar)).dataSync());
+  const stacked = tf.stack(names.map((n) => scalars[n] as tf.Scalar));
+  const values = yield stacked;
+  stacked.dispose();
   tf.dispose(Object.values(scalars));
   return Object.fromEntries(names.map((n, i) => [n, values[i] as number]));
 }
