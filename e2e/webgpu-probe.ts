@@ -9,7 +9,8 @@ import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { GPT } from '../src/engine/model';
 import { modelSize } from '../src/engine/model-config';
 import { Rng } from '../src/engine/rng';
-import { generateTokenBlock } from '../src/engine/sampling';
+import { runAsync } from '../src/engine/readback';
+import { generateSteps } from '../src/engine/sampling';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { checkSyncReadback } from '../workers/sync-readback';
 
@@ -17,24 +18,23 @@ export interface WebGpuProbe {
   backend: string;
   /** Why synchronous readback was refused, or null when it works. */
   syncReadback: string | null;
-  /** Sampled token ids, tokens chosen on the device, on webgpu and on cpu from the same seed. */
-  tokens: { webgpu: number[]; cpu: number[] };
+  /** Completions, tokens chosen on the device, on webgpu and on cpu from the same seed. */
+  tokens: { webgpu: number[][]; cpu: number[][] };
   /** Largest differences between the fused layer norm and the tfjs ops: value, then d/dx, d/dgain, d/dbias. */
   layerNorm: number[];
 }
 
-async function sampledTokens(backend: string): Promise<number[]> {
+async function sampledTokens(backend: string): Promise<number[][]> {
   await tf.setBackend(backend);
   const tok = new Tokenizer();
   const model = GPT.create(modelSize('test', tok.size), 1);
   const prompts = ['12+3=', '7+8=', '45+6='].map((s) => tok.encode(s));
-  const block = generateTokenBlock(model.params, model.config, prompts, {
-    maxNewTokens: 8, temperature: 1, topK: 0, topP: 1, stopIds: [tok.eosId], padId: tok.padId,
-  }, new Rng(1));
-  const ids = Array.from(await block.data());
-  block.dispose();
+  // Twelve tokens: one stop check (every 8) happens on the way, read back with await too.
+  const gen = await runAsync(generateSteps(model.params, model.config, prompts, {
+    maxNewTokens: 12, temperature: 1, topK: 0, topP: 1, stopIds: [tok.eosId, tok.id('5')], padId: tok.padId, tokenChoice: 'device',
+  }, new Rng(1)));
   model.dispose();
-  return ids;
+  return gen.completions;
 }
 
 async function worstDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {

@@ -15,6 +15,7 @@ import { grpoLossParts } from '../engine/grpo-update';
 import type { GPT } from '../engine/model';
 import { AdamW, globalNorm, scaleGradients } from '../engine/optim';
 import { Rng } from '../engine/rng';
+import { runAsync } from '../engine/readback';
 import { generateTokenBlock } from '../engine/sampling';
 import type { Tokenizer } from '../engine/tokenizer';
 import { type LossFn, accumulateGradients } from '../engine/train-step';
@@ -63,9 +64,10 @@ export async function benchDeviceGeneration(
   const { rows, promptTokens, newTokens } = generation;
   const prompts = Array.from({ length: rows }, () => syntheticPrompt(tokenizer, promptTokens));
   const run = async (): Promise<void> => {
-    const block = generateTokenBlock(model.params, model.config, prompts, {
+    // No stop ids: every row runs newTokens steps, and the block is the only readback.
+    const block = await runAsync(generateTokenBlock(model.params, model.config, prompts, {
       maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, stopIds: [], padId: tokenizer.padId,
-    }, new Rng(1));
+    }, new Rng(1)));
     await block.data();
     block.dispose();
   };

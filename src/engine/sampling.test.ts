@@ -3,7 +3,8 @@ import { tf, useBackend } from '../node/tfjs-node';
 import { type Params, causalBias, forward, positionsFor, weightShapes } from './model';
 import { type ModelConfig, modelSize } from './model-config';
 import { Rng } from './rng';
-import { type SamplingOptions, generate } from './sampling';
+import type { Values } from './readback';
+import { type SamplingOptions, generate, generateSteps } from './sampling';
 import { type TokenChoice, chooseToken, chooseTokensOnDevice } from './token-choice';
 import { Tokenizer } from './tokenizer';
 
@@ -223,6 +224,22 @@ describe('generate', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(device).toEqual(host);
     expect(host.truncated).toContain(false);
+  });
+
+  test('on the device, a loop whose rows have all stopped ends at the next stop check: two readbacks, the host completions', () => {
+    const first = generate(params, config, PROMPTS, options({ temperature: 0, maxNewTokens: 1 }), new Rng(1));
+    const stopIds = first.completions.map((row) => row[0] as number);
+    const o = options({ temperature: 0, maxNewTokens: 20, stopIds, tokenChoice: 'device' });
+    const shapes: number[][] = [];
+    const steps = generateSteps(params, config, PROMPTS, o, new Rng(1));
+    let next = steps.next(undefined as unknown as Values);
+    while (!next.done) {
+      shapes.push(next.value.shape);
+      next = steps.next(next.value.dataSync() as Values);
+    }
+    // The stop check after 8 tokens (a scalar), then the [rows, 8] block instead of [rows, 20].
+    expect(shapes).toEqual([[], [PROMPTS.length, 8]]);
+    expect(next.value).toEqual(generate(params, config, PROMPTS, { ...o, tokenChoice: 'host' }, new Rng(1)));
   });
 
   test('a call takes exactly one number from the caller\'s generator, on either path', () => {

@@ -67,12 +67,13 @@ export function* generateSteps(p: Params, c: ModelConfig, prompts: number[][], o
 }
 
 /**
- * The device loop of generate() without its readback: [B, maxNewTokens] token ids, pads after
- * each row's stop token, left on the backend (for callers that can only read back with await).
+ * The device loop of generate() without its final readback: [B, steps] token ids, pads after
+ * each row's stop token, left on the backend. Its only readbacks are the stop checks (none
+ * without stop ids).
  */
-export function generateTokenBlock(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): tf.Tensor2D {
+export function* generateTokenBlock(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): Readbacks<tf.Tensor2D> {
   checkRoom(c, prompts, o);
-  return generateTokensOnDevice(p, c, padPrompts(prompts, o.padId), o, new Rng(rng.nextUint32()));
+  return yield* generateTokensOnDevice(p, c, padPrompts(prompts, o.padId), o, new Rng(rng.nextUint32()));
 }
 
 function resolveTokenChoice(choice: SamplingOptions['tokenChoice'] = 'auto'): 'host' | 'device' {
