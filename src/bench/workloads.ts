@@ -6,11 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GrpoConfig } from '../engine/config';
 import { GrpoTrainer } from '../engine/grpo-trainer';
-import { type UpdateRows, grpoUpdate } from '../engine/grpo-update';
+import { type UpdateRows, grpoUpdateSteps } from '../engine/grpo-update';
 import { GPT, disposeParams } from '../engine/model';
 import { AdamW } from '../engine/optim';
 import { Rng } from '../engine/rng';
-import { type SamplingOptions, generate } from '../engine/sampling';
+import { runAsync } from '../engine/readback';
+import { type SamplingOptions, generateSteps } from '../engine/sampling';
 import type { Tokenizer } from '../engine/tokenizer';
 import { sequenceForwardFlops, trainFlops } from './flops';
 import { type BenchShapes, updateInputLength } from './shapes';
@@ -30,11 +31,11 @@ export interface WorkloadFigures extends Timing {
  * tf.profile times every kernel; on WebGPU that means timestamp queries, whose readback fails on
  * Chromium's software adapter and takes the device down with it. WebGPU runs are not profiled.
  */
-async function profiled(fn: () => void, timing: Timing, tokens: number, flops: number): Promise<WorkloadFigures> {
+async function profiled(fn: () => Promise<void>, timing: Timing, tokens: number, flops: number): Promise<WorkloadFigures> {
   const seconds = timing.medianMs / 1000;
   const rates = { ...timing, tokensPerSecond: tokens / seconds, flopsPerSecond: flops / seconds };
   if (tf.getBackend() === 'webgpu') return { ...rates, peakBytes: null, kernels: null };
-  const info = await tf.profile(() => { fn(); });
+  const info = await tf.profile(async () => { await fn(); });
   return { ...rates, peakBytes: info.peakBytes, kernels: info.kernels.length };
 }
 
@@ -46,17 +47,19 @@ export function syntheticPrompt(tokenizer: Tokenizer, n: number): number[] {
 
 /**
  * Sampling of shapes.generation.newTokens tokens per row, never stopping early, with or without
- * the KV cache, tokens chosen on the host or on the device (sampling.ts).
+ * the KV cache, tokens chosen on the host or on the device (sampling.ts). Every workload here
+ * reads back with await (readback.ts), as the lab does: WebGPU's synchronous path is slow, and
+ * on a software adapter wrong.
  */
 export async function benchGeneration(
   model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, mode: Pick<SamplingOptions, 'kvCache' | 'tokenChoice'>, repeats: Repeats,
 ): Promise<WorkloadFigures> {
   const { rows, promptTokens, newTokens } = shapes.generation;
   const prompts = Array.from({ length: rows }, () => syntheticPrompt(tokenizer, promptTokens));
-  const run = (): void => {
-    generate(model.params, model.config, prompts, {
+  const run = async (): Promise<void> => {
+    await runAsync(generateSteps(model.params, model.config, prompts, {
       maxNewTokens: newTokens, temperature: 1, topK: 0, topP: 1, stopIds: [], padId: tokenizer.padId, ...mode,
-    }, new Rng(1));
+    }, new Rng(1)));
   };
   const timing = await timeRepeated(run, repeats);
   // The arithmetic the model needs is the cached amount either way; recompute does more of it.
@@ -91,7 +94,7 @@ export async function benchUpdate(
   const { rows } = shapes.update;
   const batch = randomUpdateRows(tokenizer, model.config.vocabSize, shapes);
   const optimizer = new AdamW(Object.values(model.variables), { weightDecay: 0 });
-  const run = (): void => { grpoUpdate(model, optimizer, null, batch, config, 1e-7, tokenizer.padId); };
+  const run = async (): Promise<void> => { await runAsync(grpoUpdateSteps(model, optimizer, null, batch, config, 1e-7, tokenizer.padId)); };
   try {
     const timing = await timeRepeated(run, repeats);
     const length = updateInputLength(shapes);
