@@ -8,7 +8,9 @@
  * Randomness: each call takes one number from the caller's Rng and seeds a private stream of
  * uniform draws from it, one per row per step, in a fixed order whether or not a row has stopped.
  * Tokens can then be chosen on the host (reading the logits back every step) or on the backend
- * (device-generation.ts: one readback per call, what a GPU wants), and both give the same tokens.
+ * (device-generation.ts: the ids read back once per call, plus a stop flag every 8 tokens, which
+ * is what a GPU wants), and both give the same tokens. Readbacks go through readback.ts, so a
+ * caller can read synchronously (generate) or with await (runAsync(generateSteps(...))).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeStep, disposeCache, prefill } from './decoding';
