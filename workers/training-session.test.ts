@@ -230,4 +230,16 @@ describe('TrainingSession pipeline groups', () => {
     expect(session.status()).toMatchObject({ phase: 'error', message: 'WebGPU rejected work: storage buffers exceed the limit' });
     expect(log.points.filter((p) => 'loss' in p.values).map((p) => p.step)).toEqual([1, 2]);
   });
+
+  test('while a single step reads back, the session is busy: sampling and evaluating wait their turn with an error', async () => {
+    const { session } = recorded();
+    session.loadCheckpoint(testCheckpoint(), 'test');
+    session.configure(tiny);
+    const step = session.stepOnce();
+    await expect(session.sample()).rejects.toThrow('sample: pause the run first');
+    await expect(session.evaluate()).rejects.toThrow('evaluate: pause the run first');
+    await step;
+    expect(session.status()).toMatchObject({ phase: 'paused', step: 1 });
+    await expect(session.sample()).resolves.toMatchObject({ step: 1 });
+  });
 });

@@ -136,10 +136,19 @@ export class TrainingSession {
     }
     this.pauseRequested = false;
     this.setPhase('running');
-    this.loop = (this.pipeline ? this.runPipelineLoop(this.pipeline) : this.runLoop()).finally(() => {
+    return this.exclusive(this.pipeline ? this.runPipelineLoop(this.pipeline) : this.runLoop());
+  }
+
+  /**
+   * Marks the session busy until work settles. Steps read back with await, so other calls can
+   * arrive mid-step: while busy, start waits for the work, and step, sample, evaluate and the
+   * setters refuse (they check this.loop).
+   */
+  private exclusive<T>(work: Promise<T>): Promise<T> {
+    this.loop = work.then(() => undefined, () => undefined).finally(() => {
       this.loop = null;
     });
-    return this.loop;
+    return work;
   }
 
   /** Resolves once the current step has finished and the loop has stopped. */
@@ -160,16 +169,18 @@ export class TrainingSession {
     if (this.loop) throw new Error('step: the run is already going; pause it first');
     if (run.trainer.step >= run.config.steps) throw new Error(`step: the run has finished its ${run.config.steps} steps; reset to start again`);
     this.setPhase('running');
-    try {
-      await this.evaluateAtStartOnce();
-      await this.trainOneStep();
-      this.setPhase(run.trainer.step >= run.config.steps ? 'done' : 'paused');
-    } catch (e) {
-      this.fail(e);
-      throw e;
-    } finally {
-      this.flushToUi();
-    }
+    return this.exclusive((async () => {
+      try {
+        await this.evaluateAtStartOnce();
+        await this.trainOneStep();
+        this.setPhase(run.trainer.step >= run.config.steps ? 'done' : 'paused');
+      } catch (e) {
+        this.fail(e);
+        throw e;
+      } finally {
+        this.flushToUi();
+      }
+    })());
   }
 
   /** Stops the loop and rebuilds the run from the starting checkpoint (a pipeline is dropped). */
@@ -224,16 +235,16 @@ export class TrainingSession {
   }
 
   /** A new problem's group of completions from the current model, scored, with no update. */
-  sample(): Promise<GroupView> {
+  async sample(): Promise<GroupView> {
     const run = this.requireRun();
     if (this.loop) throw new Error('sample: pause the run first (sampling shares the model with training)');
-    return sampleGroup(run.trainer, this.tokenizer, run.config.seed * 1009 + ++this.sampleCount);
+    return this.exclusive(sampleGroup(run.trainer, this.tokenizer, run.config.seed * 1009 + ++this.sampleCount));
   }
 
   async evaluate(): Promise<MetricPoint> {
     const run = this.requireRun();
     if (this.loop) throw new Error('evaluate: pause the run first (evaluation shares the model with training)');
-    const point = await this.evaluationPoint(run);
+    const point = await this.exclusive(this.evaluationPoint(run));
     this.batcher.push(point);
     this.batcher.flush();
     return point;
