@@ -29,8 +29,8 @@ const SCALES: Record<RecipeScale, Scale> = {
   tiny: { rl: PRESETS.tiny!.config, rlSteps: 3, collectPrompts: 8, sftSteps: 3, studentSteps: 3, baseSteps: 3, longRlSteps: 3, rewardModelSteps: 3, evalSize: 8 },
 };
 
-function grpo(s: Scale, id: string, label: string, from: string, rewardWeights: GrpoConfig['rewardWeights']): GrpoStage {
-  return { kind: 'grpo', id, label, from, out: id, config: { ...s.rl, steps: s.rlSteps, rewardWeights } };
+function grpo(s: Scale, id: string, label: string, from: string, rewardWeights: GrpoConfig['rewardWeights'], steps = s.rlSteps): GrpoStage {
+  return { kind: 'grpo', id, label, from, out: id, config: { ...s.rl, steps, rewardWeights } };
 }
 
 function sampleSft(s: Scale, id: string, label: string, sampleFrom: string, trainFrom: string): SampleSftStage {
@@ -72,92 +72,86 @@ function rewardModel(s: Scale): StageSpec {
 /** R1's share of general (non-reasoning) prompts in rejection sampling and final RL. */
 const GENERAL_SHARE = 0.25;
 
-function spec(s: Scale, stages: StageSpec[], compare?: string[]): PipelineSpec {
-  return { task: s.rl.task, stages, evalSize: s.evalSize, maxCompletionLength: s.rl.maxCompletionLength, seed: s.rl.seed, ...(compare ? { compare } : {}) };
+interface Recipe {
+  description: string;
+  build(scale: RecipeScale): PipelineSpec;
+}
+
+/** A recipe from its stages at a scale, and the ids of the stages it compares (if any). */
+function recipe(description: string, stages: (s: Scale) => StageSpec[], compare?: string[]): Recipe {
+  return {
+    description,
+    build: (scale) => {
+      const s = SCALES[scale];
+      return { task: s.rl.task, stages: stages(s), evalSize: s.evalSize, maxCompletionLength: s.rl.maxCompletionLength, seed: s.rl.seed, ...(compare ? { compare } : {}) };
+    },
+  };
 }
 
 const ACC_FORMAT = { accuracy: 1, format: 0.2 };
 const ACC_FORMAT_LANGUAGE = { accuracy: 1, format: 0.2, language: 0.2 };
 const WITH_PREFERENCE = { ...ACC_FORMAT_LANGUAGE, preference: 1 };
 
-export const RECIPES: Record<string, { description: string; build(scale: RecipeScale): PipelineSpec }> = {
-  r1: {
-    description:
-      'The DeepSeek-R1 recipe in miniature: R1-Zero, a cold start on its verified samples, reasoning RL with a language ' +
-      'reward, a reward model for general prompts, rejection sampling (verifier for sums, reward model for the rest), and a ' +
-      'final RL on both. Watch each hand-off: what is kept, and what each stage does to accuracy, length and language.',
-    build: (scale) => {
-      const s = SCALES[scale];
+export const RECIPES: Record<string, Recipe> = {
+  r1: recipe(
+    'The DeepSeek-R1 recipe in miniature: R1-Zero, a cold start on its verified samples, reasoning RL with a language ' +
+    'reward, a reward model for general prompts, rejection sampling (verifier for sums, reward model for the rest), and a ' +
+    'final RL on both. Watch each hand-off: what is kept, and what each stage does to accuracy, length and language.',
+    (s) => {
       const general = { share: GENERAL_SHARE, rewardModel: 'reward-model' };
-      return spec(s, [
+      return [
         grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT),
         sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
         grpo(s, 'reasoning-rl', 'Reasoning RL', 'cold-start', ACC_FORMAT_LANGUAGE),
         rewardModel(s),
         { ...sampleSft(s, 'rejection-sampling', 'Rejection sampling', 'reasoning-rl', 'base'), general },
         { ...grpo(s, 'final-rl', 'Final RL', 'rejection-sampling', WITH_PREFERENCE), general },
-      ]);
+      ];
     },
-  },
-  'language-on-off': {
-    description:
-      'Reasoning RL twice from the same cold start, with and without the language-consistency reward. R1 reports that ' +
-      'the reward costs a little accuracy and buys readable reasoning: compare pass@1 and language consistency of the two.',
-    build: (scale) => {
-      const s = SCALES[scale];
-      return spec(s, [
-        grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT),
-        sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
-        grpo(s, 'reasoning-rl', 'Reasoning RL, language reward', 'cold-start', ACC_FORMAT_LANGUAGE),
-        grpo(s, 'reasoning-rl-no-language', 'Reasoning RL, no language reward', 'cold-start', ACC_FORMAT),
-      ], ['reasoning-rl', 'reasoning-rl-no-language']);
-    },
-  },
-  'distill-vs-rl': {
-    description:
-      'A small model taught two ways on the same number of optimiser steps: fine-tuned on the big model\'s verified ' +
-      'answers (distillation), or trained by GRPO itself. R1 found distillation beats RL on small models: compare their pass@1.',
-    build: (scale) => {
-      const s = SCALES[scale];
-      return spec(s, [
+  ),
+  'language-on-off': recipe(
+    'Reasoning RL twice from the same cold start, with and without the language-consistency reward. R1 reports that ' +
+    'the reward costs a little accuracy and buys readable reasoning: compare pass@1 and language consistency of the two.',
+    (s) => [
+      grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT),
+      sampleSft(s, 'cold-start', 'Cold start', 'r1-zero', 'base'),
+      grpo(s, 'reasoning-rl', 'Reasoning RL, language reward', 'cold-start', ACC_FORMAT_LANGUAGE),
+      grpo(s, 'reasoning-rl-no-language', 'Reasoning RL, no language reward', 'cold-start', ACC_FORMAT),
+    ],
+    ['reasoning-rl', 'reasoning-rl-no-language'],
+  ),
+  'distill-vs-rl': recipe(
+    'A small model taught two ways on the same number of optimiser steps: fine-tuned on the big model\'s verified ' +
+    'answers (distillation), or trained by GRPO itself. R1 found distillation beats RL on small models: compare their pass@1.',
+    (s) => {
+      const studentRl = grpo(s, 'student-rl', 'GRPO on the student', 'student-base', ACC_FORMAT, s.sftSteps);
+      return [
         grpo(s, 'teacher', 'Teacher (R1-Zero)', 'base', ACC_FORMAT),
         student(s),
         sampleSft(s, 'distill', 'Distillation into the student', 'teacher', 'student-base'),
-        { ...grpo(s, 'student-rl', 'GRPO on the student', 'student-base', ACC_FORMAT), config: { ...s.rl, model: 'small', steps: s.sftSteps, rewardWeights: ACC_FORMAT } },
-      ], ['distill', 'student-rl']);
+        { ...studentRl, config: { ...studentRl.config, model: 'small' } },
+      ];
     },
-  },
-  'grpo-vs-ppo': {
-    description:
-      'The DeepSeekMath comparison: GRPO (group mean as the baseline) and PPO (a learned value model, GAE) from the same ' +
-      'base, seed and number of sampled completions. Compare their curves, step times and PPO\'s extra memory (ppo/value_params).',
-    build: (scale) => {
-      const s = SCALES[scale];
-      return spec(s, [
-        grpo(s, 'grpo', 'GRPO', 'base', ACC_FORMAT),
-        { ...grpo(s, 'ppo', 'PPO', 'base', ACC_FORMAT), algorithm: 'ppo' },
-      ], ['grpo', 'ppo']);
-    },
-  },
-  reflection: {
-    description:
-      'Does "aha" grow? A base pretrained on worked solutions where half the slips are caught by a "wait" and redone, then ' +
-      'R1-Zero from it. Watch the reflection chart beside accuracy and length: does the self-check share rise with RL, or does length grow without it?',
-    build: (scale) => {
-      const s = SCALES[scale];
-      return spec(s, [
-        reflectiveBase(s),
-        { ...grpo(s, 'r1-zero', 'R1-Zero from it', 'reflective-base', ACC_FORMAT), config: { ...s.rl, steps: s.longRlSteps, rewardWeights: ACC_FORMAT } },
-      ]);
-    },
-  },
-  'r1-zero-only': {
-    description: 'GRPO straight from the base model, as one stage of the pipeline.',
-    build: (scale) => {
-      const s = SCALES[scale];
-      return spec(s, [grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT)]);
-    },
-  },
+    ['distill', 'student-rl'],
+  ),
+  'grpo-vs-ppo': recipe(
+    'The DeepSeekMath comparison: GRPO (group mean as the baseline) and PPO (a learned value model, GAE) from the same ' +
+    'base, seed and number of sampled completions. Compare their curves, step times and PPO\'s extra memory (ppo/value_params).',
+    (s) => [
+      grpo(s, 'grpo', 'GRPO', 'base', ACC_FORMAT),
+      { ...grpo(s, 'ppo', 'PPO', 'base', ACC_FORMAT), algorithm: 'ppo' },
+    ],
+    ['grpo', 'ppo'],
+  ),
+  reflection: recipe(
+    'Does "aha" grow? A base pretrained on worked solutions where half the slips are caught by a "wait" and redone, then ' +
+    'R1-Zero from it. Watch the reflection chart beside accuracy and length: does the self-check share rise with RL, or does length grow without it?',
+    (s) => [reflectiveBase(s), grpo(s, 'r1-zero', 'R1-Zero from it', 'reflective-base', ACC_FORMAT, s.longRlSteps)],
+  ),
+  'r1-zero-only': recipe(
+    'GRPO straight from the base model, as one stage of the pipeline.',
+    (s) => [grpo(s, 'r1-zero', 'R1-Zero', 'base', ACC_FORMAT)],
+  ),
 };
 
 export function getRecipe(name: string, scale: string): PipelineSpec {
