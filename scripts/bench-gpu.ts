@@ -3,10 +3,11 @@
  * implementation inside Chromium; see src/node/tfjs-webgpu-node.ts), beside PyTorch on the same
  * GPU with CUDA when it is there.
  *
- * It times what can run without synchronous readbacks (src/bench/async-workloads.ts): square
- * matmuls (the backend's best case), sampling with tokens chosen on the device, and the GRPO
- * update's arithmetic; then checks that repeating them leaks no tensor. With --peak-tflops (the
- * adapter's float32 peak, which WebGPU does not report) the FLOP/s are also given as a share of it.
+ * It times square matmuls (the backend's best case, src/bench/matmul-throughput.ts), then the
+ * benchmark's own workloads (src/bench/workloads.ts, which read back with await, as Dawn in Node
+ * requires): sampling with tokens chosen on the device, one GRPO update, whole r1-zero steps, and
+ * a tensor-leak check over tiny steps. With --peak-tflops (the adapter's float32 peak, which
+ * WebGPU does not report) the FLOP/s are also given as a share of it.
  *
  * Needs the Dawn bindings: npm install --no-save webgpu (and a Vulkan driver).
  */
@@ -20,11 +21,11 @@ import { GPT } from '../src/engine/model';
 import { type ModelSizeName, MODEL_SIZES, modelSize } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
 import { Tokenizer } from '../src/engine/tokenizer';
-import { type RateFigures, benchDeviceGeneration, benchUpdateArithmetic, matmulThroughput } from '../src/bench/async-workloads';
+import { matmulThroughput } from '../src/bench/matmul-throughput';
 import { type BenchShapes, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
 import type { Repeats } from '../src/bench/timing';
 import type { TorchFigures } from '../src/bench/report';
-import { type StepSplit, benchGrpoSteps, updateConfig } from '../src/bench/workloads';
+import { type LeakCheck, type StepSplit, benchGeneration, benchGrpoSteps, benchUpdate, checkTensorLeak, updateConfig } from '../src/bench/workloads';
 import { runTorchReference } from './torch-reference';
 import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
@@ -42,7 +43,7 @@ const program = new Command()
   .option('--quick', 'small shapes, one repeat: a smoke test, not a measurement', false)
   .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 2)
   .option('--repeats <n>', 'timed runs (the median is reported)', intFlag('repeats', 1), 5)
-  .option('--leak-steps <n>', 'tiny generate + update rounds for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
+  .option('--leak-steps <n>', 'tiny GRPO steps for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
   .option('--grpo-steps <n>', 'timed r1-zero steps from the shipped base model (0 skips)', intFlag('grpo-steps'), 3)
   .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--no-torch', 'skip the PyTorch CUDA reference')
@@ -62,44 +63,28 @@ function rolloutShape(): BenchShapes['generation'] {
   return { rows: p.promptsPerStep * p.groupSize, promptTokens: 12, newTokens: p.maxCompletionLength };
 }
 
-function share(f: RateFigures, peakTflops?: number): string {
+function share(f: { flopsPerSecond: number }, peakTflops?: number): string {
   const tflops = f.flopsPerSecond / 1e12;
   return `${tflops.toFixed(3)} TFLOP/s${peakTflops ? ` (${((100 * tflops) / peakTflops).toFixed(2)}% of peak)` : ''}`;
 }
 
 async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, shapes: BenchShapes, repeats: Repeats, log: (s: string) => void, peak?: number) {
   const model = GPT.create(benchModelConfig(size, tokenizer.size, shapes), 1);
+  const onDevice = { kvCache: true, tokenChoice: 'device' } as const;
   try {
-    const generate = await benchDeviceGeneration(model, tokenizer, shapes.generation, repeats);
+    const generate = await benchGeneration(model, tokenizer, shapes, onDevice, repeats);
     log(`${size} generate ${shapes.generation.rows}x${shapes.generation.newTokens}: ${generate.tokensPerSecond.toFixed(0)} tok/s, ${generate.medianMs.toFixed(1)} ms, ${share(generate, peak)}`);
-    const rollout = await benchDeviceGeneration(model, tokenizer, rolloutShape(), repeats);
+    const rollout = await benchGeneration(model, tokenizer, { ...shapes, generation: rolloutShape() }, onDevice, repeats);
     log(`${size} rollout ${rolloutShape().rows}x${rolloutShape().newTokens}: ${rollout.tokensPerSecond.toFixed(0)} tok/s, ${rollout.medianMs.toFixed(1)} ms, ${share(rollout, peak)}`);
     const preset = updateConfig(getPreset('r1-zero').config, shapes);
-    const update = await benchUpdateArithmetic(model, tokenizer, shapes, preset, repeats);
+    const update = await benchUpdate(model, tokenizer, shapes, preset, repeats);
     log(`${size} update (micro-batches of ${preset.microBatchRows}): ${update.medianMs.toFixed(1)} ms, ${share(update, peak)}`);
-    const updateOneBatch = await benchUpdateArithmetic(model, tokenizer, shapes, { ...preset, microBatchRows: 0 }, repeats);
+    const updateOneBatch = await benchUpdate(model, tokenizer, shapes, { ...preset, microBatchRows: 0 }, repeats);
     log(`${size} update (one batch): ${updateOneBatch.medianMs.toFixed(1)} ms, ${share(updateOneBatch, peak)}`);
     return { size, parameters: model.parameterCount, generate, rollout, update, updateOneBatch };
   } finally {
     model.dispose();
   }
-}
-
-/** Tiny generate + update rounds: the tensor count and bytes must end where they began. */
-async function leakCheck(tokenizer: Tokenizer, rounds: number) {
-  const model = GPT.create(benchModelConfig('test', tokenizer.size, QUICK_SHAPES), 3);
-  const once: Repeats = { warmup: 0, repeats: 1 };
-  const config = updateConfig(getPreset('r1-zero').config, QUICK_SHAPES);
-  await benchDeviceGeneration(model, tokenizer, QUICK_SHAPES.generation, once);
-  await benchUpdateArithmetic(model, tokenizer, QUICK_SHAPES, config, once);
-  const before = tf.memory();
-  for (let i = 0; i < rounds; i++) {
-    await benchDeviceGeneration(model, tokenizer, QUICK_SHAPES.generation, once);
-    await benchUpdateArithmetic(model, tokenizer, QUICK_SHAPES, config, once);
-  }
-  const after = tf.memory();
-  model.dispose();
-  return { rounds, tensorsBefore: before.numTensors, tensorsAfter: after.numTensors, bytesBefore: before.numBytes, bytesAfter: after.numBytes };
 }
 
 async function main(): Promise<void> {
@@ -122,7 +107,7 @@ async function main(): Promise<void> {
   const report = {
     backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, fusedKernels: o.fused, peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
-    matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as Awaited<ReturnType<typeof leakCheck>> | null,
+    matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as LeakCheck | null,
     grpoStep: null as StepSplit | null,
   };
   // Written after every phase, so that a run cut short still leaves what it measured.
@@ -155,8 +140,11 @@ async function main(): Promise<void> {
   } else log(`torch: ${torch.unavailable}`);
 
   if (o.leakSteps > 0) {
-    const leak = await leakCheck(tokenizer, o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps);
-    log(`leak check, ${leak.rounds} rounds: tensors ${leak.tensorsBefore} -> ${leak.tensorsAfter}, bytes ${leak.bytesBefore} -> ${leak.bytesAfter}`);
+    const config = getPreset('tiny').config;
+    const model = GPT.create(modelSize(config.model, tokenizer.size), 3);
+    const leak = await checkTensorLeak(model, tokenizer, config, o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps);
+    model.dispose();
+    log(`leak check, ${leak.steps} tiny GRPO steps: tensors ${leak.tensorsBefore} -> ${leak.tensorsAfter}, bytes ${leak.bytesBefore} -> ${leak.bytesAfter}`);
     report.leak = leak;
     save();
   }

@@ -41,7 +41,7 @@ export function* generateOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts
  * The loop itself: [B, steps] int32 token ids (steps = maxNewTokens unless every row stopped
  * sooner), pads after a row's stop token, left on the backend for the caller to read.
  */
-export function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Readbacks<tf.Tensor2D> {
+function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Readbacks<tf.Tensor2D> {
   const B = rows.padded.length;
   const first = prefill(p, c, rows.padded, rows.valid, true);
   let logits = first.logits;

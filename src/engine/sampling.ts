@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeStep, disposeCache, prefill } from './decoding';
-import { generateOnDevice, generateTokensOnDevice } from './device-generation';
+import { generateOnDevice } from './device-generation';
 import type { ModelConfig } from './model-config';
 import { MASKED, type Params } from './model';
 import { type Readbacks, runSync } from './readback';
@@ -66,16 +66,6 @@ export function* generateSteps(p: Params, c: ModelConfig, prompts: number[][], o
   const rows = padPrompts(prompts, o.padId);
   const onDevice = o.kvCache !== false && resolveTokenChoice(o.tokenChoice) === 'device';
   return onDevice ? yield* generateOnDevice(p, c, rows, o, draws) : yield* generateOnHost(p, c, rows, o, draws);
-}
-
-/**
- * The device loop of generate() without its final readback: [B, steps] token ids, pads after
- * each row's stop token, left on the backend. Its only readbacks are the stop checks (none
- * without stop ids).
- */
-export function* generateTokenBlock(p: Params, c: ModelConfig, prompts: number[][], o: SamplingOptions, rng: Rng): Readbacks<tf.Tensor2D> {
-  checkRoom(c, prompts, o);
-  return yield* generateTokensOnDevice(p, c, padPrompts(prompts, o.padId), o, new Rng(rng.nextUint32()));
 }
 
 function resolveTokenChoice(choice: SamplingOptions['tokenChoice'] = 'auto'): 'host' | 'device' {
