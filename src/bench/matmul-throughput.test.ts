@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from 'vitest';
-import { useBackend } from '../node/tfjs-node';
+import { tf, useBackend } from '../node/tfjs-node';
 import { matmulThroughput } from './matmul-throughput';
 
 beforeAll(async () => {
@@ -7,8 +7,11 @@ beforeAll(async () => {
 });
 
 describe('matmulThroughput', () => {
-  test('a run counts 2 n^3 FLOPs per product', async () => {
-    const f = await matmulThroughput(8, 3, { warmup: 0, repeats: 1 });
-    expect(f.flopsPerSecond * (f.medianMs / 1000)).toBeCloseTo(2 * 8 ** 3 * 3, 3);
+  test('times every repeat and leaves no tensor behind', async () => {
+    const before = tf.memory().numTensors;
+    const f = await matmulThroughput(8, 3, { warmup: 1, repeats: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(f.samplesMs).toHaveLength(2);
+    expect(f.n).toBe(8);
   });
 });
