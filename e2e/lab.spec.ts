@@ -146,24 +146,27 @@ test('the main thread stays responsive while training: long tasks are measured d
   await lab.goto();
   await lab.choosePreset('tiny');
   await lab.fill('steps', '500');
+  // A window tall enough for the Start button and the first charts at once: charts off screen do not
+  // redraw, and these are to redraw as a user watches them, from the first batch on.
+  await page.setViewportSize({ width: 1280, height: 1500 });
+  const reward = page.getByTestId('chart-reward');
+  await expect(reward).toBeInViewport();
+  await lab.waitForChartsWarm();
+  await lab.watchLongTasks();
   await lab.start.click();
   await lab.waitForStep(2);
-  // Charts in view (those off screen wait): the reward and accuracy charts redraw as a user watches.
-  const reward = await lab.chart('reward');
+  const atStart = await lab.longTasks();
+  const startReport = `pressing Start: ${atStart.length} long tasks, longest ${Math.max(0, ...atStart).toFixed(0)} ms`;
+  test.info().annotations.push({ type: 'long tasks', description: startReport });
+  console.log(startReport);
   // From here on the page only receives metrics and redraws: every long task is the lab's.
-  await page.evaluate(() => {
-    const w = window as unknown as { longTasks: number[] };
-    w.longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.longTasks.push(e.duration);
-    }).observe({ type: 'longtask' });
-  });
+  await lab.watchLongTasks();
   const from = await lab.currentStep();
   const pointsBefore = Number(await reward.getAttribute('data-points'));
   await page.waitForTimeout(8000);
   const pointsAfter = Number(await reward.getAttribute('data-points'));
   await lab.pause.click();
-  const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+  const longTasks = await lab.longTasks();
   const steps = (await lab.currentStep()) - from;
   const worst = longTasks.length ? Math.max(...longTasks) : 0;
   const report = `${longTasks.length} long tasks in 8 s (${steps} tiny steps); longest ${worst.toFixed(0)} ms`;
@@ -172,6 +175,7 @@ test('the main thread stays responsive while training: long tasks are measured d
   expect(steps).toBeGreaterThan(5);
   // The chart in view kept redrawing while the long tasks were counted.
   expect(pointsAfter).toBeGreaterThan(pointsBefore);
+  expect(Math.max(0, ...atStart)).toBeLessThan(250);
   // Target: none over 50 ms. Measured on 2 cores, where the worker takes one: 0-3 reach 50-65 ms;
   // up to 160 ms when another process shares the cores. This bound catches a regression to redrawing
   // every chart in one task (700-900 ms).
@@ -181,12 +185,11 @@ test('the main thread stays responsive while training: long tasks are measured d
 test('charts stay responsive with 10,000 steps of history: downsampled for display, every point kept', async ({ page }) => {
   const lab = new LabPage(page);
   await lab.goto();
+  // As a history loaded into an open page: after the page's idle warm-up (see warm-up.tsx).
+  await lab.waitForChartsWarm();
+  await lab.watchLongTasks();
   await page.evaluate(() => {
-    const w = window as unknown as { longTasks: number[]; grpoLab: { state(): { appendMetrics(p: unknown[]): void } } };
-    w.longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.longTasks.push(e.duration);
-    }).observe({ type: 'longtask' });
+    const w = window as unknown as { grpoLab: { state(): { appendMetrics(p: unknown[]): void } } };
     const points = Array.from({ length: 10_000 }, (_, i) => ({
       step: i + 1,
       stage: 'r1-zero',
@@ -206,7 +209,7 @@ test('charts stay responsive with 10,000 steps of history: downsampled for displ
   await expect.poll(async () => Number(await gradNorm.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(100);
   const { history } = await lab.state();
   expect(history).toHaveLength(10_000);
-  const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+  const longTasks = await lab.longTasks();
   const report = `10,000-step history drawn with ${longTasks.length} long tasks, longest ${Math.max(0, ...longTasks).toFixed(0)} ms`;
   test.info().annotations.push({ type: 'long tasks', description: report });
   console.log(report);

@@ -97,6 +97,29 @@ export class LabPage {
     });
   }
 
+  /** Waits for the page's idle chart warm-up (src/ui/charts/warm-up.tsx) to have drawn. */
+  async waitForChartsWarm(): Promise<void> {
+    await expect(this.page.locator('html')).toHaveAttribute('data-charts-warm', 'true', { timeout: 10_000 });
+  }
+
+  /** Starts collecting the main thread's long tasks (over 50 ms) afresh; read them with longTasks(). */
+  async watchLongTasks(): Promise<void> {
+    await this.page.evaluate(() => {
+      const w = window as unknown as { longTasks: number[]; longTaskObserver?: PerformanceObserver };
+      w.longTaskObserver?.disconnect();
+      w.longTasks = [];
+      w.longTaskObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.longTasks.push(e.duration);
+      });
+      w.longTaskObserver.observe({ type: 'longtask' });
+    });
+  }
+
+  /** Durations (ms) of the long tasks since watchLongTasks(). */
+  async longTasks(): Promise<number[]> {
+    return this.page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
+  }
+
   /** A metric's value at a step, from the charted history. */
   async metricAt(step: number, key: string): Promise<number | undefined> {
     const { history } = await this.state();

@@ -4,7 +4,7 @@
  * starved of signal?). Reads the store directly; the chart catalogue below says what each panel
  * shows and why.
  */
-import { useDeferredValue, useId, useMemo } from 'react';
+import { useDeferredValue, useEffect, useId, useMemo } from 'react';
 import type { AxisDomain } from 'recharts';
 import { REWARD_NAMES, type RewardName, type RewardWeights } from '../../engine/rewards';
 import type { MetricPoint, WeightChange } from '../../../workers/protocol';
@@ -13,6 +13,7 @@ import { useLab } from '../store/use-lab';
 import { MetricChart, type ChartBand, type ChartLine, type MetricChartProps, type StageBand } from './MetricChart';
 import { useStaggeredValue } from './staggered-refresh';
 import { useOnScreen } from './use-on-screen';
+import { scheduleChartWarmUp } from './warm-up';
 import { hasKey } from './series';
 import { overlayHistory, overlayLines, startedComparedStages } from './stage-overlay';
 import './charts.css';
@@ -242,6 +243,8 @@ export function ChartsPanel() {
     id: st.id, label: st.label, firstStep: st.firstStep, ...(st.lastStep === undefined ? {} : { lastStep: st.lastStep }),
   }])), [stages]);
   const sliderId = useId();
+  // recharts' first draw is slow (code not yet compiled): pay for it while the page is idle.
+  useEffect(scheduleChartWarmUp, []);
 
   // The smoothing slider redraws every chart: at low priority, so the slider itself stays responsive.
   const smooth = useDeferredValue(smoothing);
