@@ -5,8 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
+import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
+import { fusedVsOps } from '../src/engine/fused/compare';
+import { FUSED_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
-import { GPT } from '../src/engine/model';
+import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
+import { GPT, MASKED } from '../src/engine/model';
 import { modelSize } from '../src/engine/model-config';
 import { Rng } from '../src/engine/rng';
 import { runAsync } from '../src/engine/readback';
@@ -20,8 +24,13 @@ export interface WebGpuProbe {
   syncReadback: string | null;
   /** Completions, tokens chosen on the device, on webgpu and on cpu from the same seed. */
   tokens: { webgpu: number[][]; cpu: number[][] };
-  /** Largest differences between the fused layer norm and the tfjs ops: value, then d/dx, d/dgain, d/dbias. */
-  layerNorm: number[];
+  /** Fused kernels missing on webgpu (none: the sampled tokens above ran every one). */
+  unregistered: string[];
+  /**
+   * Largest differences between each fused kernel and the tfjs ops: value, then the gradient for
+   * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias).
+   */
+  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[] };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -37,30 +46,31 @@ async function sampledTokens(backend: string): Promise<number[][]> {
   return gen.completions;
 }
 
-async function worstDifference(a: tf.Tensor, b: tf.Tensor): Promise<number> {
-  const [x, y] = [Array.from(await a.data()), Array.from(await b.data())];
-  return x.reduce((m, v, i) => Math.max(m, Math.abs(v - (y[i] as number))), 0);
-}
-
-async function layerNormDifferences(): Promise<number[]> {
-  const x = tf.randomNormal([7, 5, 48], 0.3, 2, 'float32', 1);
-  const g = tf.randomNormal([48], 1, 0.2, 'float32', 2);
-  const b = tf.randomNormal([48], 0, 0.2, 'float32', 3);
-  const w = tf.randomNormal([7, 5, 48], 0, 1, 'float32', 4);
-  const grads = (f: typeof layerNormOps) => tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, c, d), w)))([x, g, b]);
-  const [fused, ops] = [grads(fusedLayerNorm), grads(layerNormOps)];
-  const out = [await worstDifference(fusedLayerNorm(x, g, b), layerNormOps(x, g, b))];
-  for (let k = 0; k < 3; k++) out.push(await worstDifference(fused[k] as tf.Tensor, ops[k] as tf.Tensor));
-  return out;
+/** Each fused kernel against the tfjs ops, on inputs shaped as in the model. */
+async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
+  const normal = (shape: number[], mean: number, std: number, seed: number) => tf.randomNormal(shape, mean, std, 'float32', seed);
+  const ln = [normal([7, 5, 48], 0.3, 2, 1), normal([48], 1, 0.2, 2), normal([48], 0, 0.2, 3)];
+  const layerNorm = await fusedVsOps(fusedLayerNorm, layerNormOps, ln);
+  // A causal mask over a cache of 3 keys, broadcast over 4 heads.
+  const [B, H, T, Tk] = [3, 4, 5, 8];
+  const mask = tf.tensor4d(Array.from({ length: B * T * Tk }, (_, i) => ((i % Tk) > ((i / Tk) | 0) % T + 3 ? MASKED : 0)), [B, 1, T, Tk]);
+  const attention = [normal([B, H, T, Tk], 0, 3, 4), mask];
+  const scale = 1 / Math.sqrt(12);
+  const maskedSoftmax = await fusedVsOps((s, m) => fusedMaskedSoftmax(s!, m!, scale), (s, m) => maskedSoftmaxOps(s!, m!, scale), attention);
+  const mlp = [normal([40, 64], 0, 4, 5), normal([64], 0, 1, 6)];
+  const biasGelu = await fusedVsOps((x, b) => fusedBiasGelu(x!, b!), (x, b) => biasGeluOps(x!, b!), mlp);
+  tf.dispose([...ln, ...attention, ...mlp]);
+  return { layerNorm, maskedSoftmax, biasGelu };
 }
 
 export async function probeWebGpu(): Promise<WebGpuProbe> {
   const cpu = await sampledTokens('cpu');
   const webgpu = await sampledTokens('webgpu');
   const backend = tf.getBackend();
-  const layerNorm = await layerNormDifferences();
+  const unregistered = FUSED_KERNELS.filter((name) => tf.getKernel(name, 'webgpu') === undefined);
+  const fused = await fusedDifferences();
   // Last: where the synchronous path fails, it can take the device down with it.
   let syncReadback: string | null = null;
   await checkSyncReadback().catch((e: unknown) => { syncReadback = (e as Error).message; });
-  return { backend, syncReadback, tokens: { webgpu, cpu }, layerNorm };
+  return { backend, syncReadback, tokens: { webgpu, cpu }, unregistered, fused };
 }

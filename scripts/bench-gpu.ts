@@ -16,7 +16,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { useNodeWebGPU } from '../src/node/tfjs-webgpu-node';
-import { LAYER_NORM_KERNEL } from '../src/engine/fused/layer-norm';
+import { FUSED_KERNELS } from '../src/engine/fused/kernels';
 import { GPT } from '../src/engine/model';
 import { type ModelSizeName, MODEL_SIZES, modelSize } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
@@ -93,7 +93,9 @@ async function main(): Promise<void> {
   const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
   const repeats: Repeats = o.quick ? { warmup: 1, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
   const adapter = o.backend === 'webgpu' ? await useNodeWebGPU() : { backend: await useBackend(o.backend) };
-  if (!o.fused && tf.getKernel(LAYER_NORM_KERNEL, 'webgpu')) tf.unregisterKernel(LAYER_NORM_KERNEL, 'webgpu');
+  if (!o.fused) {
+    for (const name of FUSED_KERNELS) if (tf.getKernel(name, 'webgpu')) tf.unregisterKernel(name, 'webgpu');
+  }
   log(`adapter: ${JSON.stringify(adapter)}`);
   const tokenizer = new Tokenizer();
 

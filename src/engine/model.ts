@@ -20,7 +20,9 @@
  * bias hides pad keys and future keys.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { biasGelu } from './fused/bias-gelu';
 import { layerNorm } from './fused/layer-norm';
+import { maskedSoftmax } from './fused/masked-softmax';
 import { type ModelConfig, parameterCount } from './model-config';
 import { Rng } from './rng';
 
@@ -171,11 +173,6 @@ function weight(p: Params, name: string): tf.Tensor {
   return t;
 }
 
-/** GELU, sigmoid approximation x * sigmoid(1.702 x): two ops instead of the tanh form's seven. */
-function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
-}
-
 /** Lookup of rows of a table by one-hot matmul: ids [B, T] → [B, T, width]. */
 function embed(ids: tf.Tensor2D, table: tf.Tensor): tf.Tensor3D {
   const [B, T] = ids.shape;
@@ -222,12 +219,12 @@ function block(
     v = tf.concat([pastV, v], 2);
   }
   const scale = 1 / Math.sqrt(d / c.heads);
-  const scores = tf.add(tf.mul(tf.matMul(qh, k, false, true), scale), bias); // [B, H, T, Tk]
-  const attn = mergeHeads(tf.matMul(tf.softmax(scores), v)); // [B, T, d]
+  const probs = maskedSoftmax(tf.matMul(qh, k, false, true), bias, scale); // [B, H, T, Tk]
+  const attn = mergeHeads(tf.matMul(probs, v)); // [B, T, d]
   const proj = tf.reshape(matMul2d(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`)), [B, T, d]);
   const x1 = tf.add(x, proj) as tf.Tensor3D;
   const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
-  const m1 = gelu(tf.add(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`)));
+  const m1 = biasGelu(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`));
   const m2 = tf.add(matMul2d(m1, weight(p, `h${l}.mlp.w2`)), weight(p, `h${l}.mlp.b2`));
   return { x: tf.add(x1, tf.reshape(m2, [B, T, d])) as tf.Tensor3D, k, v };
 }

@@ -45,7 +45,7 @@ export async function useNodeWebGPU(flags: string[] = []): Promise<AdapterFigure
   const adapter = await gpu.requestAdapter();
   if (!adapter) throw new Error('webgpu: Dawn found no adapter (is a Vulkan driver installed? VK_DRIVER_FILES names one)');
   await import('@tensorflow/tfjs-backend-webgpu');
-  await import('../engine/fused/layer-norm-webgpu');
+  await import('../engine/fused/webgpu-kernels');
   const ok = await tf.setBackend('webgpu');
   await tf.ready();
   if (!ok || tf.getBackend() !== 'webgpu') throw new Error('webgpu: the tfjs webgpu backend failed to initialise');

@@ -10,6 +10,7 @@
  * gradients, the fused one through the hand-written backward pass below.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { customGradOp, fusedWhereRegistered } from './fused-op';
 
 export const LAYER_NORM_KERNEL = 'GrpoLayerNorm';
 export const LAYER_NORM_EPS = 1e-5;
@@ -25,7 +26,7 @@ export function layerNormOps(x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor): tf
  * dbias = sum dy, dgain = sum dy * xhat, and
  * dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) with dxhat = dy * gain.
  */
-export const fusedLayerNorm = tf.customGrad(((x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
+export const fusedLayerNorm = customGradOp((x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, gain]);
   const value = tf.engine().runKernel(LAYER_NORM_KERNEL, { x, gain, bias }, { eps: LAYER_NORM_EPS }) as tf.Tensor;
   const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
@@ -39,9 +40,7 @@ export const fusedLayerNorm = tf.customGrad(((x: tf.Tensor, gain: tf.Tensor, bia
     return [dx, tf.sum(tf.mul(dy, xhat), leading), tf.sum(dy, leading)];
   };
   return { value, gradFunc };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+});
 
 /** Layer norm over the last axis with gain and bias [width]; fused where the backend can. */
-export function layerNorm(x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor): tf.Tensor {
-  return tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) ? fusedLayerNorm(x, gain, bias) : layerNormOps(x, gain, bias);
-}
+export const layerNorm = fusedWhereRegistered(LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps);

@@ -1,0 +1,93 @@
+/**
+ * Plain JavaScript versions of the fused kernels for tfjs's cpu backend. Nothing registers them
+ * in the lab (the cpu backend gains nothing from fusing); tests register them to run the fused
+ * ops' customGrad wiring and hand-written backward passes in Node, where there is no GPU, and
+ * compare them with the composite ops. The WGSL versions are checked the same way in Chromium
+ * (e2e/webgpu.spec.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
+import { FUSED_KERNELS } from './kernels';
+import { LAYER_NORM_KERNEL } from './layer-norm';
+import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+
+/** The two methods of tfjs's cpu backend these kernels use (its class is not exported with types). */
+interface CpuBackend {
+  readSync(dataId: object): Float32Array;
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
+}
+
+type Compute = (read: (t: tf.TensorInfo) => Float32Array, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => Float32Array;
+
+function layerNorm(read: (t: tf.TensorInfo) => Float32Array, { x, gain, bias }: Record<string, tf.TensorInfo>, { eps }: Record<string, number>): Float32Array {
+  const [xs, g, b] = [read(x!), read(gain!), read(bias!)];
+  const width = x!.shape.at(-1) as number;
+  const out = new Float32Array(xs.length);
+  for (let base = 0; base < xs.length; base += width) {
+    let mean = 0;
+    for (let j = 0; j < width; j++) mean += xs[base + j]!;
+    mean /= width;
+    let variance = 0;
+    for (let j = 0; j < width; j++) variance += (xs[base + j]! - mean) ** 2;
+    const rstd = 1 / Math.sqrt(variance / width + eps!);
+    for (let j = 0; j < width; j++) out[base + j] = (xs[base + j]! - mean) * rstd * g[j]! + b[j]!;
+  }
+  return out;
+}
+
+function maskedSoftmax(read: (t: tf.TensorInfo) => Float32Array, { scores, bias }: Record<string, tf.TensorInfo>, { scale }: Record<string, number>): Float32Array {
+  const [s, m] = [read(scores!), read(bias!)];
+  const [, H, T, Tk] = scores!.shape as [number, number, number, number];
+  const out = new Float32Array(s.length);
+  // float32 like the ops and the GPU: there, MASKED + a score rounds to MASKED, so a row with
+  // every key masked comes out uniform; in float64 the scores would still show through.
+  const logits = new Float32Array(Tk);
+  for (let row = 0; row * Tk < s.length; row++) {
+    const maskBase = (Math.floor(row / (H * T)) * T + (row % T)) * Tk;
+    for (let j = 0; j < Tk; j++) logits[j] = Math.fround(s[row * Tk + j]! * scale!) + m[maskBase + j]!;
+    const top = Math.max(...logits);
+    let total = 0;
+    for (let j = 0; j < Tk; j++) total += Math.exp(logits[j]! - top);
+    for (let j = 0; j < Tk; j++) out[row * Tk + j] = Math.exp(logits[j]! - top) / total;
+  }
+  return out;
+}
+
+function biasGelu(read: (t: tf.TensorInfo) => Float32Array, { x, bias }: Record<string, tf.TensorInfo>): Float32Array {
+  const [xs, b] = [read(x!), read(bias!)];
+  const width = b.length;
+  return xs.map((v, i) => {
+    const z = v + b[i % width]!;
+    return z / (1 + Math.exp(-GELU_SLOPE * z));
+  });
+}
+
+const KERNELS: Record<string, Compute> = {
+  [LAYER_NORM_KERNEL]: layerNorm,
+  [MASKED_SOFTMAX_KERNEL]: maskedSoftmax,
+  [BIAS_GELU_KERNEL]: biasGelu,
+};
+
+/** Registers the cpu version of each named fused kernel (default: all of them). */
+export function registerCpuFusedKernels(names: readonly string[] = FUSED_KERNELS): void {
+  for (const name of names) {
+    const compute = KERNELS[name];
+    if (!compute) throw new Error(`cpu-kernels: no cpu version of "${name}"`);
+    tf.registerKernel({
+      kernelName: name,
+      backendName: 'cpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const cpu = backend as unknown as CpuBackend;
+        // Every fused kernel's output has its first input's shape (x, or the scores).
+        const first = Object.values(inputs)[0] as tf.TensorInfo;
+        const values = compute((t) => cpu.readSync(t.dataId), inputs as Record<string, tf.TensorInfo>, attrs as Record<string, number>);
+        return cpu.makeTensorInfo(first.shape, 'float32', values);
+      },
+    });
+  }
+}
+
+/** Takes the cpu versions out again, so that later code runs the composite ops. */
+export function unregisterCpuFusedKernels(names: readonly string[] = FUSED_KERNELS): void {
+  for (const name of names) if (tf.getKernel(name, 'cpu')) tf.unregisterKernel(name, 'cpu');
+}

@@ -1,0 +1,7 @@
+/**
+ * Importing this module registers every fused kernel for tfjs's webgpu backend (one dispatch
+ * where tfjs ops would take several); the lab's worker and Node's Dawn setup import it.
+ */
+import './layer-norm-webgpu';
+import './masked-softmax-webgpu';
+import './bias-gelu-webgpu';

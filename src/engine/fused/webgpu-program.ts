@@ -1,0 +1,73 @@
+/**
+ * What our fused WGSL kernels share: one thread per item (a row, or an element) in a flat
+ * dispatch of 64-wide workgroups, float32 in and out, and scalar uniforms declared once with
+ * their values, so the WGSL declarations and the data tfjs writes to the uniform buffer cannot
+ * fall out of order. Each *-webgpu.ts file says only what its thread computes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type WebGPUBackend, type WebGPUProgram, webgpu_util } from '@tensorflow/tfjs-backend-webgpu';
+
+export interface FlatKernel {
+  /** The tensors the kernel reads, by the names the WGSL reads them with, in binding order. */
+  inputs: Array<[name: string, tensor: tf.TensorInfo]>;
+  outputShape: number[];
+  /** How many items, one thread each. */
+  threads: number;
+  /** Scalar uniforms, read in WGSL as uniforms.<name>; `threads` is always there besides. */
+  uniforms: Array<[name: string, type: 'i32' | 'f32', value: number]>;
+  /** WGSL run by each thread, with its item in `index` (an i32, always below uniforms.threads). */
+  body: string;
+}
+
+class FlatProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  variableNames: string[];
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  uniforms: string;
+  private readonly body: string;
+
+  constructor(shaderKey: string, k: FlatKernel) {
+    this.shaderKey = shaderKey;
+    this.outputShape = k.outputShape;
+    this.variableNames = k.inputs.map(([name]) => name);
+    this.uniforms = ['threads : i32,', ...k.uniforms.map(([name, type]) => `${name} : ${type},`)].join(' ');
+    this.body = k.body;
+    this.dispatchLayout = webgpu_util.flatDispatchLayout([k.threads]);
+    this.dispatch = webgpu_util.computeDispatch(this.dispatchLayout, [k.threads], this.workgroupSize);
+  }
+
+  getUserCode(): string {
+    return `
+      fn main(index : i32) {
+        if (index < uniforms.threads) {
+          ${this.body}
+        }
+      }
+    `;
+  }
+}
+
+/**
+ * Registers `kernelName` for the webgpu backend as the flat kernel that `build` describes for
+ * given inputs and attributes. tfjs caches the compiled pipeline under shaderKey (with the
+ * inputs' ranks), so the WGSL body must not depend on shapes: pass sizes as uniforms.
+ */
+export function registerFlatWebGpuKernel(
+  kernelName: string, shaderKey: string, build: (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => FlatKernel,
+): void {
+  tf.registerKernel({
+    kernelName,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const k = build(inputs, attrs ?? {});
+      const uniforms = [
+        { type: 'int32', data: [k.threads] },
+        ...k.uniforms.map(([, type, value]) => ({ type: type === 'i32' ? 'int32' : 'float32', data: [value] })),
+      ];
+      return (backend as WebGPUBackend).runWebGPUProgram(new FlatProgram(shaderKey, k), k.inputs.map(([, t]) => t), 'float32', uniforms);
+    },
+  });
+}
