@@ -1,0 +1,32 @@
+#!/bin/sh
+# npm run build:kernels — compiles our WebAssembly kernels (src/engine/fused/wasm/*.c) to .wasm.
+#
+# The .wasm files are committed, so the lab, the CLI and CI need no C compiler; run this after
+# editing a .c file. Needs Debian's clang-14 and lld-14 (apt-get install clang-14 lld-14), or
+# set CLANG / WASM_LD / OBJDUMP to other LLVM tools of version 14 or newer.
+#
+# Each module imports tfjs-wasm's memory (--import-memory) and works in place on its tensors, so
+# it must own nothing in that memory: no data segments, and no shadow stack (LLVM keeps one in
+# linear memory, at addresses that belong to tfjs). The checks below refuse a binary that has
+# either, e.g. after an edit that makes the compiler spill an array to the stack.
+set -eu
+CLANG=${CLANG:-clang-14}
+WASM_LD=${WASM_LD:-wasm-ld-14}
+OBJDUMP=${OBJDUMP:-llvm-objdump-14}
+dir=$(cd "$(dirname "$0")/../src/engine/fused/wasm" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for src in "$dir"/*.c; do
+  name=$(basename "$src" .c)
+  "$CLANG" --target=wasm32 -msimd128 -O3 -ffreestanding -nostdlib -Wall -Wextra -Werror -c "$src" -o "$tmp/$name.o"
+  "$WASM_LD" --no-entry --import-memory --strip-all -o "$tmp/$name.wasm" "$tmp/$name.o"
+  if "$OBJDUMP" -h "$tmp/$name.wasm" | grep -q ' DATA '; then
+    echo "$name.wasm: has a data segment, which would overwrite tfjs's memory" >&2; exit 1
+  fi
+  if "$OBJDUMP" -d "$tmp/$name.wasm" | grep -q 'global\.[gs]et'; then
+    echo "$name.wasm: uses the shadow stack (global.get/set), which lives in tfjs's memory" >&2; exit 1
+  fi
+  cp "$tmp/$name.wasm" "$dir/$name.wasm"
+  echo "built src/engine/fused/wasm/$name.wasm ($(wc -c < "$dir/$name.wasm") bytes)"
+done
