@@ -6,10 +6,12 @@
  * build, against the same global kernel registry that tfjs-core uses. The browser worker imports
  * tfjs-core's register_all_gradients instead (Vite resolves it).
  */
+import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { installWasmBatchMatMul, uninstallWasmBatchMatMul } from '../engine/fused/batch-matmul-wasm';
 
 // Production mode: silences tfjs's advice to install tfjs-node (a native build that cannot be
 // downloaded here) and skips debug-only checks.
@@ -18,14 +20,35 @@ tf.env().set('PROD', true);
 export type NodeBackend = 'cpu' | 'wasm';
 export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
 
-/** Selects a backend and waits for it; throws with the allowed values for anything else. */
-export async function useBackend(name: string): Promise<NodeBackend> {
+const BATCH_MATMUL_WASM = new URL('../engine/fused/wasm/batch-matmul.wasm', import.meta.url);
+
+export interface BackendOptions {
+  /**
+   * wasm only: our SIMD batched matmul in place of tfjs's BatchMatMul (default true). False
+   * puts tfjs's own kernel back, for benchmarks that compare the two in one process.
+   */
+  wasmKernels?: boolean;
+}
+
+/**
+ * Selects a backend and waits for it; throws with the allowed values for anything else. On wasm,
+ * our own kernels are registered too; if they fail to load, tfjs's stay and a warning says why.
+ */
+export async function useBackend(name: string, options: BackendOptions = {}): Promise<NodeBackend> {
   if (!NODE_BACKENDS.includes(name as NodeBackend)) {
     throw new Error(`backend: "${name}" is not available in Node (allowed: ${NODE_BACKENDS.join(', ')})`);
   }
   const ok = await tf.setBackend(name);
   await tf.ready();
   if (!ok || tf.getBackend() !== name) throw new Error(`backend: "${name}" failed to initialise`);
+  if (name === 'wasm') {
+    if (options.wasmKernels ?? true) {
+      const status = await installWasmBatchMatMul(readFile(BATCH_MATMUL_WASM));
+      if (status.error) console.warn(`warning: ${status.error}`);
+    } else {
+      uninstallWasmBatchMatMul();
+    }
+  }
   return name as NodeBackend;
 }
 
