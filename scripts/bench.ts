@@ -16,8 +16,14 @@ import { BENCH_SIZES, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../
 import { runTorchReference } from './torch-reference';
 import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
+/** With our SIMD batched matmul (the lab's setting), or with tfjs-wasm's own BatchMatMul. */
+const WASM_KERNELS = ['on', 'off'] as const;
+type WasmKernels = (typeof WASM_KERNELS)[number];
+/** The report's name for a wasm run without our kernel; 'wasm' (its ratios) stays the lab's setting. */
+const WASM_WITHOUT_KERNELS = 'wasm, tfjs BatchMatMul';
+
 interface Options {
-  backends: string[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
+  backends: string[]; wasmKernels: WasmKernels[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
   grpoSteps: number; leakSteps: number; torch: boolean; torchThreads?: number; json?: string; checkpoint: string;
 }
 
@@ -25,6 +31,7 @@ const program = new Command()
   .name('bench')
   .description('Benchmark sampling and GRPO updates on the Node backends, against PyTorch on the CPU')
   .option('--backends <list>', `comma-separated (${NODE_BACKENDS.join(', ')})`, listFlag('backends', NODE_BACKENDS), [...NODE_BACKENDS])
+  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul; off: with tfjs-wasm's own; off,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
   .option('--sizes <list>', `comma-separated model sizes (${BENCH_SIZES.join(', ')})`, listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
   .option('--quick', 'small shapes, one repeat: a smoke test in seconds, not a measurement', false)
   .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 1)
@@ -47,16 +54,19 @@ async function main(): Promise<void> {
   const log = (line: string): void => { process.stderr.write(`  ${line}\n`); };
 
   const backends: BackendFigures[] = [];
-  for (const name of o.backends) {
-    await useBackend(name);
-    log(`backend ${name}`);
-    backends.push(await runBench(tokenizer, {
+  const runs = o.backends.flatMap((name) => (name === 'wasm' ? o.wasmKernels : ['on' as const]).map((kernels) => ({ name, kernels })));
+  for (const { name, kernels } of runs) {
+    await useBackend(name, { wasmKernels: kernels === 'on' });
+    const label = name === 'wasm' && kernels === 'off' ? WASM_WITHOUT_KERNELS : name;
+    log(`backend ${label}`);
+    const figures = await runBench(tokenizer, {
       sizes: o.sizes, shapes, repeats, log, baseWeights,
       // Full recompute on plain JavaScript takes minutes per run even for the small model.
       skipRecompute: name === 'cpu' && !o.quick ? [...o.sizes] : [],
       grpoSteps: o.quick ? 0 : o.grpoSteps,
       leakSteps: o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps,
-    }));
+    });
+    backends.push({ ...figures, backend: label });
     tf.disposeVariables();
   }
   log('PyTorch reference');
