@@ -2,7 +2,7 @@
  * Draws one throwaway chart, out of sight, while the page is idle after loading.
  *
  * The first chart recharts ever draws on a page runs code the browser has not compiled yet: in
- * headless Chromium on a 2-core machine that first draw took one task of 77-128 ms, the same
+ * headless Chromium on a 2-core machine that first draw took one task of 77-138 ms, the same
  * chart drawn again later 20-40 ms. Without this, the first draw came with the first metrics
  * of a run, a long task right after pressing Start (or on loading a long history). Drawing a
  * chart with every part the lab's charts use (lines, eval dots, a band, a stage band, a weight
