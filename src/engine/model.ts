@@ -20,6 +20,7 @@
  * bias hides pad keys and future keys.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { wasmBatchMatMulInstalled } from './fused/batch-matmul-wasm';
 import { biasGelu } from './fused/bias-gelu';
 import { layerNorm } from './fused/layer-norm';
 import { maskedSoftmax } from './fused/masked-softmax';
@@ -152,11 +153,11 @@ export function disposeParams(p: Params): void {
 }
 
 /**
- * 2-D matmul whose gradient uses explicit transposes. tfjs-wasm's matmul is fast (about 40
- * GFLOP/s here) only without its transpose flags, which tf.matMul's own gradient uses; the flags
- * make it 10-20x slower. A transpose is cheap next to that.
+ * 2-D matmul whose gradient uses explicit transposes: for tfjs-wasm's own matmul kernel, which
+ * is fast (XNNPACK) only without transpose flags; tf.matMul's own gradient uses the flags, 10-20x
+ * slower there. A transpose is cheap next to that.
  */
-export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+const matMul2dExplicitTransposes = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
@@ -166,6 +167,20 @@ export const matMul2d = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.Gra
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+
+/**
+ * a [m, k] times b [k, n] (or b [n, k] with transposeB). Where transpose flags cost nothing
+ * (webgpu, cpu, and wasm with our SIMD kernel, fused/batch-matmul-wasm.ts) the flags do the
+ * transposing, in the product and in tfjs's own gradient: each transpose left out is one kernel
+ * fewer, a dispatch on webgpu and a copy on wasm. With tfjs-wasm's own kernel the product and
+ * its gradient transpose explicitly instead.
+ */
+export function matMul2d(a: tf.Tensor, b: tf.Tensor, transposeB = false): tf.Tensor2D {
+  if (tf.getBackend() === 'wasm' && !wasmBatchMatMulInstalled()) {
+    return matMul2dExplicitTransposes(a, transposeB ? tf.transpose(b) : b);
+  }
+  return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, transposeB);
+}
 
 function weight(p: Params, name: string): tf.Tensor {
   const t = p[name];
@@ -247,7 +262,7 @@ export function forward(
   const [B, T] = tokens.shape;
   const trunk = runTrunk(p, c, tokens, positions, bias, cache);
   const hf = tf.reshape(trunk.hidden, [B * T, c.dModel]);
-  const logits = tf.reshape(matMul2d(hf, tf.transpose(weight(p, 'wte'))), [B, T, c.vocabSize]);
+  const logits = tf.reshape(matMul2d(hf, weight(p, 'wte'), true), [B, T, c.vocabSize]);
   return { logits: logits as tf.Tensor3D, cache: keepCache ? { k: trunk.k, v: trunk.v } : null };
 }
 

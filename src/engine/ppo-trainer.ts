@@ -343,7 +343,7 @@ export class PpoTrainer {
         const hidden = hiddenStates(this.model.params, mc, t.inputs, t.positions, t.bias);
         const [B, T] = t.inputs.shape;
         const wte = this.model.variables.wte as tf.Variable;
-        const logits = tf.reshape(matMul2d(tf.reshape(hidden, [B * T, mc.dModel]), tf.transpose(wte)), [B, T, mc.vocabSize]) as tf.Tensor3D;
+        const logits = tf.reshape(matMul2d(tf.reshape(hidden, [B * T, mc.dModel]), wte, true), [B, T, mc.vocabSize]) as tf.Tensor3D;
         const p = policyPart(logits);
         const v = valuePart(valueHead(hidden, this.value.w, this.value.b));
         return { loss: tf.add(p.loss, v.loss) as tf.Scalar, extras: { ...p.extras, ...v.extras } };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
-import { causalBias, forward, initialWeights, positionsFor, weightShapes } from '../model';
+import { causalBias, forward, initialWeights, matMul2d, positionsFor, weightShapes } from '../model';
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
 import { installWasmBatchMatMul, uninstallWasmBatchMatMul, wasmBatchMatMulCalls } from './batch-matmul-wasm';
@@ -143,5 +143,26 @@ describe('our SIMD batched matmul on the wasm backend', () => {
     const y = tf.tidy(() => tf.matMul(tf.ones([3, 2, 5]), tf.ones([3, 2, 5]), true, false).dataSync());
     expect(Array.from(y.slice(0, 3))).toEqual([2, 2, 2]);
     expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+  });
+
+  test("matMul2d: transpose flags with our kernel, explicit transposes with tfjs's, the same values and gradients", async () => {
+    await useBackend('wasm');
+    const rng = new Rng(5);
+    const [a, b, bT] = [randomValues(6 * 7, rng), randomValues(7 * 5, rng), randomValues(5 * 7, rng)];
+    /** matMul2d's value and the gradients of sum(y * y) for a and b, with b stored as [k, n] or [n, k]. */
+    const run = (transposeB: boolean) => tf.tidy(() => {
+      const [ta, tb] = [tf.tensor2d(a, [6, 7]), transposeB ? tf.tensor2d(bT, [5, 7]) : tf.tensor2d(b, [7, 5])];
+      const [da, db] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.square(matMul2d(x, y, transposeB))))([ta, tb]);
+      return [matMul2d(ta, tb, transposeB), da as tf.Tensor, db as tf.Tensor].map((t) => t.dataSync() as Float32Array);
+    });
+    for (const transposeB of [false, true]) {
+      const calls = wasmBatchMatMulCalls() as number;
+      const ours = run(transposeB);
+      expect(wasmBatchMatMulCalls()).toBeGreaterThan(calls);
+      uninstallWasmBatchMatMul();
+      const theirs = run(transposeB);
+      expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+      ours.forEach((x, i) => expect(maxAbsDiff(x, theirs[i] as Float32Array)).toBeLessThan(1e-4));
+    }
   });
 });

@@ -167,6 +167,11 @@ export function uninstallWasmBatchMatMul(): void {
   installed = null;
 }
 
+/** Whether our kernel is the wasm backend's BatchMatMul now. */
+export function wasmBatchMatMulInstalled(): boolean {
+  return installed !== null;
+}
+
 /** How many matmuls our kernel has computed in this process (null while it is not installed). */
 export function wasmBatchMatMulCalls(): number | null {
   return installed ? calls : null;
