@@ -16,11 +16,14 @@ import { BENCH_SIZES, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../
 import { runTorchReference } from './torch-reference';
 import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
-/** With our SIMD batched matmul (the lab's setting), or with tfjs-wasm's own BatchMatMul. */
-const WASM_KERNELS = ['on', 'off'] as const;
+/**
+ * With our SIMD batched matmul and fused kernels (the lab's setting), with the matmul alone (the
+ * fused ops as composite tfjs ops), or with tfjs-wasm's own BatchMatMul and the composite ops.
+ */
+const WASM_KERNELS = ['on', 'matmul', 'off'] as const;
 type WasmKernels = (typeof WASM_KERNELS)[number];
-/** The report's name for a wasm run without our kernel; 'wasm' (its ratios) stays the lab's setting. */
-const WASM_WITHOUT_KERNELS = 'wasm, tfjs BatchMatMul';
+/** The report's names for wasm runs without some of our kernels; 'wasm' (its ratios) stays the lab's setting. */
+const WASM_LABELS: Record<WasmKernels, string> = { on: 'wasm', matmul: 'wasm, no fused kernels', off: 'wasm, tfjs BatchMatMul' };
 
 interface Options {
   backends: string[]; wasmKernels: WasmKernels[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
@@ -31,7 +34,7 @@ const program = new Command()
   .name('bench')
   .description('Benchmark sampling and GRPO updates on the Node backends, against PyTorch on the CPU')
   .option('--backends <list>', `comma-separated (${NODE_BACKENDS.join(', ')})`, listFlag('backends', NODE_BACKENDS), [...NODE_BACKENDS])
-  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul; off: with tfjs-wasm's own; off,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
+  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul and fused kernels; matmul: our matmul only; off: tfjs-wasm's own kernels; e.g. matmul,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
   .option('--sizes <list>', `comma-separated model sizes (${BENCH_SIZES.join(', ')})`, listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
   .option('--quick', 'small shapes, one repeat: a smoke test in seconds, not a measurement', false)
   .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 1)
@@ -56,8 +59,8 @@ async function main(): Promise<void> {
   const backends: BackendFigures[] = [];
   const runs = o.backends.flatMap((name) => (name === 'wasm' ? o.wasmKernels : ['on' as const]).map((kernels) => ({ name, kernels })));
   for (const { name, kernels } of runs) {
-    await useBackend(name, { wasmKernels: kernels === 'on' });
-    const label = name === 'wasm' && kernels === 'off' ? WASM_WITHOUT_KERNELS : name;
+    await useBackend(name, { wasmKernels: kernels !== 'off', wasmFused: kernels === 'on' });
+    const label = name === 'wasm' ? WASM_LABELS[kernels] : name;
     log(`backend ${label}`);
     const figures = await runBench(tokenizer, {
       sizes: o.sizes, shapes, repeats, log, baseWeights,

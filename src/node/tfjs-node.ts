@@ -28,6 +28,11 @@ export interface BackendOptions {
    * puts tfjs's own kernel back, for benchmarks that compare the two in one process.
    */
   wasmKernels?: boolean;
+  /**
+   * wasm with wasmKernels only: our fused kernels (layer norm, masked softmax, bias + GELU) too
+   * (default true). False leaves the model on the composite ops, for A/B benchmarks.
+   */
+  wasmFused?: boolean;
 }
 
 /**
@@ -43,7 +48,7 @@ export async function useBackend(name: string, options: BackendOptions = {}): Pr
   if (!ok || tf.getBackend() !== name) throw new Error(`backend: "${name}" failed to initialise`);
   if (name === 'wasm') {
     if (options.wasmKernels ?? true) {
-      const status = await installWasmBatchMatMul(readFile(BATCH_MATMUL_WASM));
+      const status = await installWasmBatchMatMul(readFile(BATCH_MATMUL_WASM), { fused: options.wasmFused ?? true });
       if (status.error) console.warn(`warning: ${status.error}`);
     } else {
       uninstallWasmBatchMatMul();

@@ -14,6 +14,7 @@
  * and from the app's own origin in the browser); install never throws, it reports why not.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { WASM_FUSED_EXPORTS, registerWasmFusedKernels, unregisterWasmFusedKernels } from './wasm-fused-kernels';
 
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
@@ -127,12 +128,20 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
   return out;
 }
 
+export interface WasmKernelOptions {
+  /** Register the fused kernels too (default true); false for benchmarks of the matmul alone. */
+  fused?: boolean;
+}
+
 /**
- * Compiles the kernel against the active wasm backend's memory and registers it as that
- * backend's BatchMatMul (replacing an earlier install). Call after tf.setBackend('wasm') and
- * tf.ready(). On any failure, tfjs's own kernel stays and the status says why.
+ * Compiles the module against the active wasm backend's memory and registers it as that
+ * backend's BatchMatMul and the fused kernels (replacing an earlier install). Call after
+ * tf.setBackend('wasm') and tf.ready(). On any failure, tfjs's own kernels (and the composite
+ * ops) stay and the status says why.
  */
-export async function installWasmBatchMatMul(bytes: BufferSource | Promise<BufferSource>): Promise<WasmBatchMatMulStatus> {
+export async function installWasmBatchMatMul(
+  bytes: BufferSource | Promise<BufferSource>, options: WasmKernelOptions = {},
+): Promise<WasmBatchMatMulStatus> {
   try {
     const backend = tf.findBackend(BACKEND) as unknown as WasmBackendLike | null;
     if (!backend) throw new Error('the wasm backend is not initialised');
@@ -145,6 +154,9 @@ export async function installWasmBatchMatMul(bytes: BufferSource | Promise<Buffe
     const { instance } = await WebAssembly.instantiate(await bytes, { env: { memory } });
     const run = instance.exports.batch_matmul as BatchMatMulFn | undefined;
     if (typeof run !== 'function') throw new Error('the module has no batch_matmul export');
+    for (const name of WASM_FUSED_EXPORTS) {
+      if (typeof instance.exports[name] !== 'function') throw new Error(`the module has no ${name} export`);
+    }
     uninstallWasmBatchMatMul();
     const original = tf.getKernel(KERNEL, BACKEND);
     if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
@@ -153,14 +165,16 @@ export async function installWasmBatchMatMul(bytes: BufferSource | Promise<Buffe
     // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
     tf.registerKernel({ ...original, kernelFunc: (args) => batchMatMul(k, args) });
     installed = k;
+    if (options.fused ?? true) registerWasmFusedKernels(instance.exports, memory);
     return { installed: true };
   } catch (e) {
-    return { installed: false, error: `our SIMD batched matmul is not in use: ${e instanceof Error ? e.message : String(e)}` };
+    return { installed: false, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
 
-/** Puts tfjs's own BatchMatMul back (a no-op when ours is not installed). */
+/** Puts tfjs's own BatchMatMul back and takes the fused kernels out (a no-op when ours is not installed). */
 export function uninstallWasmBatchMatMul(): void {
+  unregisterWasmFusedKernels();
   if (!installed) return;
   tf.unregisterKernel(KERNEL, BACKEND);
   tf.registerKernel(installed.original);

@@ -17,7 +17,7 @@ interface CpuBackend {
   makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
 }
 
-type Compute = (read: (t: tf.TensorInfo) => Float32Array, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => Float32Array;
+export type Compute = (read: (t: tf.TensorInfo) => Float32Array, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => Float32Array;
 
 function layerNorm(read: (t: tf.TensorInfo) => Float32Array, { x, gain, bias }: Record<string, tf.TensorInfo>, { eps }: Record<string, number>): Float32Array {
   const [xs, g, b] = [read(x!), read(gain!), read(bias!)];
@@ -62,7 +62,8 @@ function biasGelu(read: (t: tf.TensorInfo) => Float32Array, { x, bias }: Record<
   });
 }
 
-const KERNELS: Record<string, Compute> = {
+/** Each fused kernel in plain JavaScript, by name; also the wasm kernels' fallback (wasm-fused-kernels.ts). */
+export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [LAYER_NORM_KERNEL]: layerNorm,
   [MASKED_SOFTMAX_KERNEL]: maskedSoftmax,
   [BIAS_GELU_KERNEL]: biasGelu,
@@ -71,7 +72,7 @@ const KERNELS: Record<string, Compute> = {
 /** Registers the cpu version of each named fused kernel (default: all of them). */
 export function registerCpuFusedKernels(names: readonly string[] = FUSED_KERNELS): void {
   for (const name of names) {
-    const compute = KERNELS[name];
+    const compute = FUSED_KERNELS_JS[name];
     if (!compute) throw new Error(`cpu-kernels: no cpu version of "${name}"`);
     tf.registerKernel({
       kernelName: name,

@@ -134,3 +134,163 @@ void batch_matmul(const float *a, const float *b, float *out, u32 batch, u32 m, 
     }
   }
 }
+
+/*
+ * The fused kernels of src/engine/fused (layer-norm.ts, masked-softmax.ts, bias-gelu.ts) for the
+ * wasm backend: each one pass over its rows in place of 3-8 tfjs kernels. cpu-kernels.ts is the
+ * reference for what each computes. Rows need no alignment (v128 loads may be unaligned).
+ */
+
+static inline v128_t splat(float x) { return wasm_f32x4_splat(x); }
+
+static inline float hsum(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) +
+         wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+}
+
+static inline float hmax(v128_t v) {
+  const float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1);
+  const float c = wasm_f32x4_extract_lane(v, 2), d = wasm_f32x4_extract_lane(v, 3);
+  const float ab = a > b ? a : b, cd = c > d ? c : d;
+  return ab > cd ? ab : cd;
+}
+
+/*
+ * exp(x) on four lanes, without libm (the module is -nostdlib): x = n ln2 + r with |r| <= ln2/2
+ * (ln2 split in two for an exact reduction), exp(r) by its Taylor series to r^7 (truncation
+ * below 1e-8 relative), times 2^n built in the exponent bits. Below -87.3 (2^n would leave the
+ * normal range) the result is 0; above 88.7 it is infinity, like expf.
+ */
+static inline v128_t exp4(v128_t x) {
+  const v128_t lo = splat(-87.3f);
+  const v128_t xc = wasm_f32x4_pmax(wasm_f32x4_pmin(x, splat(88.7f)), lo);
+  const v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(xc, splat(1.44269504088896341f)));
+  v128_t r = wasm_f32x4_sub(xc, wasm_f32x4_mul(n, splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, splat(-2.12194440e-4f)));
+  v128_t p = splat(1.0f / 5040.0f);
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.0f / 720.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.0f / 120.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.0f / 24.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.0f / 6.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(0.5f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.0f));
+  p = wasm_f32x4_add(wasm_f32x4_mul(p, r), splat(1.0f));
+  const v128_t scale = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
+  const v128_t y = wasm_f32x4_mul(p, scale);
+  return wasm_v128_andnot(y, wasm_f32x4_lt(x, lo));
+}
+
+/* Lanes [0, count) of p (count < 4), the rest 0: the tail of a row that is not a multiple of 4. */
+static inline v128_t load_tail(const float *p, u32 count) {
+  v128_t v = wasm_f32x4_splat(0.0f);
+  if (count > 0) v = wasm_f32x4_replace_lane(v, 0, p[0]);
+  if (count > 1) v = wasm_f32x4_replace_lane(v, 1, p[1]);
+  if (count > 2) v = wasm_f32x4_replace_lane(v, 2, p[2]);
+  return v;
+}
+
+static inline void store_tail(float *p, v128_t v, u32 count) {
+  if (count > 0) p[0] = wasm_f32x4_extract_lane(v, 0);
+  if (count > 1) p[1] = wasm_f32x4_extract_lane(v, 1);
+  if (count > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
+}
+
+/*
+ * GrpoLayerNorm: each row of `width` floats, out = (x - mean) / sqrt(var + eps) * gain + bias,
+ * mean and variance (biased) in two passes like tf.moments.
+ */
+__attribute__((export_name("layer_norm")))
+void layer_norm(const float *x, const float *gain, const float *bias, float *out, u32 rows, u32 width, float eps) {
+  const u32 body = width & ~3u;
+  for (u32 row = 0; row < rows; row++) {
+    const float *xr = x + row * width;
+    float *o = out + row * width;
+    /* Sums in order, one lane, like tfjs's Mean: a 4-lane sum would round differently, enough
+       to move the model's logits by a few ulps (the normalise below is the costly part anyway). */
+    float sum = 0.0f;
+    for (u32 j = 0; j < width; j++) sum += xr[j];
+    const float mean = sum / (float)width;
+    const v128_t vmean = splat(mean);
+    float sq = 0.0f;
+    for (u32 j = 0; j < width; j++) sq += (xr[j] - mean) * (xr[j] - mean);
+    /* A divide, not a multiply by 1 / sd: the ops' rounding, one step fewer. */
+    const float sd = __builtin_sqrtf(sq / (float)width + eps);
+    const v128_t vsd = splat(sd);
+    for (u32 j = 0; j < body; j += 4) {
+      const v128_t xhat = wasm_f32x4_div(wasm_f32x4_sub(wasm_v128_load(xr + j), vmean), vsd);
+      wasm_v128_store(o + j, wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gain + j)), wasm_v128_load(bias + j)));
+    }
+    for (u32 j = body; j < width; j++) o[j] = (xr[j] - mean) / sd * gain[j] + bias[j];
+  }
+}
+
+/*
+ * GrpoMaskedSoftmax: scores [batch, heads, t, tk], mask [batch, 1, t, tk];
+ * out = softmax(scores * scale + mask) over the last axis. out may be written before it is
+ * read back (it holds the exponentials between the passes).
+ */
+__attribute__((export_name("masked_softmax")))
+void masked_softmax(const float *scores, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 tk, float scale) {
+  const u32 body = tk & ~3u, tail = tk - body;
+  const v128_t vscale = splat(scale);
+  for (u32 b = 0; b < batch; b++) {
+    for (u32 h = 0; h < heads; h++) {
+      for (u32 q = 0; q < t; q++) {
+        const u32 row = (b * heads + h) * t + q;
+        const float *s = scores + row * tk;
+        const float *m = mask + (b * t + q) * tk;
+        float *o = out + row * tk;
+        /* Pass 1: the logits, written to out, and their maximum. */
+        v128_t vmax = splat(-__builtin_inff());
+        for (u32 j = 0; j < body; j += 4) {
+          const v128_t l = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(s + j), vscale), wasm_v128_load(m + j));
+          wasm_v128_store(o + j, l);
+          vmax = wasm_f32x4_pmax(vmax, l);
+        }
+        float top = hmax(vmax);
+        for (u32 j = body; j < tk; j++) {
+          const float l = s[j] * scale + m[j];
+          o[j] = l;
+          top = l > top ? l : top;
+        }
+        /* Pass 2: exponentials and their sum. */
+        const v128_t vtop = splat(top);
+        v128_t acc = splat(0.0f);
+        for (u32 j = 0; j < body; j += 4) {
+          const v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(o + j), vtop));
+          wasm_v128_store(o + j, e);
+          acc = wasm_f32x4_add(acc, e);
+        }
+        if (tail) {
+          const v128_t e = exp4(wasm_f32x4_sub(load_tail(o + body, tail), vtop));
+          store_tail(o + body, e, tail);
+          /* The unused lanes computed exp(0 - top); leave them out of the sum. */
+          acc = wasm_f32x4_add(acc, load_tail(o + body, tail));
+        }
+        /* Pass 3: normalise. */
+        const v128_t inv = splat(1.0f / hsum(acc));
+        for (u32 j = 0; j < body; j += 4) wasm_v128_store(o + j, wasm_f32x4_mul(wasm_v128_load(o + j), inv));
+        for (u32 j = body; j < tk; j++) o[j] *= wasm_f32x4_extract_lane(inv, 0);
+      }
+    }
+  }
+}
+
+/* GrpoBiasGelu: x [rows, width], bias [width]; z = x + bias, out = z / (1 + exp(-slope z)). */
+__attribute__((export_name("bias_gelu")))
+void bias_gelu(const float *x, const float *bias, float *out, u32 rows, u32 width, float slope) {
+  const u32 body = width & ~3u, tail = width - body;
+  const v128_t neg = splat(-slope), one = splat(1.0f);
+  for (u32 row = 0; row < rows; row++) {
+    const float *xr = x + row * width;
+    float *o = out + row * width;
+    for (u32 j = 0; j < body; j += 4) {
+      const v128_t z = wasm_f32x4_add(wasm_v128_load(xr + j), wasm_v128_load(bias + j));
+      wasm_v128_store(o + j, wasm_f32x4_div(z, wasm_f32x4_add(one, exp4(wasm_f32x4_mul(neg, z)))));
+    }
+    if (tail) {
+      const v128_t z = wasm_f32x4_add(load_tail(xr + body, tail), load_tail(bias + body, tail));
+      store_tail(o + body, wasm_f32x4_div(z, wasm_f32x4_add(one, exp4(wasm_f32x4_mul(neg, z)))), tail);
+    }
+  }
+}

@@ -1,0 +1,245 @@
+/**
+ * The fused kernels' wasm versions (wasm/batch-matmul.c, wasm-fused-kernels.ts) against the
+ * composite ops on the wasm backend: each kernel's values and gradients, the whole model's
+ * logits and gradients, no tensor or heap left behind, and install / uninstall.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tf, useBackend } from '../../node/tfjs-node';
+import { decodeStep, disposeCache, prefill } from '../decoding';
+import { MASKED, type Params, causalBias, forward, positionsFor, tokenLogProbs, weightShapes } from '../model';
+import type { ModelConfig } from '../model-config';
+import { Tokenizer } from '../tokenizer';
+import { installWasmBatchMatMul, uninstallWasmBatchMatMul, wasmBatchMatMulInstalled } from './batch-matmul-wasm';
+import { BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
+import { fusedVsOps } from './compare';
+import { FUSED_KERNELS } from './kernels';
+import { LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
+import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
+import { wasmFusedKernelCalls } from './wasm-fused-kernels';
+
+const WASM = readFileSync(new URL('./wasm/batch-matmul.wasm', import.meta.url));
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+afterAll(async () => {
+  // Leave the wasm backend as the other test files expect it: with all our kernels.
+  await useBackend('wasm');
+});
+
+/** fusedVsOps on wasm, checking that our module computed every fused call (none fell back to JavaScript). */
+async function compare(fused: (...t: tf.Tensor[]) => tf.Tensor, ops: (...t: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): Promise<number[]> {
+  const calls = wasmFusedKernelCalls();
+  expect(calls, 'fused kernels registered').not.toBeNull();
+  const diffs = await fusedVsOps(fused, ops, inputs);
+  // fusedVsOps runs the fused op three times: for the shape, in the gradient, for the value.
+  expect(wasmFusedKernelCalls(), 'computed by our module').toBe((calls as number) + 3);
+  tf.dispose(inputs);
+  return diffs;
+}
+
+/** A mask [B, 1, T, Tk]: causal over a cache of Tk - T keys, plus pads; row (B - 1, 0) hidden everywhere. */
+function mask(B: number, T: number, Tk: number): tf.Tensor {
+  const data = new Float32Array(B * T * Tk);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let j = 0; j < Tk; j++) {
+        const hidden = j > t + Tk - T || j < b || (b === B - 1 && t === 0);
+        data[(b * T + t) * Tk + j] = hidden ? MASKED : 0;
+      }
+    }
+  }
+  return tf.tensor4d(data, [B, 1, T, Tk]);
+}
+
+describe('the fused kernels on wasm', () => {
+  test('are registered by useBackend("wasm") and taken out by uninstall', async () => {
+    await useBackend('wasm');
+    for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
+    uninstallWasmBatchMatMul();
+    for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeUndefined();
+    expect(wasmFusedKernelCalls()).toBeNull();
+    // The matmul alone.
+    expect((await installWasmBatchMatMul(WASM, { fused: false })).installed).toBe(true);
+    expect(wasmBatchMatMulInstalled()).toBe(true);
+    for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeUndefined();
+    expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+    for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
+    // A broken module changes nothing.
+    expect((await installWasmBatchMatMul(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
+    for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
+  });
+
+  test.each([[[3, 5, 128]], [[7, 37]], [[2, 3]], [[4, 1]], [[1, 64]]])('layer norm %j: the values and gradients of the ops', async (shape) => {
+    const width = shape.at(-1) as number;
+    // An offset and spread per row, so that mean and variance matter.
+    const x = tf.tidy(() => tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 3), 5));
+    const diffs = await compare(fusedLayerNorm, layerNormOps, [x, tf.randomNormal([width], 1, 0.5, 'float32', 2), tf.randomNormal([width], 0, 1, 'float32', 3)]);
+    diffs.forEach((d, i) => expect(d, `${['value', 'dx', 'dgain', 'dbias'][i]}`).toBeLessThan(1e-4));
+    expect(diffs[0]).toBeLessThan(1e-5);
+  });
+
+  test.each([[[2, 3, 4, 6]], [[2, 4, 1, 45]], [[3, 2, 5, 7]], [[1, 1, 3, 3]], [[2, 4, 44, 44]]])('masked softmax %j: the values and gradients of the ops, masked keys 0', async (shape) => {
+    const [B, H, T, Tk] = shape as [number, number, number, number];
+    const scale = 1 / Math.sqrt(8);
+    const scores = tf.randomNormal(shape, 0, 6, 'float32', 11);
+    const bias = mask(B, T, Tk);
+    const y = tf.tidy(() => fusedMaskedSoftmax(scores, bias, scale));
+    const [values, m] = [await y.data(), await bias.data()];
+    for (let i = 0; i < values.length; i++) {
+      const row = Math.floor(i / Tk);
+      const [b, t, j] = [Math.floor(row / (H * T)), row % T, i % Tk];
+      const maskedRow = b === B - 1 && t === 0;
+      if (m[(b * T + t) * Tk + j]! < -1 && !maskedRow) expect(values[i]).toBe(0);
+      if (maskedRow) expect(values[i]).toBeCloseTo(1 / Tk, 6);
+    }
+    y.dispose();
+    const diffs = await compare((s, b) => fusedMaskedSoftmax(s!, b!, scale), (s, b) => maskedSoftmaxOps(s!, b!, scale), [scores, bias]);
+    diffs.forEach((d, i) => expect(d, `${['value', 'dscores', 'dbias'][i]}`).toBeLessThan(1e-5));
+  });
+
+  test.each([[[6, 512]], [[5, 13]], [[3]], [[2, 2, 7]]])('bias + GELU %j: the values and gradients of the ops, over exp\'s whole range', async (shape) => {
+    const width = shape.at(-1) as number;
+    // Spread 40: many z far into the tails (exp(-1.702 z) overflows or vanishes there).
+    const x = tf.randomNormal(shape, 0, 40, 'float32', 5);
+    const diffs = await compare(fusedBiasGelu, biasGeluOps, [x, tf.randomNormal([width], 0, 1, 'float32', 6)]);
+    // Values reach ~150: compare relative to that.
+    diffs.forEach((d, i) => expect(d / 150, `${['value', 'dx', 'dbias'][i]}`).toBeLessThan(1e-6));
+    const small = await compare(fusedBiasGelu, biasGeluOps, [tf.randomNormal(shape, 0, 2, 'float32', 7), tf.randomNormal([width], 0, 1, 'float32', 8)]);
+    small.forEach((d) => expect(d).toBeLessThan(1e-5));
+  });
+
+  test('bias + GELU is within 1e-6 of float64 relative to its value: the exp polynomial is accurate', async () => {
+    // z from -50 to 50: where exp(-1.702 z) is large, y's relative error is exp's.
+    const z = Float32Array.from({ length: 4001 }, (_, i) => -50 + i / 40);
+    const y = tf.tidy(() => fusedBiasGelu(tf.tensor1d(z), tf.zeros([z.length])));
+    const values = await y.data();
+    y.dispose();
+    let worst = 0;
+    z.forEach((v, i) => {
+      // From exp's float32 argument: its rounding alone is up to 4e-6 of exp near |arg| = 85.
+      const exact = v / (1 + Math.exp(Math.fround(Math.fround(-1.702) * v)));
+      if (exact !== 0) worst = Math.max(worst, Math.abs((values[i]! - exact) / exact));
+    });
+    expect(worst).toBeLessThan(1e-6);
+  });
+
+  test('a non-float32 input gets the JavaScript version (cpu-kernels.ts), not our module', async () => {
+    const calls = wasmFusedKernelCalls();
+    const y = tf.tidy(() => tf.engine().runKernel(BIAS_GELU_KERNEL, { x: tf.tensor2d([[1, -2, 3]], undefined, 'int32'), bias: tf.zeros([3]) }, {}) as tf.Tensor);
+    const values = await y.data();
+    y.dispose();
+    expect(wasmFusedKernelCalls()).toBe(calls);
+    [1, -2, 3].forEach((z, i) => expect(values[i]).toBeCloseTo(z / (1 + Math.exp(-1.702 * z)), 6));
+  });
+});
+
+const tok = new Tokenizer();
+const config: ModelConfig = { name: 'fused-wasm-test', layers: 2, dModel: 36, heads: 4, context: 32, promptAnchor: 16, vocabSize: tok.size };
+const padded = [[tok.padId, tok.padId, 5, 6, 7], [8, 9, 10, 11, 12], [tok.padId, tok.padId, tok.padId, tok.padId, 13]];
+const valid = padded.map((row) => row.map((id) => (id === tok.padId ? 0 : 1)));
+
+/** Random weights large enough that attention is far from uniform and GELU leaves its linear part. */
+function randomParams(): Params {
+  const p: Params = {};
+  weightShapes(config).forEach(([name, shape], i) => {
+    const std = name === 'wte' || name === 'wpe' ? 1 : shape.length === 2 ? 2 / Math.sqrt(shape[0] as number) : 0.3;
+    p[name] = tf.randomNormal(shape, name.endsWith('.g') ? 1 : 0, std, 'float32', 100 + i);
+  });
+  return p;
+}
+
+/** Prefill's logits and one decode step's (reading and extending the KV cache), read back. */
+function generationLogits(p: Params): Float32Array[] {
+  const first = prefill(p, config, padded, valid, true);
+  const Tk = padded[0]!.length + 1;
+  const bias = tf.tensor4d(valid.flatMap((row) => [...row, 1].map((v) => (v === 1 ? 0 : MASKED))), [padded.length, 1, 1, Tk]);
+  const tokens = tf.tensor2d(padded.map((row) => [row.at(-1)!]), undefined, 'int32');
+  const next = decodeStep(p, config, tokens, config.promptAnchor, bias, first.cache!);
+  const out = [first.logits.dataSync() as Float32Array, next.logits.dataSync() as Float32Array];
+  tf.dispose([first.logits, next.logits, bias, tokens]);
+  disposeCache(first.cache!);
+  disposeCache(next.cache!);
+  return out;
+}
+
+function weightGradients(p: Params): Float32Array[] {
+  return tf.tidy(() => {
+    const names = Object.keys(p);
+    const targets = tf.tensor2d(padded.map((row) => [...row.slice(1), 1]), undefined, 'int32');
+    const weights = tf.randomNormal(targets.shape, 0, 1, 'float32', 3);
+    const loss = (...ws: tf.Tensor[]) => {
+      const q = Object.fromEntries(names.map((n, i) => [n, ws[i] as tf.Tensor]));
+      const logits = forward(q, config, tf.tensor2d(padded, undefined, 'int32'),
+        tf.tensor2d(positionsFor(valid, padded[0]!.length, config.promptAnchor), undefined, 'int32'), causalBias(valid)).logits;
+      return tf.sum(tf.mul(tokenLogProbs(logits, targets), weights));
+    };
+    return tf.grads(loss)(names.map((n) => p[n] as tf.Tensor)).map((g) => g.dataSync() as Float32Array);
+  });
+}
+
+function largestDifference(a: Float32Array[], b: Float32Array[]): number {
+  return Math.max(...a.map((x, i) => x.reduce((m, v, j) => Math.max(m, Math.abs(v - (b[i] as Float32Array)[j]!)), 0)));
+}
+
+/** Runs fn with the matmul alone (the composite ops), then puts every kernel back. */
+async function withoutFused<T>(fn: () => T): Promise<T> {
+  expect((await installWasmBatchMatMul(WASM, { fused: false })).installed).toBe(true);
+  try {
+    return fn();
+  } finally {
+    expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+  }
+}
+
+describe('the model on wasm with the fused kernels', () => {
+  test('runs each fused kernel, and none of the composite ops they replace', async () => {
+    await useBackend('wasm');
+    const p = randomParams();
+    const run = await tf.profile(() => generationLogits(p));
+    for (const name of FUSED_KERNELS) expect(run.kernelNames, name).toContain(name);
+    for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(run.kernelNames, op).not.toContain(op);
+    expect([LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL]).toEqual(FUSED_KERNELS);
+    tf.dispose(Object.values(p));
+  });
+
+  test('gives the logits of the composite ops, at prefill and at a decode step on the KV cache', async () => {
+    const p = randomParams();
+    const ops = await withoutFused(() => generationLogits(p));
+    const calls = wasmFusedKernelCalls() as number;
+    const fused = generationLogits(p);
+    expect(wasmFusedKernelCalls()).toBeGreaterThan(calls);
+    const largest = Math.max(...ops.map((l) => Math.max(...l.map(Math.abs))));
+    expect(largest).toBeGreaterThan(1);
+    // Logits reach ~22 here (a float32 ulp of 2e-6). Both sides round in float32 and differ in
+    // their exp (ours against XNNPACK's in softmax and sigmoid): a few ulps, 1e-5 measured.
+    expect(largestDifference(fused, ops) / largest).toBeLessThan(1e-6);
+    tf.dispose(Object.values(p));
+  });
+
+  test('gives the gradients of the composite ops for every weight', async () => {
+    const p = randomParams();
+    const ops = await withoutFused(() => weightGradients(p));
+    const fused = weightGradients(p);
+    const scale = Math.max(...ops.map((g) => Math.max(...g.map(Math.abs))));
+    expect(largestDifference(fused, ops) / scale).toBeLessThan(1e-5);
+    tf.dispose(Object.values(p));
+  });
+
+  test('leaves no tensor and no heap behind, in generation or in a gradient', async () => {
+    await useBackend('wasm');
+    const memory = (tf.backend() as unknown as { wasm: { asm: { memory: WebAssembly.Memory } } }).wasm.asm.memory;
+    const p = randomParams();
+    generationLogits(p);
+    weightGradients(p);
+    const before = { tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: memory.buffer.byteLength };
+    for (let i = 0; i < 20; i++) {
+      generationLogits(p);
+      weightGradients(p);
+    }
+    expect({ tensors: tf.memory().numTensors, bytes: tf.memory().numBytes, heap: memory.buffer.byteLength }).toEqual(before);
+    tf.dispose(Object.values(p));
+  });
+});
