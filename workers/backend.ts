@@ -16,8 +16,8 @@ import '@tensorflow/tfjs-backend-webgpu';
 // Fused kernels of our own for webgpu (one dispatch where tfjs ops would take several).
 import '../src/engine/fused/webgpu-kernels';
 // Our SIMD batched matmul for wasm (tfjs's runs batched and transposed products at ~3 GFLOP/s).
-import { installWasmBatchMatMul } from '../src/engine/fused/batch-matmul-wasm';
-import batchMatMulWasm from '../src/engine/fused/wasm/batch-matmul.wasm?url';
+import { installWasmKernels } from '../src/engine/fused/batch-matmul-wasm';
+import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
@@ -106,7 +106,7 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
       await activate(name, timeoutMs);
       if (name === 'webgpu') watchGpuErrors();
       if (name === 'wasm') {
-        const kernel = await installWasmBatchMatMul(fetch(batchMatMulWasm).then((r) => r.arrayBuffer()));
+        const kernel = await installWasmKernels(fetch(kernelsWasm).then((r) => r.arrayBuffer()));
         if (kernel.error) notes.push(`wasm: ${kernel.error} (tfjs's own kernel is used)`);
       }
       return { name, adapter, fallbackAdapter, notes };

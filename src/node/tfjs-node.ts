@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { installWasmBatchMatMul, uninstallWasmBatchMatMul } from '../engine/fused/batch-matmul-wasm';
+import { installWasmKernels, uninstallWasmKernels } from '../engine/fused/batch-matmul-wasm';
 
 // Production mode: silences tfjs's advice to install tfjs-node (a native build that cannot be
 // downloaded here) and skips debug-only checks.
@@ -20,7 +20,7 @@ tf.env().set('PROD', true);
 export type NodeBackend = 'cpu' | 'wasm';
 export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
 
-const BATCH_MATMUL_WASM = new URL('../engine/fused/wasm/batch-matmul.wasm', import.meta.url);
+const KERNELS_WASM = new URL('../engine/fused/wasm/kernels.wasm', import.meta.url);
 
 export interface BackendOptions {
   /**
@@ -48,10 +48,10 @@ export async function useBackend(name: string, options: BackendOptions = {}): Pr
   if (!ok || tf.getBackend() !== name) throw new Error(`backend: "${name}" failed to initialise`);
   if (name === 'wasm') {
     if (options.wasmKernels ?? true) {
-      const status = await installWasmBatchMatMul(readFile(BATCH_MATMUL_WASM), { fused: options.wasmFused ?? true });
+      const status = await installWasmKernels(readFile(KERNELS_WASM), { fused: options.wasmFused ?? true });
       if (status.error) console.warn(`warning: ${status.error}`);
     } else {
-      uninstallWasmBatchMatMul();
+      uninstallWasmKernels();
     }
   }
   return name as NodeBackend;

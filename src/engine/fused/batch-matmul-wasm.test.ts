@@ -4,9 +4,9 @@ import { tf, useBackend } from '../../node/tfjs-node';
 import { causalBias, forward, initialWeights, matMul2d, positionsFor, weightShapes } from '../model';
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
-import { installWasmBatchMatMul, uninstallWasmBatchMatMul, wasmBatchMatMulCalls } from './batch-matmul-wasm';
+import { installWasmKernels, uninstallWasmKernels, wasmBatchMatMulCalls } from './batch-matmul-wasm';
 
-const WASM = readFileSync(new URL('./wasm/batch-matmul.wasm', import.meta.url));
+const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
 
 function randomValues(size: number, rng: Rng): Float32Array {
   return Float32Array.from({ length: size }, () => 2 * rng.next() - 1);
@@ -133,16 +133,16 @@ describe('our SIMD batched matmul on the wasm backend', () => {
     expect(() => tf.tidy(() => tf.matMul(tf.ones([2, 3, 3], 'int32'), tf.ones([2, 3, 3], 'int32')))).toThrow(/non-float32/);
     expect(wasmBatchMatMulCalls()).toBe(calls);
 
-    const broken = await installWasmBatchMatMul(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]));
+    const broken = await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]));
     expect(broken.installed).toBe(false);
     expect(broken.error).toMatch(/not in use/);
     expect(wasmBatchMatMulCalls()).toBe(calls);
 
-    uninstallWasmBatchMatMul();
+    uninstallWasmKernels();
     expect(wasmBatchMatMulCalls()).toBeNull();
     const y = tf.tidy(() => tf.matMul(tf.ones([3, 2, 5]), tf.ones([3, 2, 5]), true, false).dataSync());
     expect(Array.from(y.slice(0, 3))).toEqual([2, 2, 2]);
-    expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(WASM)).installed).toBe(true);
   });
 
   test("matMul2d: transpose flags with our kernel, explicit transposes with tfjs's, the same values and gradients", async () => {
@@ -159,9 +159,9 @@ describe('our SIMD batched matmul on the wasm backend', () => {
       const calls = wasmBatchMatMulCalls() as number;
       const ours = run(transposeB);
       expect(wasmBatchMatMulCalls()).toBeGreaterThan(calls);
-      uninstallWasmBatchMatMul();
+      uninstallWasmKernels();
       const theirs = run(transposeB);
-      expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+      expect((await installWasmKernels(WASM)).installed).toBe(true);
       ours.forEach((x, i) => expect(maxAbsDiff(x, theirs[i] as Float32Array)).toBeLessThan(1e-4));
     }
   });

@@ -1,12 +1,13 @@
 /**
- * Our SIMD batched matmul (wasm/batch-matmul.c) as the wasm backend's BatchMatMul kernel.
+ * Our SIMD batched matmul (wasm/kernels.c) as the wasm backend's BatchMatMul kernel.
  *
  * tfjs-wasm runs a matmul on XNNPACK (about 45 GFLOP/s on our 2-core machine) only when it is
  * a single 2-D product with neither operand transposed; everything else (the attention's
  * [batch x heads] products and every transposed gradient) goes to a scalar loop at about
  * 3 GFLOP/s. This kernel runs at 40-60 GFLOP/s on all of them, the model's 2-D shapes included
  * (measured against XNNPACK, up to 2048^3), so it takes every float32 matmul; anything else goes
- * back to tfjs's own kernel.
+ * back to tfjs's own kernel. The same module holds the wasm versions of the fused kernels
+ * (wasm-fused-kernels.ts), and installWasmKernels registers them all from one load.
  *
  * The compiled module imports the wasm backend's WebAssembly.Memory, so it reads the inputs and
  * writes the output where tfjs keeps them: no copies, and a heap growth in tfjs's module is
@@ -35,7 +36,7 @@ type BatchMatMulFn = (
   bBatchStride: number, bInnerStride: number, bColStride: number, scratch: number,
 ) => void;
 
-export interface WasmBatchMatMulStatus {
+export interface WasmKernelsStatus {
   installed: boolean;
   /** Why not, when not installed. */
   error?: string;
@@ -139,9 +140,9 @@ export interface WasmKernelOptions {
  * tf.setBackend('wasm') and tf.ready(). On any failure, tfjs's own kernels (and the composite
  * ops) stay and the status says why.
  */
-export async function installWasmBatchMatMul(
+export async function installWasmKernels(
   bytes: BufferSource | Promise<BufferSource>, options: WasmKernelOptions = {},
-): Promise<WasmBatchMatMulStatus> {
+): Promise<WasmKernelsStatus> {
   try {
     const backend = tf.findBackend(BACKEND) as unknown as WasmBackendLike | null;
     if (!backend) throw new Error('the wasm backend is not initialised');
@@ -157,7 +158,7 @@ export async function installWasmBatchMatMul(
     for (const name of WASM_FUSED_EXPORTS) {
       if (typeof instance.exports[name] !== 'function') throw new Error(`the module has no ${name} export`);
     }
-    uninstallWasmBatchMatMul();
+    uninstallWasmKernels();
     const original = tf.getKernel(KERNEL, BACKEND);
     if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
     const k: Installed = { original, memory, run };
@@ -173,7 +174,7 @@ export async function installWasmBatchMatMul(
 }
 
 /** Puts tfjs's own BatchMatMul back and takes the fused kernels out (a no-op when ours is not installed). */
-export function uninstallWasmBatchMatMul(): void {
+export function uninstallWasmKernels(): void {
   unregisterWasmFusedKernels();
   if (!installed) return;
   tf.unregisterKernel(KERNEL, BACKEND);

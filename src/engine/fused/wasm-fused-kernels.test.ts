@@ -1,5 +1,5 @@
 /**
- * The fused kernels' wasm versions (wasm/batch-matmul.c, wasm-fused-kernels.ts) against the
+ * The fused kernels' wasm versions (wasm/kernels.c, wasm-fused-kernels.ts) against the
  * composite ops on the wasm backend: each kernel's values and gradients, the whole model's
  * logits and gradients, no tensor or heap left behind, and install / uninstall.
  */
@@ -10,7 +10,7 @@ import { decodeStep, disposeCache, prefill } from '../decoding';
 import { MASKED, type Params, causalBias, forward, positionsFor, tokenLogProbs, weightShapes } from '../model';
 import type { ModelConfig } from '../model-config';
 import { Tokenizer } from '../tokenizer';
-import { installWasmBatchMatMul, uninstallWasmBatchMatMul, wasmBatchMatMulInstalled } from './batch-matmul-wasm';
+import { installWasmKernels, uninstallWasmKernels, wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
 import { fusedVsOps } from './compare';
 import { FUSED_KERNELS } from './kernels';
@@ -18,7 +18,7 @@ import { LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
 import { wasmFusedKernelCalls } from './wasm-fused-kernels';
 
-const WASM = readFileSync(new URL('./wasm/batch-matmul.wasm', import.meta.url));
+const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -58,17 +58,17 @@ describe('the fused kernels on wasm', () => {
   test('are registered by useBackend("wasm") and taken out by uninstall', async () => {
     await useBackend('wasm');
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
-    uninstallWasmBatchMatMul();
+    uninstallWasmKernels();
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeUndefined();
     expect(wasmFusedKernelCalls()).toBeNull();
     // The matmul alone.
-    expect((await installWasmBatchMatMul(WASM, { fused: false })).installed).toBe(true);
+    expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
     expect(wasmBatchMatMulInstalled()).toBe(true);
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeUndefined();
-    expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(WASM)).installed).toBe(true);
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
     // A broken module changes nothing.
-    expect((await installWasmBatchMatMul(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
+    expect((await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
   });
 
@@ -186,11 +186,11 @@ function largestDifference(a: Float32Array[], b: Float32Array[]): number {
 
 /** Runs fn with the matmul alone (the composite ops), then puts every kernel back. */
 async function withoutFused<T>(fn: () => T): Promise<T> {
-  expect((await installWasmBatchMatMul(WASM, { fused: false })).installed).toBe(true);
+  expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
   try {
     return fn();
   } finally {
-    expect((await installWasmBatchMatMul(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(WASM)).installed).toBe(true);
   }
 }
 

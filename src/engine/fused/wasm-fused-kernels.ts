@@ -1,10 +1,10 @@
 /**
  * The fused kernels (layer-norm.ts, masked-softmax.ts, bias-gelu.ts) for the wasm backend, from
- * the same module as our SIMD matmul (wasm/batch-matmul.c: layer_norm, masked_softmax,
+ * the same module as our SIMD matmul (wasm/kernels.c: layer_norm, masked_softmax,
  * bias_gelu). Written as tfjs ops they are 8, 3 and 4 kernels per layer; sampling one token at a
  * time is bound by that per-kernel overhead and the extra passes over memory, not by arithmetic.
  *
- * Registered and unregistered by installWasmBatchMatMul / uninstallWasmBatchMatMul
+ * Registered and unregistered by installWasmKernels / uninstallWasmKernels
  * (batch-matmul-wasm.ts): one module, one install. Like the matmul, they work in place on
  * tfjs's heap. A wasm backend created after the install (another memory) gets the plain
  * JavaScript versions of cpu-kernels.ts instead: slower, but the same values.
