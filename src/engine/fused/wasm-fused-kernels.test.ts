@@ -6,16 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
-import { decodeStep, disposeCache, prefill } from '../decoding';
-import { MASKED, type Params, causalBias, forward, positionsFor, tokenLogProbs, weightShapes } from '../model';
-import type { ModelConfig } from '../model-config';
-import { Tokenizer } from '../tokenizer';
+import { MASKED } from '../model';
 import { installWasmKernels, uninstallWasmKernels, wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
 import { fusedVsOps } from './compare';
 import { FUSED_KERNELS } from './kernels';
 import { LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
+import { largestDifference, modelFixture } from './model-fixture';
 import { wasmFusedKernelCalls } from './wasm-fused-kernels';
 
 const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
@@ -136,53 +134,7 @@ describe('the fused kernels on wasm', () => {
   });
 });
 
-const tok = new Tokenizer();
-const config: ModelConfig = { name: 'fused-wasm-test', layers: 2, dModel: 36, heads: 4, context: 32, promptAnchor: 16, vocabSize: tok.size };
-const padded = [[tok.padId, tok.padId, 5, 6, 7], [8, 9, 10, 11, 12], [tok.padId, tok.padId, tok.padId, tok.padId, 13]];
-const valid = padded.map((row) => row.map((id) => (id === tok.padId ? 0 : 1)));
-
-/** Random weights large enough that attention is far from uniform and GELU leaves its linear part. */
-function randomParams(): Params {
-  const p: Params = {};
-  weightShapes(config).forEach(([name, shape], i) => {
-    const std = name === 'wte' || name === 'wpe' ? 1 : shape.length === 2 ? 2 / Math.sqrt(shape[0] as number) : 0.3;
-    p[name] = tf.randomNormal(shape, name.endsWith('.g') ? 1 : 0, std, 'float32', 100 + i);
-  });
-  return p;
-}
-
-/** Prefill's logits and one decode step's (reading and extending the KV cache), read back. */
-function generationLogits(p: Params): Float32Array[] {
-  const first = prefill(p, config, padded, valid, true);
-  const Tk = padded[0]!.length + 1;
-  const bias = tf.tensor4d(valid.flatMap((row) => [...row, 1].map((v) => (v === 1 ? 0 : MASKED))), [padded.length, 1, 1, Tk]);
-  const tokens = tf.tensor2d(padded.map((row) => [row.at(-1)!]), undefined, 'int32');
-  const next = decodeStep(p, config, tokens, config.promptAnchor, bias, first.cache!);
-  const out = [first.logits.dataSync() as Float32Array, next.logits.dataSync() as Float32Array];
-  tf.dispose([first.logits, next.logits, bias, tokens]);
-  disposeCache(first.cache!);
-  disposeCache(next.cache!);
-  return out;
-}
-
-function weightGradients(p: Params): Float32Array[] {
-  return tf.tidy(() => {
-    const names = Object.keys(p);
-    const targets = tf.tensor2d(padded.map((row) => [...row.slice(1), 1]), undefined, 'int32');
-    const weights = tf.randomNormal(targets.shape, 0, 1, 'float32', 3);
-    const loss = (...ws: tf.Tensor[]) => {
-      const q = Object.fromEntries(names.map((n, i) => [n, ws[i] as tf.Tensor]));
-      const logits = forward(q, config, tf.tensor2d(padded, undefined, 'int32'),
-        tf.tensor2d(positionsFor(valid, padded[0]!.length, config.promptAnchor), undefined, 'int32'), causalBias(valid)).logits;
-      return tf.sum(tf.mul(tokenLogProbs(logits, targets), weights));
-    };
-    return tf.grads(loss)(names.map((n) => p[n] as tf.Tensor)).map((g) => g.dataSync() as Float32Array);
-  });
-}
-
-function largestDifference(a: Float32Array[], b: Float32Array[]): number {
-  return Math.max(...a.map((x, i) => x.reduce((m, v, j) => Math.max(m, Math.abs(v - (b[i] as Float32Array)[j]!)), 0)));
-}
+const { randomParams, generationLogits, weightGradients } = modelFixture(36);
 
 /** Runs fn with the matmul alone (the composite ops), then puts every kernel back. */
 async function withoutFused<T>(fn: () => T): Promise<T> {
