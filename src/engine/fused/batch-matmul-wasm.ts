@@ -15,7 +15,7 @@
  * and from the app's own origin in the browser); install never throws, it reports why not.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { WASM_FUSED_EXPORTS, registerWasmFusedKernels, unregisterWasmFusedKernels } from './wasm-fused-kernels';
+import { exported, registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
 
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
@@ -153,11 +153,9 @@ export async function installWasmKernels(
       throw new Error('the multi-threaded wasm build is in use (shared memory)');
     }
     const { instance } = await WebAssembly.instantiate(await bytes, { env: { memory } });
-    const run = instance.exports.batch_matmul as BatchMatMulFn | undefined;
-    if (typeof run !== 'function') throw new Error('the module has no batch_matmul export');
-    for (const name of WASM_FUSED_EXPORTS) {
-      if (typeof instance.exports[name] !== 'function') throw new Error(`the module has no ${name} export`);
-    }
+    // Every export is resolved before anything is unregistered: a broken module changes nothing.
+    const run = exported<BatchMatMulFn>(instance.exports, 'batch_matmul');
+    const fused = wasmFusedCalls(instance.exports);
     uninstallWasmKernels();
     const original = tf.getKernel(KERNEL, BACKEND);
     if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
@@ -166,7 +164,7 @@ export async function installWasmKernels(
     // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
     tf.registerKernel({ ...original, kernelFunc: (args) => batchMatMul(k, args) });
     installed = k;
-    if (options.fused ?? true) registerWasmFusedKernels(instance.exports, memory);
+    if (options.fused ?? true) registerWasmFusedKernels(fused, memory);
     return { installed: true };
   } catch (e) {
     return { installed: false, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };

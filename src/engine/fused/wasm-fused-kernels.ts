@@ -16,8 +16,6 @@ import { LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 
 const BACKEND = 'wasm';
-/** The module's exports these kernels call. */
-export const WASM_FUSED_EXPORTS = ['layer_norm', 'masked_softmax', 'bias_gelu'] as const;
 
 /** The parts of tfjs-wasm's backend (BackendWasm) that these kernels use. */
 interface WasmBackendLike {
@@ -33,19 +31,24 @@ type MaskedSoftmaxFn = (scores: number, mask: number, out: number, batch: number
 type BiasGeluFn = (x: number, bias: number, out: number, rows: number, width: number, slope: number) => void;
 
 /** How one kernel calls its C function: the pointers of its inputs and the output, the sizes and attrs. */
-type Call = (ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => void;
+export type Call = (ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => void;
 
 /** Fused kernels our module computed itself (not the JavaScript fallback) in this process, for tests. */
 let calls = 0;
 let registered: string[] = [];
 
-function exported<F>(exports: WebAssembly.Exports, name: string): F {
+/** A function the module exports; throws, naming it, when the module lacks it. */
+export function exported<F>(exports: WebAssembly.Exports, name: string): F {
   const f = exports[name];
   if (typeof f !== 'function') throw new Error(`the module has no ${name} export`);
   return f as F;
 }
 
-function calls3(exports: WebAssembly.Exports): Record<string, Call> {
+/**
+ * Each fused kernel's call into an instance of our module, by kernel name. Throws when an export
+ * is missing, so an installer can resolve these before it changes any registration.
+ */
+export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Call> {
   const layerNorm = exported<LayerNormFn>(exports, 'layer_norm');
   const maskedSoftmax = exported<MaskedSoftmaxFn>(exports, 'masked_softmax');
   const biasGelu = exported<BiasGeluFn>(exports, 'bias_gelu');
@@ -84,12 +87,8 @@ function run(memory: WebAssembly.Memory, call: Call, fallback: Compute, args: Pa
   return out;
 }
 
-/**
- * Registers the three fused kernels on the wasm backend from an instance of our module (which
- * imports `memory`, tfjs's). Throws, registering nothing, when an export is missing.
- */
-export function registerWasmFusedKernels(exports: WebAssembly.Exports, memory: WebAssembly.Memory): void {
-  const kernels = calls3(exports);
+/** Registers the fused kernels on the wasm backend, calling an instance of our module that imports `memory` (tfjs's). */
+export function registerWasmFusedKernels(kernels: Record<string, Call>, memory: WebAssembly.Memory): void {
   unregisterWasmFusedKernels();
   for (const [name, call] of Object.entries(kernels)) {
     const fallback = FUSED_KERNELS_JS[name] as Compute;
