@@ -15,7 +15,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgpu';
 // Fused kernels of our own for webgpu (one dispatch where tfjs ops would take several).
 import '../src/engine/fused/webgpu-kernels';
-// Our SIMD batched matmul for wasm (tfjs's runs batched and transposed products at ~3 GFLOP/s).
+// Our SIMD batched matmul for wasm (tfjs's runs batched and transposed products at ~3 GFLOP/s)
+// and the fused kernels' wasm versions, one module.
 import { installWasmKernels } from '../src/engine/fused/batch-matmul-wasm';
 import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -106,8 +107,11 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
       await activate(name, timeoutMs);
       if (name === 'webgpu') watchGpuErrors();
       if (name === 'wasm') {
-        const kernel = await installWasmKernels(fetch(kernelsWasm).then((r) => r.arrayBuffer()));
-        if (kernel.error) notes.push(`wasm: ${kernel.error} (tfjs's own kernel is used)`);
+        const kernels = await installWasmKernels(fetch(kernelsWasm).then((r) => {
+          if (!r.ok) throw new Error(`${kernelsWasm}: HTTP ${r.status}`);
+          return r.arrayBuffer();
+        }));
+        if (kernels.error) notes.push(`wasm: ${kernels.error} (tfjs's own kernels are used)`);
       }
       return { name, adapter, fallbackAdapter, notes };
     } catch (e) {
