@@ -22,6 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmBatchMatMulInstalled } from './fused/batch-matmul-wasm';
 import { biasGelu } from './fused/bias-gelu';
+import { customGradOp } from './fused/fused-op';
 import { layerNorm } from './fused/layer-norm';
 import { maskedSoftmax } from './fused/masked-softmax';
 import { type ModelConfig, parameterCount } from './model-config';
@@ -157,7 +158,7 @@ export function disposeParams(p: Params): void {
  * is fast (XNNPACK) only without transpose flags; tf.matMul's own gradient uses the flags, 10-20x
  * slower there. A transpose is cheap next to that.
  */
-const matMul2dExplicitTransposes = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+const matMul2dExplicitTransposes = customGradOp((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
@@ -166,7 +167,7 @@ const matMul2dExplicitTransposes = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, s
       return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)];
     },
   };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
+});
 
 /**
  * a [m, k] times b [k, n] (or b [n, k] with transposeB). Where transpose flags cost nothing
@@ -177,7 +178,7 @@ const matMul2dExplicitTransposes = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, s
  */
 export function matMul2d(a: tf.Tensor, b: tf.Tensor, transposeB = false): tf.Tensor2D {
   if (tf.getBackend() === 'wasm' && !wasmBatchMatMulInstalled()) {
-    return matMul2dExplicitTransposes(a, transposeB ? tf.transpose(b) : b);
+    return matMul2dExplicitTransposes(a, transposeB ? tf.transpose(b) : b) as tf.Tensor2D;
   }
   return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, transposeB);
 }
