@@ -4,6 +4,7 @@ import { tf, useBackend } from '../../node/tfjs-node';
 import { causalBias, forward, initialWeights, matMul2d, positionsFor, weightShapes } from '../model';
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
+import { largestAbsDifference } from './compare';
 import { installWasmKernels, uninstallWasmKernels, wasmBatchMatMulCalls } from './batch-matmul-wasm';
 
 const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
@@ -23,7 +24,7 @@ async function on(backend: string, inputs: Array<{ values: Float32Array; shape: 
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
-  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - (b[i] as number))), 0);
+  return largestAbsDifference(a, b);
 }
 
 /** The logical [rows, cols] of an operand stored transposed or not. */

@@ -6,6 +6,13 @@ import * as tf from '@tensorflow/tfjs-core';
 
 type Op = (...inputs: tf.Tensor[]) => tf.Tensor;
 
+/** The largest |a[i] - b[i]|. */
+export function largestAbsDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+  return worst;
+}
+
 /**
  * The largest absolute differences between `fused` and `ops` on `inputs`: in value, then in the
  * gradient with respect to each input. Gradients are of a weighted sum of the output with random
@@ -22,7 +29,7 @@ export async function fusedVsOps(fused: Op, ops: Op, inputs: tf.Tensor[], seed =
   try {
     return await Promise.all(pairs.map(async ([a, b]) => {
       const [x, y] = (await Promise.all([a.data(), b.data()])) as Float32Array[];
-      return x!.reduce((worst, v, i) => Math.max(worst, Math.abs(v - y![i]!)), 0);
+      return largestAbsDifference(x!, y!);
     }));
   } finally {
     tf.dispose(pairs.flat());

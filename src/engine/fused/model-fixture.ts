@@ -8,6 +8,7 @@ import { decodeStep, disposeCache, prefill } from '../decoding';
 import { MASKED, type Params, causalBias, forward, positionsFor, tokenLogProbs, weightShapes } from '../model';
 import type { ModelConfig } from '../model-config';
 import { Tokenizer } from '../tokenizer';
+import { largestAbsDifference } from './compare';
 
 export interface ModelFixture {
   config: ModelConfig;
@@ -72,5 +73,5 @@ export function modelFixture(dModel: number): ModelFixture {
 
 /** The largest absolute difference between matching entries of two lists of arrays. */
 export function largestDifference(a: Float32Array[], b: Float32Array[]): number {
-  return Math.max(...a.map((x, i) => x.reduce((m, v, j) => Math.max(m, Math.abs(v - (b[i] as Float32Array)[j]!)), 0)));
+  return Math.max(...a.map((x, i) => largestAbsDifference(x, b[i] as Float32Array)));
 }
