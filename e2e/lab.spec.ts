@@ -175,10 +175,12 @@ test('the main thread stays responsive while training: long tasks are measured d
   expect(steps).toBeGreaterThan(5);
   // The chart in view kept redrawing while the long tasks were counted.
   expect(pointsAfter).toBeGreaterThan(pointsBefore);
+  // Target: none over 50 ms, at Start and after. Measured on 2 cores, where the worker takes one,
+  // with nothing else running: none, at Start and in the window (docs/lab.md); without the chart
+  // warm-up, Start cost one task of 77-138 ms, which these bounds let through: the figures above
+  // report it. Shared cores bring 50-93 ms tasks now and then. The bounds catch a regression to
+  // drawing every chart in one task (700-900 ms).
   expect(Math.max(0, ...atStart)).toBeLessThan(250);
-  // Target: none over 50 ms. Measured on 2 cores, where the worker takes one: 0-3 reach 50-65 ms;
-  // up to 160 ms when another process shares the cores. This bound catches a regression to redrawing
-  // every chart in one task (700-900 ms).
   expect(worst).toBeLessThan(250);
 });
 
