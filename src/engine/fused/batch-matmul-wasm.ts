@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { exported, registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
+import { registerWasmSplitSum, splitSumFunctions, unregisterWasmSplitSum } from './wasm-split-sum';
 
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
@@ -156,6 +157,7 @@ export async function installWasmKernels(
     // Every export is resolved before anything is unregistered: a broken module changes nothing.
     const run = exported<BatchMatMulFn>(instance.exports, 'batch_matmul');
     const fused = wasmFusedCalls(instance.exports);
+    const splitSum = splitSumFunctions(instance.exports);
     uninstallWasmKernels();
     const original = tf.getKernel(KERNEL, BACKEND);
     if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
@@ -165,15 +167,18 @@ export async function installWasmKernels(
     tf.registerKernel({ ...original, kernelFunc: (args) => batchMatMul(k, args) });
     installed = k;
     if (options.fused ?? true) registerWasmFusedKernels(fused, memory);
+    // SplitV and Sum (wasm-split-sum.ts) have tfjs's semantics: always in, whatever `fused`.
+    registerWasmSplitSum(splitSum, memory);
     return { installed: true };
   } catch (e) {
     return { installed: false, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
 
-/** Puts tfjs's own BatchMatMul back and takes the fused kernels out (a no-op when ours is not installed). */
+/** Puts tfjs's own BatchMatMul, SplitV and Sum back and takes the fused kernels out (a no-op when ours is not installed). */
 export function uninstallWasmKernels(): void {
   unregisterWasmFusedKernels();
+  unregisterWasmSplitSum();
   if (!installed) return;
   tf.unregisterKernel(KERNEL, BACKEND);
   tf.registerKernel(installed.original);

@@ -294,3 +294,125 @@ void bias_gelu(const float *x, const float *bias, float *out, u32 rows, u32 widt
     }
   }
 }
+
+/*
+ * Two of tfjs-wasm's own kernels, for the shapes where they are slow (wasm-split-sum.ts):
+ * SplitV, which tfjs-wasm does with one JavaScript typed-array copy per row of each output, and
+ * Sum, which it does by transposing the reduced axes last (bias and gain gradients: leading
+ * axes) and then summing each row with one chain of scalar adds.
+ */
+
+/*
+ * out[r * width + j] = x[r * stride + j] for r in [0, rows), j in [0, width): `width` floats of
+ * each of `rows` rows `stride` floats apart (one output of a split: its part of each row).
+ */
+__attribute__((export_name("copy_rows")))
+void copy_rows(const float *x, float *out, u32 rows, u32 stride, u32 width) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *src = x + r * stride;
+    float *dst = out + r * width;
+    u32 j = 0;
+    for (; j + 16 <= width; j += 16) {
+      const v128_t v0 = wasm_v128_load(src + j), v1 = wasm_v128_load(src + j + 4);
+      const v128_t v2 = wasm_v128_load(src + j + 8), v3 = wasm_v128_load(src + j + 12);
+      wasm_v128_store(dst + j, v0);
+      wasm_v128_store(dst + j + 4, v1);
+      wasm_v128_store(dst + j + 8, v2);
+      wasm_v128_store(dst + j + 12, v3);
+    }
+    for (; j + 4 <= width; j += 4) wasm_v128_store(dst + j, wasm_v128_load(src + j));
+    for (; j < width; j++) dst[j] = src[j];
+  }
+}
+
+/* Rows per block of column_sum: about 32 kB of x, which stays in L1 while each strip of columns reads it. */
+#define SUM_BLOCK_FLOATS 8192u
+
+/*
+ * out[o * n + j] = the sum of x[(o * rows + r) * n + j] over r in [0, rows), for o in [0, outer):
+ * the column sums of `outer` matrices of rows x n (a sum over leading axes has outer = 1, over
+ * middle ones outer > 1). Each column is summed in row order from 0, as tfjs sums a row after
+ * its transpose, so the result is deterministic and tfjs's. Rows go in blocks; a strip of 32
+ * columns is summed over a block in eight vector accumulators, which start from out (0 on the
+ * first block).
+ */
+__attribute__((export_name("column_sum")))
+void column_sum(const float *x, float *out, u32 outer, u32 rows, u32 n) {
+  u32 block = SUM_BLOCK_FLOATS / n;
+  if (block == 0) block = 1;
+  for (u32 o = 0; o < outer; o++, x += rows * n, out += n) {
+    for (u32 r0 = 0; r0 < rows; r0 += block) {
+      const u32 r1 = rows - r0 < block ? rows : r0 + block;
+      const int first = r0 == 0;
+      u32 j = 0;
+      for (; j + 32 <= n; j += 32) {
+        float *s = out + j;
+        v128_t a0 = splat(0.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        if (!first) {
+          a0 = wasm_v128_load(s), a1 = wasm_v128_load(s + 4), a2 = wasm_v128_load(s + 8), a3 = wasm_v128_load(s + 12);
+          a4 = wasm_v128_load(s + 16), a5 = wasm_v128_load(s + 20), a6 = wasm_v128_load(s + 24), a7 = wasm_v128_load(s + 28);
+        }
+        for (u32 r = r0; r < r1; r++) {
+          const float *p = x + r * n + j;
+          a0 = wasm_f32x4_add(a0, wasm_v128_load(p));
+          a1 = wasm_f32x4_add(a1, wasm_v128_load(p + 4));
+          a2 = wasm_f32x4_add(a2, wasm_v128_load(p + 8));
+          a3 = wasm_f32x4_add(a3, wasm_v128_load(p + 12));
+          a4 = wasm_f32x4_add(a4, wasm_v128_load(p + 16));
+          a5 = wasm_f32x4_add(a5, wasm_v128_load(p + 20));
+          a6 = wasm_f32x4_add(a6, wasm_v128_load(p + 24));
+          a7 = wasm_f32x4_add(a7, wasm_v128_load(p + 28));
+        }
+        wasm_v128_store(s, a0), wasm_v128_store(s + 4, a1), wasm_v128_store(s + 8, a2), wasm_v128_store(s + 12, a3);
+        wasm_v128_store(s + 16, a4), wasm_v128_store(s + 20, a5), wasm_v128_store(s + 24, a6), wasm_v128_store(s + 28, a7);
+      }
+      for (; j + 4 <= n; j += 4) {
+        v128_t a = first ? splat(0.0f) : wasm_v128_load(out + j);
+        for (u32 r = r0; r < r1; r++) a = wasm_f32x4_add(a, wasm_v128_load(x + r * n + j));
+        wasm_v128_store(out + j, a);
+      }
+      for (; j < n; j++) {
+        float a = first ? 0.0f : out[j];
+        for (u32 r = r0; r < r1; r++) a += x[r * n + j];
+        out[j] = a;
+      }
+    }
+  }
+}
+
+/* The transpose of the 4 x 4 block in rows v0..v3: c[j] = (v0[j], v1[j], v2[j], v3[j]). */
+static inline void transpose4(v128_t v0, v128_t v1, v128_t v2, v128_t v3, v128_t *c0, v128_t *c1, v128_t *c2, v128_t *c3) {
+  const v128_t t0 = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7);
+  const v128_t t2 = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+  *c0 = wasm_i64x2_shuffle(t0, t2, 0, 2);
+  *c1 = wasm_i64x2_shuffle(t0, t2, 1, 3);
+  *c2 = wasm_i64x2_shuffle(t1, t3, 0, 2);
+  *c3 = wasm_i64x2_shuffle(t1, t3, 1, 3);
+}
+
+/*
+ * out[r] = the sum of x[r * n + j] over j in [0, n): the row sums of a rows x n matrix, each in
+ * column order from 0 like tfjs's Sum (so the same floats). One row's sum is a chain of
+ * dependent adds; here lane i of a vector carries row r + i, fed the 4 x 4 blocks transposed,
+ * so four rows advance per add.
+ */
+__attribute__((export_name("row_sum")))
+void row_sum(const float *x, float *out, u32 rows, u32 n) {
+  const u32 body = n & ~3u;
+  u32 r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+    v128_t acc = splat(0.0f), c0, c1, c2, c3;
+    for (u32 j = 0; j < body; j += 4) {
+      transpose4(wasm_v128_load(x0 + j), wasm_v128_load(x1 + j), wasm_v128_load(x2 + j), wasm_v128_load(x3 + j), &c0, &c1, &c2, &c3);
+      acc = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(acc, c0), c1), c2), c3);
+    }
+    for (u32 j = body; j < n; j++) acc = wasm_f32x4_add(acc, wasm_f32x4_make(x0[j], x1[j], x2[j], x3[j]));
+    wasm_v128_store(out + r, acc);
+  }
+  for (; r < rows; r++) {
+    float a = 0.0f;
+    for (u32 j = 0; j < n; j++) a += x[r * n + j];
+    out[r] = a;
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Our SplitV and Sum on wasm (wasm/kernels.c copy_rows and column_sum, wasm-split-sum.ts)
+ * against tfjs's: values on the cpu backend and with tfjs's wasm kernels, the cases handed back
+ * to tfjs, gradients through both, and install / uninstall.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tf, useBackend } from '../../node/tfjs-node';
+import { Rng } from '../rng';
+import { installWasmKernels, uninstallWasmKernels } from './batch-matmul-wasm';
+import { largestAbsDifference } from './compare';
+import { wasmSplitSumCalls } from './wasm-split-sum';
+
+const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
+
+function randomValues(size: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: size }, () => 2 * rng.next() - 1);
+}
+
+interface Out { values: number[]; shape: number[] }
+
+/** Runs fn on a tensor of `shape` (random values from `seed`, or `values`) on the active backend. */
+function run(shape: number[], seed: number, fn: (x: tf.Tensor) => tf.Tensor | tf.Tensor[], values?: number[]): Out[] {
+  return tf.tidy(() => {
+    const x = tf.tensor(values ?? randomValues(tf.util.sizeFromShape(shape), seed), shape, 'float32');
+    const y = fn(x);
+    return (Array.isArray(y) ? y : [y]).map((t) => ({ values: Array.from(t.dataSync()), shape: t.shape }));
+  });
+}
+
+/** fn's outputs on the cpu backend, on wasm with tfjs's own kernels, and on wasm with ours; and how many splits and sums ours computed. */
+async function threeWays(shape: number[], fn: (x: tf.Tensor) => tf.Tensor | tf.Tensor[], seed = 1) {
+  await useBackend('cpu');
+  const cpu = run(shape, seed, fn);
+  uninstallWasmKernels();
+  await useBackend('wasm', { wasmKernels: false });
+  const tfjs = run(shape, seed, fn);
+  await useBackend('wasm');
+  const before = wasmSplitSumCalls();
+  expect(before, 'ours registered').not.toBeNull();
+  const ours = run(shape, seed, fn);
+  const after = wasmSplitSumCalls() as { splitV: number; sum: number };
+  return { cpu, tfjs, ours, splitV: after.splitV - before!.splitV, sum: after.sum - before!.sum };
+}
+
+beforeAll(async () => {
+  await useBackend('wasm');
+});
+
+afterAll(async () => {
+  // Leave the wasm backend as the other test files expect it: with all our kernels.
+  await useBackend('wasm');
+});
+
+describe('our SplitV on wasm', () => {
+  test('a small case by hand', async () => {
+    await useBackend('wasm');
+    const before = wasmSplitSumCalls()!.splitV;
+    const [a, b] = run([2, 3], 0, (x) => tf.split(x, [1, 2], 1), [1, 2, 3, 4, 5, 6]);
+    expect(a).toEqual({ values: [1, 4], shape: [2, 1] });
+    expect(b).toEqual({ values: [2, 3, 5, 6], shape: [2, 2] });
+    expect(wasmSplitSumCalls()!.splitV).toBe(before + 1);
+  });
+
+  test.each<[number[], number | number[], number]>([
+    [[32, 43, 384], 3, -1],
+    [[5, 7, 13], [3, -1, 6], 2],
+    [[3, 4, 37], [1, 17, 19], -1],
+    [[2, 3, 5], [2, 0, 3], 2],
+    [[4, 6, 5], [1, 2, 3], 1],
+    [[6, 5], 3, 0],
+    [[7, 9, 2], [4, 3], 0],
+    [[11], [3, 8], 0],
+    [[2, 3, 4, 5], [2, 3], -1],
+  ])('%j split %j along axis %i: the values of tfjs, computed by ours', async (shape, splits, axis) => {
+    const r = await threeWays(shape, (x) => tf.split(x, splits, axis));
+    // A copy: exactly tfjs's values, output by output.
+    expect(r.ours).toEqual(r.cpu);
+    expect(r.ours).toEqual(r.tfjs);
+    expect(r.splitV, 'computed by ours').toBe(1);
+  });
+
+  test('int32 goes to tfjs', async () => {
+    await useBackend('wasm');
+    const before = wasmSplitSumCalls()!.splitV;
+    const parts = tf.tidy(() => tf.split(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32'), [2, 1], 1).map((t) => Array.from(t.dataSync())));
+    expect(parts).toEqual([[1, 2, 4, 5], [3, 6]]);
+    expect(wasmSplitSumCalls()!.splitV).toBe(before);
+  });
+});
+
+describe('our Sum on wasm', () => {
+  test('small cases by hand: leading, middle and trailing axes, with and without keepDims', async () => {
+    await useBackend('wasm');
+    const before = wasmSplitSumCalls()!.sum;
+    expect(run([2, 3], 0, (x) => tf.sum(x, 0), [1, 2, 3, 4, 5, 6])).toEqual([{ values: [5, 7, 9], shape: [3] }]);
+    expect(run([2, 2, 2], 0, (x) => tf.sum(x, [0, 1], true), [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([{ values: [16, 20], shape: [1, 1, 2] }]);
+    expect(run([2, 2, 2], 0, (x) => tf.sum(x, 1), [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([{ values: [4, 6, 12, 14], shape: [2, 2] }]);
+    const rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
+    expect(run([5, 5], 0, (x) => tf.sum(x, 1, true), rows)).toEqual([{ values: [15, 40, 65, 90, 115], shape: [5, 1] }]);
+    expect(wasmSplitSumCalls()!.sum).toBe(before + 4);
+  });
+
+  test.each<[number[], number | number[], boolean]>([
+    [[32, 43, 128], [0, 1], false],
+    [[1376, 512], 0, false],
+    [[7, 13], 0, true],
+    [[3, 5, 37], [0, 1], true],
+    [[3, 5, 37], [-2, -3], false],
+    [[2, 3, 4, 5], [2, 0, 1], false],
+    [[2, 3, 4, 5], [0, 1], true],
+    [[1, 9], 0, false],
+    [[3000, 3], 0, false],
+    [[300, 70], 0, true],
+    [[20, 9000], 0, false],
+    [[32, 4, 43, 43], -1, true],
+    [[7, 13], 1, false],
+    [[3, 5, 37], [1, 2], true],
+    [[2, 3, 5, 4], [-1, -2], false],
+    [[9, 1], 1, false],
+    [[6, 4], 1, true],
+    [[32, 4, 43, 43], 1, true],
+    [[3, 4, 5], 1, false],
+    [[2, 3, 4, 5], [1, 2], true],
+    [[5, 9, 1], 1, false],
+  ])('%j over axes %j, keepDims %s: the values of tfjs, computed by ours', async (shape, axis, keepDims) => {
+    const r = await threeWays(shape, (x) => tf.sum(x, axis, keepDims));
+    expect(r.ours[0]!.shape).toEqual(r.cpu[0]!.shape);
+    expect(r.ours[0]!.shape).toEqual(r.tfjs[0]!.shape);
+    const rows = tf.util.sizeFromShape(shape) / r.ours[0]!.values.length;
+    expect(largestAbsDifference(r.ours[0]!.values, r.cpu[0]!.values)).toBeLessThan(1e-6 * rows);
+    // Each column summed in row order, as tfjs-wasm sums its transposed rows: the same floats when
+    // the axes are in ascending order (tfjs transposes the reduced axes into the order given).
+    const axes = tf.util.parseAxisParam(axis, shape);
+    if (axes.every((d, i) => i === 0 || d > (axes[i - 1] as number))) expect(r.ours[0]!.values).toEqual(r.tfjs[0]!.values);
+    else expect(largestAbsDifference(r.ours[0]!.values, r.tfjs[0]!.values)).toBeLessThan(1e-6 * rows);
+    expect(r.sum, 'computed by ours').toBe(1);
+  });
+
+  test.each<[string, number[], number | number[], 'float32' | 'int32']>([
+    ['int32 input', [4, 5], 0, 'int32'],
+    ['no axis', [3, 4], [], 'float32'],
+    ['every axis', [3, 4], [0, 1], 'float32'],
+    ['a 1-D tensor', [6], 0, 'float32'],
+    ['axes that are not adjacent', [3, 4, 5], [0, 2], 'float32'],
+  ])('%s goes to tfjs, with its values', async (_, shape, axis, dtype) => {
+    const values = Array.from({ length: tf.util.sizeFromShape(shape) }, (__, i) => (i % 7) - 3);
+    const f = () => tf.tidy(() => {
+      const y = tf.sum(tf.tensor(values, shape, dtype), axis);
+      return { values: Array.from(y.dataSync()), shape: y.shape, dtype: y.dtype };
+    });
+    await useBackend('cpu');
+    const cpu = f();
+    await useBackend('wasm');
+    const before = wasmSplitSumCalls()!.sum;
+    expect(f()).toEqual(cpu);
+    expect(wasmSplitSumCalls()!.sum).toBe(before);
+  });
+});
+
+test('gradients through split and sums on wasm are those on cpu', async () => {
+  const x = randomValues(6 * 5 * 11, 4);
+  const [wa, wb, wc] = [randomValues(5 * 3, 5), randomValues(6 * 5, 7), randomValues(6 * 5, 6)];
+  const grad = () => tf.tidy(() => {
+    const g = tf.grad((t: tf.Tensor) => {
+      // The attention's split, then leading- and trailing-axis sums, weighted so that every entry's gradient differs.
+      const [a, b, c] = tf.split(t, [3, 2, 6], -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const sa = tf.sum(tf.mul(tf.sum(tf.square(a), 0), tf.tensor2d(wa, [5, 3])));
+      const sc = tf.sum(tf.mul(tf.sum(tf.transpose(c, [2, 0, 1]), 0, true), tf.tensor3d(wc, [1, 6, 5])));
+      const sb = tf.sum(tf.mul(tf.sum(tf.square(b), -1), tf.tensor2d(wb, [6, 5])));
+      return tf.addN([sa, sb, sc]);
+    })(tf.tensor3d(x, [6, 5, 11]));
+    return Array.from(g.dataSync());
+  });
+  await useBackend('cpu');
+  const cpu = grad();
+  await useBackend('wasm');
+  const before = wasmSplitSumCalls()!;
+  const wasm = grad();
+  const after = wasmSplitSumCalls()!;
+  expect(after.splitV).toBeGreaterThan(before.splitV);
+  expect(after.sum).toBeGreaterThan(before.sum);
+  expect(largestAbsDifference(wasm, cpu)).toBeLessThan(1e-5);
+});
+
+test('installed with the module whatever `fused`, taken out by uninstall; no tensor left behind', async () => {
+  await useBackend('wasm');
+  expect(wasmSplitSumCalls()).not.toBeNull();
+  uninstallWasmKernels();
+  expect(wasmSplitSumCalls()).toBeNull();
+  // tfjs's own kernels are back and work.
+  expect(run([2, 3], 0, (x) => tf.sum(x, 0), [1, 2, 3, 4, 5, 6])).toEqual([{ values: [5, 7, 9], shape: [3] }]);
+  expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
+  expect(wasmSplitSumCalls()).not.toBeNull();
+  // A broken module changes nothing.
+  expect((await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
+  expect(wasmSplitSumCalls()).not.toBeNull();
+  expect((await installWasmKernels(WASM)).installed).toBe(true);
+
+  const x = tf.ones([32, 43, 384]);
+  const once = () => tf.tidy(() => tf.sum(tf.split(x, 3, -1)[1] as tf.Tensor, [0, 1]).dataSync()[0]);
+  once();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 20; i++) expect(once()).toBe(32 * 43);
+  expect(tf.memory().numTensors).toBe(before);
+  x.dispose();
+});

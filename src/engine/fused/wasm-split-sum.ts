@@ -1,0 +1,165 @@
+/**
+ * Our module's copy_rows, column_sum and row_sum (wasm/kernels.c) as the wasm backend's SplitV
+ * and Sum, for the cases where tfjs-wasm's own are slow; every other case goes to tfjs's kernel.
+ *
+ * - SplitV of float32 (the attention's QKV split, [32, 43, 384] into three [32, 43, 128]):
+ *   tfjs-wasm slices each output with one JavaScript typed-array copy per row, about 2.5 ms for
+ *   2 MB. Ours copies each output's part of every row in SIMD, along any axis.
+ * - Sum of float32 over leading axes ([0] of [rows, n], [0, 1] of [b, t, n]: the bias and gain
+ *   gradients) or middle ones (the heads of the attention mask's gradient): tfjs-wasm
+ *   transposes, then sums each row. Ours sums the columns in place.
+ * - Sum of float32 over trailing axes (the softmax gradient's row sums): tfjs-wasm sums one row
+ *   at a time, a chain of dependent scalar adds. Ours sums four rows at once, one per lane.
+ *
+ * Both sums add in tfjs's order (each column in row order, each row in column order, from 0),
+ * so the values are tfjs's, bit for bit, whenever the axes are given in ascending order (as the
+ * gradients give them); tfjs follows the order given, ours does not. Other axis sets (not
+ * adjacent, or every axis) and other dtypes stay with tfjs.
+ *
+ * Same semantics as tfjs's kernels, so installWasmKernels (batch-matmul-wasm.ts) registers these
+ * whenever it installs the module, whatever its `fused` option. tfjs's kernel configs are kept
+ * (their setup prepares the kernel we delegate to) and put back by uninstall. A wasm backend
+ * created after the install (another memory) gets tfjs's kernels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { exported } from './wasm-fused-kernels';
+
+const BACKEND = 'wasm';
+const FLOAT_BYTES = 4;
+
+/** The parts of tfjs-wasm's backend (BackendWasm) that these kernels use. */
+interface WasmBackendLike {
+  wasm: { asm?: { memory?: unknown } };
+  getMemoryOffset(dataId: object): number;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+type CopyRowsFn = (x: number, out: number, rows: number, stride: number, width: number) => void;
+type ColumnSumFn = (x: number, out: number, outer: number, rows: number, n: number) => void;
+type RowSumFn = (x: number, out: number, rows: number, n: number) => void;
+
+/** The module's functions these kernels call. */
+export interface SplitSumFunctions {
+  copyRows: CopyRowsFn;
+  columnSum: ColumnSumFn;
+  rowSum: RowSumFn;
+}
+
+/** Resolves the module's exports; throws, naming one, when the module lacks it (before anything is registered). */
+export function splitSumFunctions(exports: WebAssembly.Exports): SplitSumFunctions {
+  return {
+    copyRows: exported<CopyRowsFn>(exports, 'copy_rows'),
+    columnSum: exported<ColumnSumFn>(exports, 'column_sum'),
+    rowSum: exported<RowSumFn>(exports, 'row_sum'),
+  };
+}
+
+type Args = Parameters<tf.KernelFunc>[0];
+type Result = tf.TensorInfo | tf.TensorInfo[];
+
+/** tfjs's kernels, as registered before ours, by name; empty while ours are not registered. */
+let originals = new Map<string, tf.KernelConfig>();
+/** Splits and sums our module computed itself (not handed back to tfjs's kernels) in this process, for tests. */
+const calls = { splitV: 0, sum: 0 };
+
+function splitV(f: SplitSumFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+  const backend = args.backend as unknown as WasmBackendLike;
+  if (x.dtype !== 'float32' || backend.wasm.asm?.memory !== memory || x.shape.length === 0) return delegate();
+  const a = tf.util.parseAxisParam(axis, x.shape)[0] as number;
+  // Bad sizes get tfjs's own error, from its kernel.
+  let sizes: number[];
+  try {
+    sizes = tf.backend_util.prepareSplitSize(x, numOrSizeSplits, a);
+  } catch {
+    return delegate();
+  }
+  if (sizes.some((s) => !(s >= 0)) || sizes.reduce((t, s) => t + s, 0) !== x.shape[a]) return delegate();
+  // x is [outer, x.shape[a] * inner]; output i is [outer, sizes[i] * inner], from column offset[i].
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, a));
+  const inner = tf.util.sizeFromShape(x.shape.slice(a + 1));
+  const stride = (x.shape[a] as number) * inner;
+  const outs = sizes.map((s) => backend.makeOutput(x.shape.map((d, i) => (i === a ? s : d)), 'float32'));
+  calls.splitV++;
+  // Offsets are read after every output is made (makeOutput may grow the heap; offsets stay valid).
+  const xPtr = backend.getMemoryOffset(x.dataId);
+  let column = 0;
+  outs.forEach((out, i) => {
+    const width = (sizes[i] as number) * inner;
+    const outPtr = backend.getMemoryOffset(out.dataId);
+    if (width > 0 && outer > 0) {
+      // A split along the first axis with inner sizes (outer 1, or width = stride) is one block.
+      if (width === stride) f.copyRows(xPtr + column * FLOAT_BYTES, outPtr, 1, 0, outer * width);
+      else f.copyRows(xPtr + column * FLOAT_BYTES, outPtr, outer, stride, width);
+    }
+    column += width;
+  });
+  return outs;
+}
+
+function sum(f: SplitSumFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  const backend = args.backend as unknown as WasmBackendLike;
+  const rank = x.shape.length;
+  if (x.dtype !== 'float32' || backend.wasm.asm?.memory !== memory || rank < 2) return delegate();
+  let axes: number[];
+  try {
+    axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
+  } catch {
+    return delegate();
+  }
+  // Ours: one run of adjacent axes, p..q, short of all of them (that is one chain of adds: tfjs's).
+  // x is then [outer, rows, n]: column sums of each outer matrix, or row sums when n is 1.
+  const [p, q] = [axes[0] as number, axes.at(-1) as number];
+  if (axes.length === 0 || axes.length === rank || q - p + 1 !== axes.length) return delegate();
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, p));
+  const rows = tf.util.sizeFromShape(x.shape.slice(p, q + 1));
+  const n = tf.util.sizeFromShape(x.shape.slice(q + 1));
+  // Nothing to add: the sums are zeros, which our kernels would not write.
+  if (rows === 0) return delegate();
+  const out = backend.makeOutput(x.shape.flatMap((d, i) => (i < p || i > q ? [d] : keepDims ? [1] : [])), 'float32');
+  if (outer * n === 0) return out;
+  calls.sum++;
+  const [xPtr, outPtr] = [backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId)];
+  if (n === 1) f.rowSum(xPtr, outPtr, outer, rows);
+  else f.columnSum(xPtr, outPtr, outer, rows, n);
+  return out;
+}
+
+const KERNELS: Record<string, (f: SplitSumFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args) => Result> = {
+  [tf.SplitV]: splitV,
+  [tf.Sum]: sum,
+};
+
+/**
+ * Registers our SplitV and Sum on the wasm backend, calling an instance of our module that
+ * imports `memory` (tfjs's), in place of tfjs's own (kept, for the cases ours hand back).
+ */
+export function registerWasmSplitSum(f: SplitSumFunctions, memory: WebAssembly.Memory): void {
+  unregisterWasmSplitSum();
+  for (const [name, kernel] of Object.entries(KERNELS)) {
+    const original = tf.getKernel(name, BACKEND);
+    if (!original) continue;
+    const theirs = original.kernelFunc as tf.KernelFunc;
+    tf.unregisterKernel(name, BACKEND);
+    // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
+    tf.registerKernel({ ...original, kernelFunc: (args) => kernel(f, memory, () => theirs(args), args) });
+    originals.set(name, original);
+  }
+}
+
+/** Puts tfjs's own SplitV and Sum back (a no-op when ours are not registered). */
+export function unregisterWasmSplitSum(): void {
+  for (const [name, original] of originals) {
+    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+    tf.registerKernel(original);
+  }
+  originals = new Map();
+}
+
+/** How many splits and sums our module has computed in this process (null while ours are not registered). */
+export function wasmSplitSumCalls(): { splitV: number; sum: number } | null {
+  return originals.size > 0 ? { ...calls } : null;
+}
