@@ -68,17 +68,37 @@ static inline void store_row(float *dst, v128_t lo, v128_t hi, u32 cols) {
   if (cols >= 3) dst[2] = wasm_f32x4_extract_lane(lo, 2);
 }
 
+/* Reads the first `cols` lanes of a row of NR values back into two vectors (zeros past cols). */
+static inline __attribute__((always_inline)) void load_row(const float *src, v128_t *lo, v128_t *hi, u32 cols) {
+  if (cols == NR) {
+    *lo = wasm_v128_load(src);
+    *hi = wasm_v128_load(src + 4);
+    return;
+  }
+#define LANE(c) (cols > (c) ? src[c] : 0.0f)
+  *lo = wasm_f32x4_make(LANE(0), LANE(1), LANE(2), LANE(3));
+  *hi = wasm_f32x4_make(LANE(4), LANE(5), LANE(6), 0.0f);
+#undef LANE
+}
+
 /*
  * One tile: `rows` (1..MR, a compile-time constant at each call site, so unused accumulators
  * vanish) rows of A from `a` times one packed panel, into out (row stride ldo).
  */
 static inline __attribute__((always_inline)) void tile(
-    const u32 rows, const float *a, u32 ms, u32 ks, const float *panel, u32 k,
+    const u32 rows, const float *a, u32 ms, u32 ks, const float *panel, u32 p0, u32 p1,
     float *out, u32 ldo, u32 cols) {
   v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00;
   v128_t c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  if (p0 > 0) {
+    /* Carry on from the sums of the earlier k-chunks: the same additions in the same order. */
+    load_row(out, &c00, &c01, cols);
+    if (rows > 1) load_row(out + ldo, &c10, &c11, cols);
+    if (rows > 2) load_row(out + 2 * ldo, &c20, &c21, cols);
+    if (rows > 3) load_row(out + 3 * ldo, &c30, &c31, cols);
+  }
   const float *a0 = a, *a1 = a + ms, *a2 = a + 2 * ms, *a3 = a + 3 * ms;
-  for (u32 p = 0; p < k; p++) {
+  for (u32 p = p0; p < p1; p++) {
     const v128_t b0 = wasm_v128_load(panel + p * NR);
     const v128_t b1 = wasm_v128_load(panel + p * NR + 4);
     const u32 off = p * ks;
@@ -107,6 +127,9 @@ static inline __attribute__((always_inline)) void tile(
   if (rows > 3) store_row(out + 3 * ldo, c30, c31, cols);
 }
 
+/* Steps of k per pass: 256 x 8 floats of a panel (8 KiB) stay in L1 while a tile walks them. */
+#define KC 256
+
 /*
  * out[i] (m x n, row-major, batch after batch) = A[i] x B[i] for i in [0, batch), where
  * A[i][r][p] = a[i * a_bs + r * a_ms + p * a_ks] and B[i][p][j] = b[i * b_bs + p * b_ks + j * b_js].
@@ -120,16 +143,22 @@ void batch_matmul(const float *a, const float *b, float *out, u32 batch, u32 m, 
     if (i == 0 || b_bs != 0) pack_b(b + i * b_bs, k, n, b_ks, b_js, scratch);
     const float *ai = a + i * a_bs;
     float *oi = out + i * m * n;
-    for (u32 j0 = 0; j0 < n; j0 += NR) {
-      const u32 cols = n - j0 < NR ? n - j0 : NR;
-      const float *panel = scratch + j0 * k;
-      u32 r = 0;
-      for (; r + MR <= m; r += MR) tile(4, ai + r * a_ms, a_ms, a_ks, panel, k, oi + r * n + j0, n, cols);
-      switch (m - r) {
-        case 3: tile(3, ai + r * a_ms, a_ms, a_ks, panel, k, oi + r * n + j0, n, cols); break;
-        case 2: tile(2, ai + r * a_ms, a_ms, a_ks, panel, k, oi + r * n + j0, n, cols); break;
-        case 1: tile(1, ai + r * a_ms, a_ms, a_ks, panel, k, oi + r * n + j0, n, cols); break;
-        default: break;
+    /* k in chunks of KC, so that the part of a panel a tile walks stays in L1 (a weight
+     * gradient sums over all 1,376 tokens of a micro-batch: a whole panel would not fit). */
+    for (u32 p0 = 0; p0 < k; p0 += KC) {
+      const u32 p1 = k - p0 < KC ? k : p0 + KC;
+      for (u32 j0 = 0; j0 < n; j0 += NR) {
+        const u32 cols = n - j0 < NR ? n - j0 : NR;
+        const float *panel = scratch + j0 * k;
+        float *oj = oi + j0;
+        u32 r = 0;
+        for (; r + MR <= m; r += MR) tile(4, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols);
+        switch (m - r) {
+          case 3: tile(3, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols); break;
+          case 2: tile(2, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols); break;
+          case 1: tile(1, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols); break;
+          default: break;
+        }
       }
     }
   }
