@@ -19,6 +19,9 @@ test('the page opens with the shipped base model loaded and the backend badge se
   // SwiftShader is a software adapter, so 'auto' picks wasm and says why.
   await expect(lab.badge).toHaveAttribute('data-backend', 'wasm');
   await expect(page.getByTestId('backend-note').first()).toContainText('software adapter');
+  // Large matmuls are shared with a helper thread per extra core (blob-URL workers, shared memory).
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  await expect(page.getByTestId('backend-adapter')).toHaveText(`WebAssembly SIMD, matmuls on ${cores} thread${cores === 1 ? '' : 's'}, ${cores} cores`);
   await expect(page.getByTestId('model-name')).toHaveText('default');
   await expect(page.getByTestId('model-parameters')).toHaveText('812,544');
   await expect(page.getByTestId('model-origin')).toContainText('base.json');

@@ -9,6 +9,11 @@
 # it must own nothing in that memory: no data segments, and no shadow stack (LLVM keeps one in
 # linear memory, at addresses that belong to tfjs). The checks below refuse a binary that has
 # either, e.g. after an edit that makes the compiler spill an array to the stack.
+#
+# Each .c gives two modules from the same code: NAME.wasm imports tfjs-wasm's (unshared) memory;
+# NAME-shared.wasm imports a shared memory (threads + atomics), for the helper threads that take
+# part of a large matmul (matmul-pool.ts). WebAssembly checks that the memory types match, so
+# one binary cannot serve both.
 set -eu
 CLANG=${CLANG:-clang-14}
 WASM_LD=${WASM_LD:-wasm-ld-14}
@@ -17,16 +22,26 @@ dir=$(cd "$(dirname "$0")/../src/engine/fused/wasm" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# check WASM: refuses a module that would write into memory it does not own.
+check() {
+  if "$OBJDUMP" -h "$1" | grep -q ' DATA '; then
+    echo "$(basename "$1"): has a data segment, which would overwrite tfjs's memory" >&2; exit 1
+  fi
+  if "$OBJDUMP" -d "$1" | grep -q 'global\.[gs]et'; then
+    echo "$(basename "$1"): uses the shadow stack (global.get/set), which lives in tfjs's memory" >&2; exit 1
+  fi
+}
+
 for src in "$dir"/*.c; do
   name=$(basename "$src" .c)
   "$CLANG" --target=wasm32 -msimd128 -O3 -ffreestanding -nostdlib -Wall -Wextra -Werror -c "$src" -o "$tmp/$name.o"
+  "$CLANG" --target=wasm32 -msimd128 -matomics -mbulk-memory -O3 -ffreestanding -nostdlib -Wall -Wextra -Werror -c "$src" -o "$tmp/$name-shared.o"
   "$WASM_LD" --no-entry --import-memory --strip-all -o "$tmp/$name.wasm" "$tmp/$name.o"
-  if "$OBJDUMP" -h "$tmp/$name.wasm" | grep -q ' DATA '; then
-    echo "$name.wasm: has a data segment, which would overwrite tfjs's memory" >&2; exit 1
-  fi
-  if "$OBJDUMP" -d "$tmp/$name.wasm" | grep -q 'global\.[gs]et'; then
-    echo "$name.wasm: uses the shadow stack (global.get/set), which lives in tfjs's memory" >&2; exit 1
-  fi
-  cp "$tmp/$name.wasm" "$dir/$name.wasm"
-  echo "built src/engine/fused/wasm/$name.wasm ($(wc -c < "$dir/$name.wasm") bytes)"
+  # The largest shared memory a helper may be given: 1 GiB (a maximum is required for shared memory).
+  "$WASM_LD" --no-entry --import-memory --shared-memory --max-memory=1073741824 --strip-all -o "$tmp/$name-shared.wasm" "$tmp/$name-shared.o"
+  for built in "$name" "$name-shared"; do
+    check "$tmp/$built.wasm"
+    cp "$tmp/$built.wasm" "$dir/$built.wasm"
+    echo "built src/engine/fused/wasm/$built.wasm ($(wc -c < "$dir/$built.wasm") bytes)"
+  done
 done

@@ -19,6 +19,9 @@ import '../src/engine/fused/webgpu-kernels';
 // and the fused kernels' wasm versions, one module.
 import { installWasmKernels } from '../src/engine/fused/batch-matmul-wasm';
 import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
+// The same kernels for the helper threads that share large matmuls (a shared memory).
+import kernelsSharedWasm from '../src/engine/fused/wasm/kernels-shared.wasm?url';
+import { startBrowserHelper } from './matmul-threads';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
@@ -49,7 +52,8 @@ setWasmPaths({
   'tfjs-backend-wasm-simd.wasm': wasmSimd,
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
 });
-// Single-thread SIMD: as fast as threads on 2 cores, and threads crash in a minified build.
+// tfjs-wasm's own threads stay off (its threaded build crashed in a minified bundle, and our
+// kernels need its unshared memory); large matmuls get helper threads of our own instead.
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 
 function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
@@ -80,9 +84,32 @@ async function activate(name: BackendName, timeoutMs: number): Promise<void> {
   if (!ok) throw new Error(`the ${name} backend failed to initialise`);
 }
 
-function cpuDescription(name: BackendName): string {
-  const cores = typeof navigator.hardwareConcurrency === 'number' ? `, ${navigator.hardwareConcurrency} cores` : '';
-  return name === 'wasm' ? `WebAssembly, single thread SIMD${cores}` : `plain JavaScript${cores}`;
+function cores(): number | null {
+  return typeof navigator.hardwareConcurrency === 'number' ? navigator.hardwareConcurrency : null;
+}
+
+function cpuDescription(name: BackendName, threads: number): string {
+  const n = cores();
+  const suffix = n === null ? '' : `, ${n} cores`;
+  return name === 'wasm' ? `WebAssembly SIMD, matmuls on ${threads} thread${threads === 1 ? '' : 's'}${suffix}` : `plain JavaScript${suffix}`;
+}
+
+/** Fetches a file of the app's own, saying which and why when it fails. */
+async function fetchBytes(url: string): Promise<ArrayBuffer> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.arrayBuffer();
+}
+
+/** Our wasm kernels, with helper threads on all but one core (the trainer's); returns the thread count. */
+async function installKernels(notes: string[]): Promise<number> {
+  const helpers = Math.max(0, (cores() ?? 1) - 1);
+  const status = await installWasmKernels(fetchBytes(kernelsWasm), {
+    threads: { sharedModule: fetchBytes(kernelsSharedWasm), helpers, start: startBrowserHelper },
+  });
+  if (status.error) notes.push(`wasm: ${status.error} (tfjs's own kernels are used)`);
+  if (status.threadsError) notes.push(`wasm: ${status.threadsError}`);
+  return status.threads;
 }
 
 /** Tries backends in order; returns the one in use, its adapter, and why earlier ones were skipped. */
@@ -91,7 +118,7 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
   const notes: string[] = [];
   for (const name of order) {
     try {
-      let adapter = cpuDescription(name);
+      let adapter = cpuDescription(name, 1);
       let fallbackAdapter = false;
       if (name === 'webgpu') {
         const a = await probeWebGpu(timeoutMs);
@@ -106,13 +133,7 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
       }
       await activate(name, timeoutMs);
       if (name === 'webgpu') watchGpuErrors();
-      if (name === 'wasm') {
-        const kernels = await installWasmKernels(fetch(kernelsWasm).then((r) => {
-          if (!r.ok) throw new Error(`${kernelsWasm}: HTTP ${r.status}`);
-          return r.arrayBuffer();
-        }));
-        if (kernels.error) notes.push(`wasm: ${kernels.error} (tfjs's own kernels are used)`);
-      }
+      if (name === 'wasm') adapter = cpuDescription(name, await installKernels(notes));
       return { name, adapter, fallbackAdapter, notes };
     } catch (e) {
       notes.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);

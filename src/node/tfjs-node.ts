@@ -7,11 +7,13 @@
  * tfjs-core's register_all_gradients instead (Vite resolves it).
  */
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { installWasmKernels, uninstallWasmKernels } from '../engine/fused/batch-matmul-wasm';
+import { startNodeHelper } from './matmul-threads';
 
 // Production mode: silences tfjs's advice to install tfjs-node (a native build that cannot be
 // downloaded here) and skips debug-only checks.
@@ -21,6 +23,10 @@ export type NodeBackend = 'cpu' | 'wasm';
 export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
 
 const KERNELS_WASM = new URL('../engine/fused/wasm/kernels.wasm', import.meta.url);
+const KERNELS_SHARED_WASM = new URL('../engine/fused/wasm/kernels-shared.wasm', import.meta.url);
+
+/** Threads for large wasm matmuls by default: every core. */
+export const DEFAULT_WASM_THREADS = os.availableParallelism();
 
 export interface BackendOptions {
   /**
@@ -33,6 +39,11 @@ export interface BackendOptions {
    * (default true). False leaves the model on the composite ops, for A/B benchmarks.
    */
   wasmFused?: boolean;
+  /**
+   * wasm with wasmKernels only: threads that share a large matmul, this one included (default
+   * DEFAULT_WASM_THREADS; 1 keeps every matmul on this thread). Results are identical either way.
+   */
+  wasmThreads?: number;
 }
 
 /**
@@ -48,8 +59,13 @@ export async function useBackend(name: string, options: BackendOptions = {}): Pr
   if (!ok || tf.getBackend() !== name) throw new Error(`backend: "${name}" failed to initialise`);
   if (name === 'wasm') {
     if (options.wasmKernels ?? true) {
-      const status = await installWasmKernels(readFile(KERNELS_WASM), { fused: options.wasmFused ?? true });
+      const helpers = (options.wasmThreads ?? DEFAULT_WASM_THREADS) - 1;
+      const status = await installWasmKernels(readFile(KERNELS_WASM), {
+        fused: options.wasmFused ?? true,
+        threads: { sharedModule: readFile(KERNELS_SHARED_WASM), helpers, start: startNodeHelper },
+      });
       if (status.error) console.warn(`warning: ${status.error}`);
+      if (status.threadsError) console.warn(`warning: ${status.threadsError}`);
     } else {
       uninstallWasmKernels();
     }

@@ -17,11 +17,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { exported, registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
 import { registerWasmSplitSum, splitSumFunctions, unregisterWasmSplitSum } from './wasm-split-sum';
+import { MatmulPool, type StartHelper } from './matmul-pool';
+import { type MatmulJob, scratchFloats } from './matmul-split';
 
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
-/** Columns per packed panel of B in the C kernel (its NR). */
-const PANEL = 8;
 const FLOAT_BYTES = 4;
 
 /** The parts of tfjs-wasm's backend (BackendWasm) and its emscripten module that we use. */
@@ -41,12 +41,17 @@ export interface WasmKernelsStatus {
   installed: boolean;
   /** Why not, when not installed. */
   error?: string;
+  /** Threads that share a large matmul (1: the calling thread alone). */
+  threads: number;
+  /** Why the requested helper threads are not in use, when they are not. */
+  threadsError?: string;
 }
 
 interface Installed {
   original: tf.KernelConfig;
   memory: WebAssembly.Memory;
   run: BatchMatMulFn;
+  pool: MatmulPool | null;
 }
 
 let installed: Installed | null = null;
@@ -109,13 +114,21 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
   // A[r][p] = a[r * aRow + p * aInner]; B[p][j] = b[p * bInner + j * bCol] (strides in floats).
   const [aRow, aInner] = transposeA ? [1, m] : [inner, 1];
   const [bInner, bCol] = transposeB ? [1, inner] : [n, 1];
-  const scratch = backend.wasm._malloc(Math.max(1, inner * Math.ceil(n / PANEL) * PANEL) * FLOAT_BYTES);
+  const scratch = backend.wasm._malloc(scratchFloats({ n, k: inner }) * FLOAT_BYTES);
   try {
     const aSize = m * inner;
     const bSize = inner * n;
     if ((batchA === batch || batchA === 1) && (batchB === batch || batchB === 1)) {
-      // Equal batches, or one operand shared by all (batch stride 0): one call.
-      k.run(aPtr, bPtr, outPtr, batch, m, n, inner, batchA === 1 ? 0 : aSize, aRow, aInner, batchB === 1 ? 0 : bSize, bInner, bCol, scratch);
+      // Equal batches, or one operand shared by all (batch stride 0): one job, shared with the
+      // helper threads when it is large enough.
+      const job: MatmulJob = {
+        a: aPtr, b: bPtr, out: outPtr, batch, m, n, k: inner,
+        aBatchStride: batchA === 1 ? 0 : aSize, aRow, aInner, bBatchStride: batchB === 1 ? 0 : bSize, bInner, bCol,
+      };
+      const runHere = (j: MatmulJob): void => {
+        k.run(j.a, j.b, j.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, scratch);
+      };
+      if (!k.pool?.run(job, k.memory, runHere)) runHere(job);
     } else {
       // Both broadcast along different dims ([2, 1] with [1, 3]): one call per output matrix.
       for (let i = 0; i < batch; i++) {
@@ -130,9 +143,34 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
   return out;
 }
 
+/** Helper threads for large matmuls (matmul-pool.ts). */
+export interface MatmulThreadOptions {
+  /** kernels-shared.wasm: the same kernels, built for a shared memory. */
+  sharedModule: BufferSource | Promise<BufferSource>;
+  /** Threads besides the calling one (0: none). */
+  helpers: number;
+  /** How this environment starts a thread (Node: worker_threads; browser: Worker). */
+  start: StartHelper;
+  /** How long a helper may take over its part before it is taken for dead (default ANSWER_MS). */
+  answerMs?: number;
+}
+
 export interface WasmKernelOptions {
   /** Register the fused kernels too (default true); false for benchmarks of the matmul alone. */
   fused?: boolean;
+  /** Share large matmuls with helper threads; without it, every matmul runs on the calling thread. */
+  threads?: MatmulThreadOptions;
+}
+
+/** The pool, or why there is none; a failure here leaves the single-threaded kernel in place. */
+async function startPool(options: MatmulThreadOptions | undefined): Promise<{ pool: MatmulPool | null; error?: string }> {
+  if (!options || options.helpers < 1) return { pool: null };
+  try {
+    const module = await WebAssembly.compile(await options.sharedModule);
+    return { pool: await MatmulPool.start(module, options.helpers, options.start, options.answerMs) };
+  } catch (e) {
+    return { pool: null, error: `matmuls run on one thread: ${e instanceof Error ? e.message : String(e)}` };
+  }
 }
 
 /**
@@ -161,7 +199,8 @@ export async function installWasmKernels(
     uninstallWasmKernels();
     const original = tf.getKernel(KERNEL, BACKEND);
     if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
-    const k: Installed = { original, memory, run };
+    const { pool, error: threadsError } = await startPool(options.threads);
+    const k: Installed = { original, memory, run, pool };
     tf.unregisterKernel(KERNEL, BACKEND);
     // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
     tf.registerKernel({ ...original, kernelFunc: (args) => batchMatMul(k, args) });
@@ -169,9 +208,9 @@ export async function installWasmKernels(
     if (options.fused ?? true) registerWasmFusedKernels(fused, memory);
     // SplitV and Sum (wasm-split-sum.ts) have tfjs's semantics: always in, whatever `fused`.
     registerWasmSplitSum(splitSum, memory);
-    return { installed: true };
+    return { installed: true, threads: pool?.threadCount ?? 1, ...(threadsError ? { threadsError } : {}) };
   } catch (e) {
-    return { installed: false, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };
+    return { installed: false, threads: 1, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
 
@@ -180,6 +219,7 @@ export function uninstallWasmKernels(): void {
   unregisterWasmFusedKernels();
   unregisterWasmSplitSum();
   if (!installed) return;
+  installed.pool?.stop();
   tf.unregisterKernel(KERNEL, BACKEND);
   tf.registerKernel(installed.original);
   installed = null;
@@ -193,4 +233,19 @@ export function wasmBatchMatMulInstalled(): boolean {
 /** How many matmuls our kernel has computed in this process (null while it is not installed). */
 export function wasmBatchMatMulCalls(): number | null {
   return installed ? calls : null;
+}
+
+/** Threads sharing large matmuls now (1 with no helpers, or while our kernel is not installed). */
+export function wasmMatmulThreads(): number {
+  return installed?.pool?.threadCount ?? 1;
+}
+
+/** Why the helper threads stopped by themselves (one did not answer), or null. */
+export function wasmMatmulThreadsFailure(): string | null {
+  return installed?.pool?.failure ?? null;
+}
+
+/** Matmuls the helper threads took part in, in this process (null while our kernel is not installed). */
+export function wasmMatmulSplitCalls(): number | null {
+  return installed ? installed.pool?.splitCalls ?? 0 : null;
 }
