@@ -159,6 +159,21 @@ def blas_libraries():
         return []
 
 
+def openblas():
+    """The OpenBLAS library this process has mapped (ctypes), or None: it keeps a thread pool of its
+    own, apart from torch's intra-op threads, and by default uses every core for one matmul."""
+    import ctypes
+    for path in blas_libraries():
+        if "openblas" in path:
+            try:
+                lib = ctypes.CDLL(path)
+                lib.openblas_get_num_threads  # noqa: B018 (raises AttributeError when absent)
+                return lib
+            except (OSError, AttributeError):
+                pass
+    return None
+
+
 def bench_model(c, shapes, repeats):
     torch.manual_seed(1)
     model = GPT(c)
@@ -190,11 +205,18 @@ def main():
         ON_GPU = True
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
+    torch.ones(2, 2) @ torch.ones(2, 2)  # maps the BLAS library
+    blas = openblas()
+    if spec.get("blasThreads"):
+        if blas is None:
+            sys.exit("blasThreads: this torch does not use OpenBLAS, whose threads it sets")
+        blas.openblas_set_num_threads(int(spec["blasThreads"]))
     sizes = [bench_model(c, spec["shapes"], spec["repeats"]) for c in spec["models"]]
     json.dump({
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
+        "blasThreads": blas.openblas_get_num_threads() if blas is not None else None,
         "blas": blas_libraries(),
         "sizes": sizes,
     }, sys.stdout)

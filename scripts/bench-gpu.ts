@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   }
 
   const models = o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes));
-  const torch = o.torch ? runTorchReference(models, shapes, repeats, undefined, 'cuda') : { unavailable: 'skipped (--no-torch)' };
+  const torch = o.torch ? runTorchReference(models, shapes, repeats, {}, 'cuda') : { unavailable: 'skipped (--no-torch)' };
   report.torch = torch;
   save();
   if ('sizes' in torch) {

@@ -7,14 +7,14 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command } from 'commander';
-import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
+import { DEFAULT_WASM_THREADS, NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { type BackendFigures, runBench } from '../src/bench/run-bench';
 import { buildReport, formatReport } from '../src/bench/report';
 import { BENCH_SIZES, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
 import { runTorchReference } from './torch-reference';
-import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
+import { intFlag, intListFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 /**
  * With our SIMD batched matmul and fused kernels (the lab's setting), with the matmul alone (the
@@ -25,9 +25,16 @@ type WasmKernels = (typeof WASM_KERNELS)[number];
 /** The report's names for wasm runs without some of our kernels; 'wasm' (its ratios) stays the lab's setting. */
 const WASM_LABELS: Record<WasmKernels, string> = { on: 'wasm', matmul: 'wasm, no fused kernels', off: 'wasm, tfjs BatchMatMul' };
 
+/** A wasm run's name: its kernels, and its matmul threads when not the default (every core). */
+function wasmLabel(kernels: WasmKernels, threads: number): string {
+  if (kernels === 'off' || threads === DEFAULT_WASM_THREADS) return WASM_LABELS[kernels];
+  return `${WASM_LABELS[kernels]}, ${threads} thread${threads === 1 ? '' : 's'}`;
+}
+
 interface Options {
   backends: string[]; wasmKernels: WasmKernels[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
-  grpoSteps: number; leakSteps: number; torch: boolean; torchThreads?: number; json?: string; checkpoint: string;
+  wasmThreads: number[]; grpoSteps: number; leakSteps: number; torch: boolean; torchThreads?: number; torchBlasThreads?: number;
+  json?: string; checkpoint: string;
 }
 
 const program = new Command()
@@ -35,6 +42,7 @@ const program = new Command()
   .description('Benchmark sampling and GRPO updates on the Node backends, against PyTorch on the CPU')
   .option('--backends <list>', `comma-separated (${NODE_BACKENDS.join(', ')})`, listFlag('backends', NODE_BACKENDS), [...NODE_BACKENDS])
   .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul and fused kernels; matmul: our matmul only; off: tfjs-wasm's own kernels; e.g. matmul,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
+  .option('--wasm-threads <list>', `threads sharing a large wasm matmul, this one included (default ${DEFAULT_WASM_THREADS}: every core); e.g. 1,${DEFAULT_WASM_THREADS}: both in one run (A/B)`, intListFlag('wasm-threads', 1), [DEFAULT_WASM_THREADS])
   .option('--sizes <list>', `comma-separated model sizes (${BENCH_SIZES.join(', ')})`, listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
   .option('--quick', 'small shapes, one repeat: a smoke test in seconds, not a measurement', false)
   .option('--warmup <n>', 'untimed runs before timing', intFlag('warmup'), 1)
@@ -42,7 +50,8 @@ const program = new Command()
   .option('--grpo-steps <n>', 'timed r1-zero steps from the shipped base model (0 skips)', intFlag('grpo-steps'), 3)
   .option('--leak-steps <n>', 'tiny GRPO steps for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
   .option('--no-torch', 'skip the PyTorch reference')
-  .option('--torch-threads <n>', 'threads for PyTorch (default: its own choice)', intFlag('torch-threads', 1))
+  .option('--torch-threads <n>', "PyTorch's intra-op threads (default: its own choice)", intFlag('torch-threads', 1))
+  .option('--torch-blas-threads <n>', "OpenBLAS's threads, which run PyTorch's matmuls (default: its own choice, every core)", intFlag('torch-blas-threads', 1))
   .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--json <file>', 'write every figure to this JSON file')
   .showHelpAfterError()
@@ -57,10 +66,12 @@ async function main(): Promise<void> {
   const log = (line: string): void => { process.stderr.write(`  ${line}\n`); };
 
   const backends: BackendFigures[] = [];
-  const runs = o.backends.flatMap((name) => (name === 'wasm' ? o.wasmKernels : ['on' as const]).map((kernels) => ({ name, kernels })));
-  for (const { name, kernels } of runs) {
-    await useBackend(name, { wasmKernels: kernels !== 'off', wasmFused: kernels === 'on' });
-    const label = name === 'wasm' ? WASM_LABELS[kernels] : name;
+  const runs = o.backends.flatMap((name) => (name === 'wasm'
+    ? o.wasmKernels.flatMap((kernels) => (kernels === 'off' ? [1] : o.wasmThreads).map((threads) => ({ name, kernels, threads })))
+    : [{ name, kernels: 'on' as const, threads: 1 }]));
+  for (const { name, kernels, threads } of runs) {
+    await useBackend(name, { wasmKernels: kernels !== 'off', wasmFused: kernels === 'on', wasmThreads: threads });
+    const label = name === 'wasm' ? wasmLabel(kernels, threads) : name;
     log(`backend ${label}`);
     const figures = await runBench(tokenizer, {
       sizes: o.sizes, shapes, repeats, log, baseWeights,
@@ -74,10 +85,12 @@ async function main(): Promise<void> {
   }
   log('PyTorch reference');
   const torch = o.torch
-    ? runTorchReference(o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes)), shapes, repeats, o.torchThreads)
+    ? runTorchReference(o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes)), shapes, repeats, {
+      ...(o.torchThreads ? { threads: o.torchThreads } : {}), ...(o.torchBlasThreads ? { blasThreads: o.torchBlasThreads } : {}),
+    })
     : { unavailable: 'skipped (--no-torch)' };
   const environment = {
-    cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, wasmThreads: DEFAULT_WASM_THREADS,
     tfjs: tf.version_core, date: new Date().toISOString(),
   };
   const report = buildReport(backends, torch, shapes, repeats, environment);

@@ -37,6 +37,12 @@ export function listFlag<T extends string>(name: string, allowed: readonly T[]):
   return (value) => value.split(',').map((v) => one(v.trim()));
 }
 
+/** A comma-separated list of integers >= min ("1,2"). */
+export function intListFlag(name: string, min = 0): (value: string) => number[] {
+  const one = intFlag(name, min);
+  return (value) => value.split(',').map((v) => one(v.trim()));
+}
+
 /**
  * Parses the command line of a program built with exitOverride(). Commander has already printed
  * its own errors (and the help); a flag parser's error (intFlag, oneOf) is printed here.

@@ -15,10 +15,18 @@ import type { Repeats } from '../src/bench/timing';
  */
 const PYTHON = process.env.BENCH_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
+/** Thread settings for PyTorch; unset, each is its own default (OpenBLAS: every core). */
+export interface TorchThreads {
+  /** torch.set_num_threads: intra-op threads. */
+  threads?: number;
+  /** openblas_set_num_threads: OpenBLAS's own pool, which runs the matmuls. */
+  blasThreads?: number;
+}
+
 export function runTorchReference(
-  models: ModelConfig[], shapes: BenchShapes, repeats: Repeats, threads?: number, device: 'cpu' | 'cuda' = 'cpu',
+  models: ModelConfig[], shapes: BenchShapes, repeats: Repeats, threads: TorchThreads = {}, device: 'cpu' | 'cuda' = 'cpu',
 ): TorchFigures | { unavailable: string } {
-  const spec = JSON.stringify({ models, shapes, repeats, device, ...(threads ? { threads } : {}) });
+  const spec = JSON.stringify({ models, shapes, repeats, device, ...threads });
   const run = spawnSync(PYTHON, ['bench/reference_torch.py'], { input: spec, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   if (run.error) return { unavailable: `${PYTHON} could not start (${run.error.message})` };
   if (run.status !== 0) {

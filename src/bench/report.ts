@@ -14,7 +14,10 @@ export interface TorchFigures {
   torch: string;
   /** "cpu", or the CUDA GPU's name. */
   device?: string;
+  /** torch's intra-op threads. */
   threads: number;
+  /** OpenBLAS's own threads for one matmul (null: not OpenBLAS); they, not torch's, run the matmuls. */
+  blasThreads?: number | null;
   /** BLAS libraries mapped into the PyTorch process. */
   blas: string[];
   sizes: Array<{ size: string; parameters: number; generateCached: TorchWorkload; generateRecompute: TorchWorkload; update: TorchWorkload }>;
@@ -104,7 +107,10 @@ export function formatReport(r: BenchReport): string {
     if (b.leak) out.push('', `${b.backend}: ${b.leak.steps} tiny GRPO steps, tensors ${b.leak.tensorsBefore} -> ${b.leak.tensorsAfter}, bytes ${b.leak.bytesBefore} -> ${b.leak.bytesAfter}`);
   }
   out.push('');
-  if ('sizes' in r.torch) out.push(`PyTorch ${r.torch.torch}, ${r.torch.threads} thread(s), BLAS: ${r.torch.blas.join(', ') || 'none mapped'}`);
+  if ('sizes' in r.torch) {
+    const blasThreads = r.torch.blasThreads == null ? '' : `, OpenBLAS ${r.torch.blasThreads} thread(s)`;
+    out.push(`PyTorch ${r.torch.torch}, ${r.torch.threads} intra-op thread(s)${blasThreads}, BLAS: ${r.torch.blas.join(', ') || 'none mapped'}`);
+  }
   else out.push(`PyTorch reference: ${r.torch.unavailable}`);
   out.push(
     `ratio_train_wasm_over_torch ${fixed(r.ratio_train_wasm_over_torch, 2)} (target <= 1)`,
