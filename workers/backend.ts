@@ -21,6 +21,7 @@ import { installWasmKernels } from '../src/engine/fused/batch-matmul-wasm';
 import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
 // The same kernels for the helper threads that share large matmuls (a shared memory).
 import kernelsSharedWasm from '../src/engine/fused/wasm/kernels-shared.wasm?url';
+import { matmulThreadsFor } from '../src/engine/fused/matmul-pool';
 import { startBrowserHelper } from './matmul-threads';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
@@ -101,9 +102,9 @@ async function fetchBytes(url: string): Promise<ArrayBuffer> {
   return r.arrayBuffer();
 }
 
-/** Our wasm kernels, with helper threads on all but one core (the trainer's); returns the thread count. */
+/** Our wasm kernels, with a helper thread per core besides the trainer's (capped); returns the thread count. */
 async function installKernels(notes: string[]): Promise<number> {
-  const helpers = Math.max(0, (cores() ?? 1) - 1);
+  const helpers = matmulThreadsFor(cores() ?? 1) - 1;
   const status = await installWasmKernels(fetchBytes(kernelsWasm), {
     threads: { sharedModule: fetchBytes(kernelsSharedWasm), helpers, start: startBrowserHelper },
   });

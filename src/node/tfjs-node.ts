@@ -13,6 +13,7 @@ import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { installWasmKernels, uninstallWasmKernels } from '../engine/fused/batch-matmul-wasm';
+import { matmulThreadsFor } from '../engine/fused/matmul-pool';
 import { startNodeHelper } from './matmul-threads';
 
 // Production mode: silences tfjs's advice to install tfjs-node (a native build that cannot be
@@ -25,8 +26,8 @@ export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
 const KERNELS_WASM = new URL('../engine/fused/wasm/kernels.wasm', import.meta.url);
 const KERNELS_SHARED_WASM = new URL('../engine/fused/wasm/kernels-shared.wasm', import.meta.url);
 
-/** Threads for large wasm matmuls by default: every core. */
-export const DEFAULT_WASM_THREADS = os.availableParallelism();
+/** Threads for large wasm matmuls by default: every core, up to MAX_MATMUL_THREADS. */
+export const DEFAULT_WASM_THREADS = matmulThreadsFor(os.availableParallelism());
 
 export interface BackendOptions {
   /**

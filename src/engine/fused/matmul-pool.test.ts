@@ -5,7 +5,7 @@ import { Rng } from '../rng';
 import {
   installWasmKernels, wasmMatmulSplitCalls, wasmMatmulThreads, wasmMatmulThreadsFailure,
 } from './batch-matmul-wasm';
-import type { StartHelper } from './matmul-pool';
+import { MAX_MATMUL_THREADS, type StartHelper, matmulThreadsFor } from './matmul-pool';
 
 const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
 const SHARED_WASM = readFileSync(new URL('./wasm/kernels-shared.wasm', import.meta.url));
@@ -50,6 +50,13 @@ describe('large wasm matmuls shared with helper threads', () => {
     const shared = product(c);
     expect(wasmMatmulSplitCalls()).toBe(before + 1);
     expect(Buffer.from(shared.buffer).equals(Buffer.from(alone.buffer))).toBe(true);
+  });
+
+  test('every core shares the matmuls, up to the cap', () => {
+    expect(matmulThreadsFor(1)).toBe(1);
+    expect(matmulThreadsFor(2)).toBe(2);
+    expect(matmulThreadsFor(64)).toBe(MAX_MATMUL_THREADS);
+    expect(matmulThreadsFor(0)).toBe(1);
   });
 
   test('small matmuls (a sampled token) stay on the calling thread', async () => {

@@ -25,6 +25,18 @@ export interface HelperThread {
 /** How an environment starts a thread that runs serveMatmulJobs (matmul-helper.ts) with this init. */
 export type StartHelper = (init: HelperInit) => HelperThread;
 
+/**
+ * Threads a matmul is shared among at most, the calling one included. Past a few, the parts of
+ * the model's matmuls get too small to be worth posting, and each idle helper still holds a
+ * thread and its memory.
+ */
+export const MAX_MATMUL_THREADS = 8;
+
+/** Threads to share matmuls among on a machine with `cores` cores: every core, up to the cap. */
+export function matmulThreadsFor(cores: number): number {
+  return Math.max(1, Math.min(MAX_MATMUL_THREADS, Math.floor(cores)));
+}
+
 const PAGE_BYTES = 65536;
 const FLOAT_BYTES = 4;
 const INT_BYTES = 4;
