@@ -17,7 +17,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '../src/engine/fused/webgpu-kernels';
 // Our SIMD batched matmul for wasm (tfjs's runs batched and transposed products at ~3 GFLOP/s)
 // and the fused kernels' wasm versions, one module.
-import { installWasmKernels } from '../src/engine/fused/batch-matmul-wasm';
+import { installWasmKernels } from '../src/engine/fused/wasm-kernels';
 import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
 // The same kernels for the helper threads that share large matmuls (a shared memory).
 import kernelsSharedWasm from '../src/engine/fused/wasm/kernels-shared.wasm?url';

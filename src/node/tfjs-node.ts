@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { installWasmKernels, uninstallWasmKernels } from '../engine/fused/batch-matmul-wasm';
+import { installWasmKernels, uninstallWasmKernels } from '../engine/fused/wasm-kernels';
 import { matmulThreadsFor } from '../engine/fused/matmul-pool';
 import { startNodeHelper } from './matmul-threads';
 

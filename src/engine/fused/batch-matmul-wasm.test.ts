@@ -5,7 +5,8 @@ import { causalBias, forward, initialWeights, matMul2d, positionsFor, weightShap
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
 import { largestAbsDifference } from './compare';
-import { installWasmKernels, uninstallWasmKernels, wasmBatchMatMulCalls } from './batch-matmul-wasm';
+import { wasmBatchMatMulCalls } from './batch-matmul-wasm';
+import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 
 const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
 

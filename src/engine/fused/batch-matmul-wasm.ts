@@ -6,18 +6,16 @@
  * [batch x heads] products and every transposed gradient) goes to a scalar loop at about
  * 3 GFLOP/s. This kernel runs at 40-60 GFLOP/s on all of them, the model's 2-D shapes included
  * (measured against XNNPACK, up to 2048^3), so it takes every float32 matmul; anything else goes
- * back to tfjs's own kernel. The same module holds the wasm versions of the fused kernels
- * (wasm-fused-kernels.ts), and installWasmKernels registers them all from one load.
+ * back to tfjs's own kernel. Large products are shared with helper threads (matmul-pool.ts).
+ * wasm-kernels.ts loads the module and registers this with the module's other kernels.
  *
- * The compiled module imports the wasm backend's WebAssembly.Memory, so it reads the inputs and
+ * The module instance imports the wasm backend's WebAssembly.Memory, so it reads the inputs and
  * writes the output where tfjs keeps them: no copies, and a heap growth in tfjs's module is
- * seen by ours (same Memory). Loading is the caller's part (the bytes come from a file in Node
- * and from the app's own origin in the browser); install never throws, it reports why not.
+ * seen by ours (same Memory).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exported, registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
-import { registerWasmSplitSum, splitSumFunctions, unregisterWasmSplitSum } from './wasm-split-sum';
-import { MatmulPool, type StartHelper } from './matmul-pool';
+import { exported } from './wasm-fused-kernels';
+import type { MatmulPool } from './matmul-pool';
 import { type MatmulJob, scratchFloats } from './matmul-split';
 
 const KERNEL = tf.BatchMatMul;
@@ -25,27 +23,17 @@ const BACKEND = 'wasm';
 const FLOAT_BYTES = 4;
 
 /** The parts of tfjs-wasm's backend (BackendWasm) and its emscripten module that we use. */
-interface WasmBackendLike {
+export interface WasmBackendLike {
   wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(ptr: number): void };
   getMemoryOffset(dataId: object): number;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
-type BatchMatMulFn = (
+export type BatchMatMulFn = (
   a: number, b: number, out: number, batch: number, m: number, n: number, k: number,
   aBatchStride: number, aRowStride: number, aInnerStride: number,
   bBatchStride: number, bInnerStride: number, bColStride: number, scratch: number,
 ) => void;
-
-export interface WasmKernelsStatus {
-  installed: boolean;
-  /** Why not, when not installed. */
-  error?: string;
-  /** Threads that share a large matmul (1: the calling thread alone). */
-  threads: number;
-  /** Why the requested helper threads are not in use, when they are not. */
-  threadsError?: string;
-}
 
 interface Installed {
   original: tf.KernelConfig;
@@ -58,7 +46,8 @@ let installed: Installed | null = null;
 /** Matmuls our kernel computed itself (not handed back to tfjs's) in this process, for tests. */
 let calls = 0;
 
-function tfjsMemory(backend: WasmBackendLike): WebAssembly.Memory | null {
+/** tfjs-wasm's WebAssembly.Memory, where its tensors live; null if its module does not expose it. */
+export function tfjsMemory(backend: WasmBackendLike): WebAssembly.Memory | null {
   const memory = backend.wasm.asm?.memory;
   return memory instanceof WebAssembly.Memory ? memory : null;
 }
@@ -143,81 +132,28 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
   return out;
 }
 
-/** Helper threads for large matmuls (matmul-pool.ts). */
-export interface MatmulThreadOptions {
-  /** kernels-shared.wasm: the same kernels, built for a shared memory. */
-  sharedModule: BufferSource | Promise<BufferSource>;
-  /** Threads besides the calling one (0: none). */
-  helpers: number;
-  /** How this environment starts a thread (Node: worker_threads; browser: Worker). */
-  start: StartHelper;
-  /** How long a helper may take over its part before it is taken for dead (default ANSWER_MS). */
-  answerMs?: number;
-}
-
-export interface WasmKernelOptions {
-  /** Register the fused kernels too (default true); false for benchmarks of the matmul alone. */
-  fused?: boolean;
-  /** Share large matmuls with helper threads; without it, every matmul runs on the calling thread. */
-  threads?: MatmulThreadOptions;
-}
-
-/** The pool, or why there is none; a failure here leaves the single-threaded kernel in place. */
-async function startPool(options: MatmulThreadOptions | undefined): Promise<{ pool: MatmulPool | null; error?: string }> {
-  if (!options || options.helpers < 1) return { pool: null };
-  try {
-    const module = await WebAssembly.compile(await options.sharedModule);
-    return { pool: await MatmulPool.start(module, options.helpers, options.start, options.answerMs) };
-  } catch (e) {
-    return { pool: null, error: `matmuls run on one thread: ${e instanceof Error ? e.message : String(e)}` };
-  }
+/** batch_matmul from an instance of our module; throws, naming it, when the module lacks it. */
+export function batchMatMulFunction(exports: WebAssembly.Exports): BatchMatMulFn {
+  return exported<BatchMatMulFn>(exports, 'batch_matmul');
 }
 
 /**
- * Compiles the module against the active wasm backend's memory and registers it as that
- * backend's BatchMatMul and the fused kernels (replacing an earlier install). Call after
- * tf.setBackend('wasm') and tf.ready(). On any failure, tfjs's own kernels (and the composite
- * ops) stay and the status says why.
+ * Registers `run` (an instance on tfjs's `memory`) as the wasm backend's BatchMatMul, sharing
+ * large products with `pool` when there is one. Replaces an earlier registration.
  */
-export async function installWasmKernels(
-  bytes: BufferSource | Promise<BufferSource>, options: WasmKernelOptions = {},
-): Promise<WasmKernelsStatus> {
-  try {
-    const backend = tf.findBackend(BACKEND) as unknown as WasmBackendLike | null;
-    if (!backend) throw new Error('the wasm backend is not initialised');
-    const memory = tfjsMemory(backend);
-    if (!memory) throw new Error("tfjs-wasm's module does not expose its WebAssembly.Memory");
-    // The multi-threaded build's memory is shared; our module declares an unshared one.
-    if (typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer) {
-      throw new Error('the multi-threaded wasm build is in use (shared memory)');
-    }
-    const { instance } = await WebAssembly.instantiate(await bytes, { env: { memory } });
-    // Every export is resolved before anything is unregistered: a broken module changes nothing.
-    const run = exported<BatchMatMulFn>(instance.exports, 'batch_matmul');
-    const fused = wasmFusedCalls(instance.exports);
-    const splitSum = splitSumFunctions(instance.exports);
-    uninstallWasmKernels();
-    const original = tf.getKernel(KERNEL, BACKEND);
-    if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
-    const { pool, error: threadsError } = await startPool(options.threads);
-    const k: Installed = { original, memory, run, pool };
-    tf.unregisterKernel(KERNEL, BACKEND);
-    // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
-    tf.registerKernel({ ...original, kernelFunc: (args) => batchMatMul(k, args) });
-    installed = k;
-    if (options.fused ?? true) registerWasmFusedKernels(fused, memory);
-    // SplitV and Sum (wasm-split-sum.ts) have tfjs's semantics: always in, whatever `fused`.
-    registerWasmSplitSum(splitSum, memory);
-    return { installed: true, threads: pool?.threadCount ?? 1, ...(threadsError ? { threadsError } : {}) };
-  } catch (e) {
-    return { installed: false, threads: 1, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };
-  }
+export function registerWasmBatchMatMul(run: BatchMatMulFn, memory: WebAssembly.Memory, pool: MatmulPool | null): void {
+  unregisterWasmBatchMatMul();
+  const original = tf.getKernel(KERNEL, BACKEND);
+  if (!original) throw new Error("tfjs-wasm's BatchMatMul is not registered");
+  const k: Installed = { original, memory, run, pool };
+  tf.unregisterKernel(KERNEL, BACKEND);
+  // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
+  tf.registerKernel({ ...original, kernelFunc: (args) => batchMatMul(k, args) });
+  installed = k;
 }
 
-/** Puts tfjs's own BatchMatMul, SplitV and Sum back and takes the fused kernels out (a no-op when ours is not installed). */
-export function uninstallWasmKernels(): void {
-  unregisterWasmFusedKernels();
-  unregisterWasmSplitSum();
+/** Puts tfjs's own BatchMatMul back and stops the helper threads (a no-op when ours is not registered). */
+export function unregisterWasmBatchMatMul(): void {
   if (!installed) return;
   installed.pool?.stop();
   tf.unregisterKernel(KERNEL, BACKEND);

@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
 import { Rng } from '../rng';
-import {
-  installWasmKernels, wasmMatmulSplitCalls, wasmMatmulThreads, wasmMatmulThreadsFailure,
-} from './batch-matmul-wasm';
+import { wasmMatmulSplitCalls, wasmMatmulThreads, wasmMatmulThreadsFailure } from './batch-matmul-wasm';
+import { installWasmKernels } from './wasm-kernels';
 import { MAX_MATMUL_THREADS, type StartHelper, matmulThreadsFor } from './matmul-pool';
 
 const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));

@@ -5,7 +5,7 @@
  * time is bound by that per-kernel overhead and the extra passes over memory, not by arithmetic.
  *
  * Registered and unregistered by installWasmKernels / uninstallWasmKernels
- * (batch-matmul-wasm.ts): one module, one install. Like the matmul, they work in place on
+ * (wasm-kernels.ts): one module, one install. Like the matmul, they work in place on
  * tfjs's heap. A wasm backend created after the install (another memory) gets the plain
  * JavaScript versions of cpu-kernels.ts instead: slower, but the same values.
  */

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
 import { Rng } from '../rng';
-import { installWasmKernels, uninstallWasmKernels } from './batch-matmul-wasm';
+import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { largestAbsDifference } from './compare';
 import { wasmSplitSumCalls } from './wasm-split-sum';
 

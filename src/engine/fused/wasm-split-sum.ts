@@ -16,7 +16,7 @@
  * gradients give them); tfjs follows the order given, ours does not. Other axis sets (not
  * adjacent, or every axis) and other dtypes stay with tfjs.
  *
- * Same semantics as tfjs's kernels, so installWasmKernels (batch-matmul-wasm.ts) registers these
+ * Same semantics as tfjs's kernels, so installWasmKernels (wasm-kernels.ts) registers these
  * whenever it installs the module, whatever its `fused` option. tfjs's kernel configs are kept
  * (their setup prepares the kernel we delegate to) and put back by uninstall. A wasm backend
  * created after the install (another memory) gets tfjs's kernels.
