@@ -13,11 +13,11 @@ interface Case { name: string; a: number[]; b: number[]; transposeA?: boolean; t
 
 /** Each large enough that a helper takes part (matmul-pool.ts's thresholds). */
 const CASES: Case[] = [
-  { name: 'one matrix, rows not a multiple of the 4-row tile', a: [203, 128], b: [128, 160] },
-  { name: 'A transposed (a weight gradient)', a: [300, 96], b: [300, 128], transposeA: true },
-  { name: 'B transposed (a gradient through a linear layer)', a: [256, 128], b: [96, 128], transposeB: true },
-  { name: 'batches, cut into runs of whole matrices', a: [8, 96, 96], b: [8, 96, 96] },
-  { name: 'B shared by every batch of A', a: [6, 128, 64], b: [64, 96] },
+  { name: 'one matrix, rows not a multiple of the 4-row tile', a: [403, 256], b: [256, 200] },
+  { name: 'A transposed (a weight gradient)', a: [600, 192], b: [600, 160], transposeA: true },
+  { name: 'B transposed (a gradient through a linear layer)', a: [520, 160], b: [224, 160], transposeB: true },
+  { name: 'batches, cut into runs of whole matrices', a: [8, 128, 128], b: [8, 128, 128] },
+  { name: 'B shared by every batch of A', a: [6, 192, 128], b: [128, 160] },
 ];
 
 function values(shape: number[], seed: number): tf.Tensor {
@@ -58,10 +58,11 @@ describe('large wasm matmuls shared with helper threads', () => {
     expect(matmulThreadsFor(0)).toBe(1);
   });
 
-  test('small matmuls (a sampled token) stay on the calling thread', async () => {
+  test("a decoding step's matmuls (128 rows, the largest) stay on the calling thread", async () => {
     await useBackend('wasm', { wasmThreads: 2 });
     const before = wasmMatmulSplitCalls() as number;
-    tf.tidy(() => tf.matMul(tf.ones([16, 128]), tf.ones([128, 384])).dataSync());
+    tf.tidy(() => tf.matMul(tf.ones([128, 128]), tf.ones([128, 512])).dataSync());
+    tf.tidy(() => tf.matMul(tf.ones([128, 512]), tf.ones([512, 128])).dataSync());
     expect(wasmMatmulSplitCalls()).toBe(before);
   });
 

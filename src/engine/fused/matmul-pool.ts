@@ -50,10 +50,12 @@ const READY_MS = 10_000;
 /** How long a job may take a helper before it is taken for dead (a large job takes ~100 ms). */
 export const ANSWER_MS = 30_000;
 /**
- * A helper's part is posted only with at least this much arithmetic (about 40 us of work at
- * 50 GFLOP/s; waking a thread costs tens of us) ...
+ * A helper's part is posted only with at least this much arithmetic (about 300 us on one
+ * thread). Waking a helper and copying cost about 100 us on the 2-core machine: 128-row decoding
+ * steps ([128, 512] x [512, 128] and smaller) ran no faster shared, and 128 x 128 x 128 ran
+ * twice as slow, so they stay here; the update's products (parts of 11-45 million) are shared ...
  */
-const MIN_PART_MULTIPLY_ADDS = 1 << 20;
+const MIN_PART_MULTIPLY_ADDS = 1 << 23;
 /**
  * ... and this many multiply-adds per float copied in or out: copying is the calling thread's
  * time, about as costly per float as several multiply-adds.
