@@ -148,7 +148,7 @@ test('the main thread stays responsive while training: long tasks are measured d
   const lab = new LabPage(page);
   await lab.goto();
   await lab.choosePreset('tiny');
-  await lab.fill('steps', '500');
+  await lab.fill('steps', '5000');
   // A window tall enough for the Start button and the first charts at once: charts off screen do not
   // redraw, and these are to redraw as a user watches them, from the first batch on.
   await page.setViewportSize({ width: 1280, height: 1500 });
