@@ -1,7 +1,10 @@
 /**
- * npm run pretrain — builds the synthetic corpus from a seed and pretrains the base model on it,
+ * npm run pretrain:base — builds the synthetic corpus from a seed and pretrains the base model on it,
  * evaluating on the held-out addition set as it goes. The result ships as
  * public/checkpoints/base.json, so that the lab starts from a base model at once.
+ *
+ * The npm script is `pretrain:base`, not `pretrain`: npm runs a script named pre<name> before
+ * <name>, so a `pretrain` script ran (and overwrote the shipped base) before every `npm run train`.
  */
 import { Command } from 'commander';
 import { useBackend, NODE_BACKENDS, tf } from '../src/node/tfjs-node';
@@ -16,7 +19,7 @@ import { Tokenizer } from '../src/engine/tokenizer';
 import { JsonlWriter, fmt, intFlag, loadCheckpoint, numberFlag, oneOf, progressBar, saveCheckpoint } from './cli-common';
 
 const program = new Command()
-  .name('pretrain')
+  .name('pretrain:base')
   .description('Pretrain the base model on the synthetic corpus')
   .option('--model <size>', 'model size', oneOf('model', Object.keys(MODEL_SIZES) as ModelSizeName[]), DEFAULT_PRETRAIN_CONFIG.model)
   .option('--steps <n>', 'training steps', intFlag('steps', 1), DEFAULT_PRETRAIN_CONFIG.steps)
