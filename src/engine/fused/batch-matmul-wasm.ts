@@ -14,20 +14,13 @@
  * seen by ours (same Memory).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exported } from './wasm-fused-kernels';
+import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 import type { MatmulPool } from './matmul-pool';
 import { type MatmulJob, scratchFloats } from './matmul-split';
 
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
 const FLOAT_BYTES = 4;
-
-/** The parts of tfjs-wasm's backend (BackendWasm) and its emscripten module that we use. */
-export interface WasmBackendLike {
-  wasm: { asm?: { memory?: unknown }; _malloc(bytes: number): number; _free(ptr: number): void };
-  getMemoryOffset(dataId: object): number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
 
 export type BatchMatMulFn = (
   a: number, b: number, out: number, batch: number, m: number, n: number, k: number,
@@ -45,12 +38,6 @@ interface Installed {
 let installed: Installed | null = null;
 /** Matmuls our kernel computed itself (not handed back to tfjs's) in this process, for tests. */
 let calls = 0;
-
-/** tfjs-wasm's WebAssembly.Memory, where its tensors live; null if its module does not expose it. */
-export function tfjsMemory(backend: WasmBackendLike): WebAssembly.Memory | null {
-  const memory = backend.wasm.asm?.memory;
-  return memory instanceof WebAssembly.Memory ? memory : null;
-}
 
 /** For output batch index i of the broadcast batch shape `outer`, the matching index into an operand's own batch shape. */
 function broadcastIndex(i: number, outer: number[], own: number[]): number {

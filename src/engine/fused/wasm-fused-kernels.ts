@@ -14,17 +14,9 @@ import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
 import { LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 
 const BACKEND = 'wasm';
-
-/** The parts of tfjs-wasm's backend (BackendWasm) that these kernels use. */
-interface WasmBackendLike {
-  wasm: { asm?: { memory?: unknown } };
-  getMemoryOffset(dataId: object): number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  readSync(dataId: object): tf.backend_util.BackendValues;
-  typedArrayFromHeap(t: tf.TensorInfo): tf.backend_util.TypedArray;
-}
 
 type LayerNormFn = (x: number, gain: number, bias: number, out: number, rows: number, width: number, eps: number) => void;
 type MaskedSoftmaxFn = (scores: number, mask: number, out: number, batch: number, heads: number, t: number, tk: number, scale: number) => void;
@@ -36,13 +28,6 @@ export type Call = (ptr: (t: tf.TensorInfo) => number, out: number, inputs: Reco
 /** Fused kernels our module computed itself (not the JavaScript fallback) in this process, for tests. */
 let calls = 0;
 let registered: string[] = [];
-
-/** A function the module exports; throws, naming it, when the module lacks it. */
-export function exported<F>(exports: WebAssembly.Exports, name: string): F {
-  const f = exports[name];
-  if (typeof f !== 'function') throw new Error(`the module has no ${name} export`);
-  return f as F;
-}
 
 /**
  * Each fused kernel's call into an instance of our module, by kernel name. Throws when an export
@@ -77,7 +62,7 @@ function run(memory: WebAssembly.Memory, call: Call, fallback: Compute, args: Pa
   const first = list[0] as tf.TensorInfo;
   const out = backend.makeOutput(first.shape, 'float32');
   if (tf.util.sizeFromShape(first.shape) === 0) return out;
-  if (backend.wasm.asm?.memory !== memory || list.some((t) => t.dtype !== 'float32')) {
+  if (tfjsMemory(backend) !== memory || list.some((t) => t.dtype !== 'float32')) {
     const values = fallback((t) => Float32Array.from(backend.readSync(t.dataId) as ArrayLike<number>), inputs, attrs);
     backend.typedArrayFromHeap(out).set(values);
     return out;

@@ -9,7 +9,8 @@
  * module changes nothing.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchMatMulFunction, registerWasmBatchMatMul, tfjsMemory, unregisterWasmBatchMatMul, type WasmBackendLike } from './batch-matmul-wasm';
+import { batchMatMulFunction, registerWasmBatchMatMul, unregisterWasmBatchMatMul } from './batch-matmul-wasm';
+import { type WasmBackendLike, tfjsMemory } from './wasm-backend';
 import { MatmulPool, type StartHelper } from './matmul-pool';
 import { registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
 import { registerWasmSplitSum, splitSumFunctions, unregisterWasmSplitSum } from './wasm-split-sum';

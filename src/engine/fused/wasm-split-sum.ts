@@ -22,17 +22,10 @@
  * created after the install (another memory) gets tfjs's kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { exported } from './wasm-fused-kernels';
+import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 
 const BACKEND = 'wasm';
 const FLOAT_BYTES = 4;
-
-/** The parts of tfjs-wasm's backend (BackendWasm) that these kernels use. */
-interface WasmBackendLike {
-  wasm: { asm?: { memory?: unknown } };
-  getMemoryOffset(dataId: object): number;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
 
 type CopyRowsFn = (x: number, out: number, rows: number, stride: number, width: number) => void;
 type ColumnSumFn = (x: number, out: number, outer: number, rows: number, n: number) => void;
@@ -66,7 +59,7 @@ function splitV(f: SplitSumFunctions, memory: WebAssembly.Memory, delegate: () =
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
   const backend = args.backend as unknown as WasmBackendLike;
-  if (x.dtype !== 'float32' || backend.wasm.asm?.memory !== memory || x.shape.length === 0) return delegate();
+  if (x.dtype !== 'float32' || tfjsMemory(backend) !== memory || x.shape.length === 0) return delegate();
   const a = tf.util.parseAxisParam(axis, x.shape)[0] as number;
   // Bad sizes get tfjs's own error, from its kernel.
   let sizes: number[];
@@ -103,7 +96,7 @@ function sum(f: SplitSumFunctions, memory: WebAssembly.Memory, delegate: () => R
   const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
   const backend = args.backend as unknown as WasmBackendLike;
   const rank = x.shape.length;
-  if (x.dtype !== 'float32' || backend.wasm.asm?.memory !== memory || rank < 2) return delegate();
+  if (x.dtype !== 'float32' || tfjsMemory(backend) !== memory || rank < 2) return delegate();
   let axes: number[];
   try {
     axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
