@@ -27,6 +27,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { withTimeout } from '../src/engine/timeout';
 import { watchGpuErrors } from './gpu-errors';
 import type { BackendChoice, BackendInfo, BackendName } from './protocol';
 
@@ -56,16 +57,6 @@ setWasmPaths({
 // tfjs-wasm's own threads stay off (its threaded build crashed in a minified bundle, and our
 // kernels need its unshared memory); large matmuls get helper threads of our own instead.
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    work.then(
-      (v) => { clearTimeout(timer); resolve(v); },
-      (e: unknown) => { clearTimeout(timer); reject(e instanceof Error ? e : new Error(String(e))); },
-    );
-  });
-}
 
 function describeAdapter(a: GpuAdapterLike): { text: string; fallback: boolean } {
   const info = a.info ?? {};

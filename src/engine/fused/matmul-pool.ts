@@ -15,6 +15,7 @@
  */
 import { type HelperInit, QUIT, RUN_JOB, SLOT_FIELDS, SLOT_INTS } from './matmul-helper';
 import { type MatmulJob, multiplyAdds, operandExtent, scratchFloats, splitMatmul } from './matmul-split';
+import { withTimeout } from '../timeout';
 
 export interface HelperThread {
   /** Settles when the thread has instantiated its module (rejects when it could not). */
@@ -73,13 +74,6 @@ function align16(bytes: number): number {
   return Math.ceil(bytes / 16) * 16;
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${ms} ms`)), ms);
-    work.then((v) => { clearTimeout(timer); resolve(v); }, (e: unknown) => { clearTimeout(timer); reject(e); });
-  });
-}
-
 /** Lays the helpers' parts out one after another past the control slots. */
 function place(parts: MatmulJob[]): { placements: Placement[]; end: number } {
   let at = CONTROL_BYTES;
@@ -126,7 +120,7 @@ export class MatmulPool {
     const threads: HelperThread[] = [];
     try {
       for (let i = 0; i < helpers; i++) threads.push(startHelper({ module, memory, slot: i * SLOT_INTS, fields: SLOT_FIELDS, quit: QUIT }));
-      await withTimeout(Promise.all(threads.map((t) => t.ready)), READY_MS, 'the matmul helper threads');
+      await withTimeout(Promise.all(threads.map((t) => t.ready)), READY_MS, 'starting the matmul helper threads');
     } catch (e) {
       for (const t of threads) t.stop();
       throw e;
