@@ -98,6 +98,11 @@ function worthPosting(p: Placement): boolean {
 
 export class MatmulPool {
   private readonly memory: WebAssembly.Memory;
+  /**
+   * The control slots, viewed once: a shared memory never moves when it grows, so a view of its
+   * first page stays valid (memory.buffer only returns a longer view afterwards).
+   */
+  private readonly control: Int32Array;
   private threads: HelperThread[];
   private posted: number[];
   private readonly answerMs: number;
@@ -107,6 +112,7 @@ export class MatmulPool {
 
   private constructor(memory: WebAssembly.Memory, threads: HelperThread[], answerMs: number) {
     this.memory = memory;
+    this.control = new Int32Array(memory.buffer, 0, CONTROL_BYTES / INT_BYTES);
     this.answerMs = answerMs;
     this.threads = threads;
     this.posted = threads.map(() => 0);
@@ -161,7 +167,7 @@ export class MatmulPool {
 
   /** Tells the helpers to quit and ends their threads. */
   stop(): void {
-    const control = new Int32Array(this.memory.buffer, 0, CONTROL_BYTES / INT_BYTES);
+    const control = this.control;
     this.threads.forEach((thread, i) => {
       const slot = i * SLOT_INTS;
       control[slot + SLOT_FIELDS.command] = QUIT;
@@ -174,6 +180,9 @@ export class MatmulPool {
 
   /** The most parts (up to one per thread) that are each worth posting and fit the shared memory; null for none. */
   private plan(job: MatmulJob): { parts: MatmulJob[]; placements: Placement[] } | null {
+    // Every matmul comes through here, a sampled token's too: one multiplication turns away
+    // those whose helper part (at most half the work) could not reach the minimum.
+    if (multiplyAdds(job) < 2 * MIN_PART_MULTIPLY_ADDS) return null;
     for (let count = this.threads.length + 1; count >= 2; count--) {
       const parts = splitMatmul(job, count);
       if (!parts) continue;
@@ -203,7 +212,7 @@ export class MatmulPool {
   }
 
   private post(helper: number, p: Placement): void {
-    const control = new Int32Array(this.memory.buffer, 0, CONTROL_BYTES / INT_BYTES);
+    const control = this.control;
     const slot = helper * SLOT_INTS;
     const j = p.part;
     control.set([
@@ -218,7 +227,7 @@ export class MatmulPool {
 
   /** Waits for a helper's job; false (and the pool stopped) when it does not answer in time. */
   private finished(helper: number): boolean {
-    const control = new Int32Array(this.memory.buffer, 0, CONTROL_BYTES / INT_BYTES);
+    const control = this.control;
     const done = helper * SLOT_INTS + SLOT_FIELDS.done;
     const want = this.posted[helper] as number;
     for (;;) {
