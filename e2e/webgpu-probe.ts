@@ -7,6 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
 import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
 import { fusedVsOps } from '../src/engine/fused/compare';
+import {
+  QKV_PART, appendHeadsOps, decodeAttentionOps, fusedAppendHeads, fusedDecodeAttention,
+} from '../src/engine/fused/decode-attention';
+import { decodeInputs, disposeDecodeInputs, valueDifference } from '../src/engine/fused/decode-fixture';
 import { FUSED_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
@@ -28,9 +32,11 @@ export interface WebGpuProbe {
   unregistered: string[];
   /**
    * Largest differences between each fused kernel and the tfjs ops: value, then the gradient for
-   * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias).
+   * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias);
+   * the decode-step attention has no backward pass, so its value only (the grown key and value
+   * caches and the attention output, in one list).
    */
-  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[] };
+  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; decodeAttention: number[] };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -60,7 +66,20 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   const mlp = [normal([40, 64], 0, 4, 5), normal([64], 0, 1, 6)];
   const biasGelu = await fusedVsOps((x, b) => fusedBiasGelu(x!, b!), (x, b) => biasGeluOps(x!, b!), mlp);
   tf.dispose([...ln, ...attention, ...mlp]);
-  return { layerNorm, maskedSoftmax, biasGelu };
+  return { layerNorm, maskedSoftmax, biasGelu, decodeAttention: [await decodeStepDifference()] };
+}
+
+/** The decode step's three kernels against the tfjs ops, over a head width (5) and key count (7) off a multiple of 4. */
+async function decodeStepDifference(): Promise<number> {
+  const x = decodeInputs(3, 2, 6, 5);
+  const scale = 1 / Math.sqrt(5);
+  const step = (append: typeof fusedAppendHeads, attend: typeof fusedDecodeAttention) => () => tf.tidy(() => {
+    const [k, v] = [append(x.pastK, x.qkv, QKV_PART.k, 2), append(x.pastV, x.qkv, QKV_PART.v, 2)];
+    return tf.concat([tf.reshape(k, [-1]), tf.reshape(v, [-1]), tf.reshape(attend(x.qkv, k, v, x.bias, 2, scale), [-1])]);
+  });
+  const difference = await valueDifference(step(fusedAppendHeads, fusedDecodeAttention), step(appendHeadsOps, decodeAttentionOps));
+  disposeDecodeInputs(x);
+  return difference;
 }
 
 export async function probeWebGpu(): Promise<WebGpuProbe> {

@@ -31,7 +31,7 @@ import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 interface Options {
   backend: string; sizes: ModelSizeName[]; matmul: string[]; quick: boolean; warmup: number; repeats: number;
-  leakSteps: number; grpoSteps: number; checkpoint: string; torch: boolean; fused: boolean; peakTflops?: number; json?: string;
+  leakSteps: number; grpoSteps: number; checkpoint: string; torch: boolean; fused: boolean; leaveOut: string[]; peakTflops?: number; json?: string;
 }
 
 const program = new Command()
@@ -48,6 +48,7 @@ const program = new Command()
   .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--no-torch', 'skip the PyTorch CUDA reference')
   .option('--no-fused', "leave out the engine's own fused kernels (src/engine/fused), to measure what they save")
+  .option('--leave-out <kernels>', `leave out only these fused kernels (comma-separated: ${FUSED_KERNELS.join(', ')})`, listFlag('leave-out', FUSED_KERNELS), [])
   .option('--peak-tflops <x>', "the adapter's float32 peak in TFLOP/s, to report FLOP/s as a share of it", (v: string) => {
     const x = Number(v);
     if (!(x > 0)) throw new Error(`--peak-tflops: must be a positive number (got "${v}")`);
@@ -93,9 +94,8 @@ async function main(): Promise<void> {
   const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
   const repeats: Repeats = o.quick ? { warmup: 1, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
   const adapter = o.backend === 'webgpu' ? await useNodeWebGPU() : { backend: await useBackend(o.backend) };
-  if (!o.fused) {
-    for (const name of FUSED_KERNELS) if (tf.getKernel(name, 'webgpu')) tf.unregisterKernel(name, 'webgpu');
-  }
+  const leftOut = o.fused ? o.leaveOut : FUSED_KERNELS;
+  for (const name of leftOut) if (tf.getKernel(name, 'webgpu')) tf.unregisterKernel(name, 'webgpu');
   log(`adapter: ${JSON.stringify(adapter)}`);
   const tokenizer = new Tokenizer();
 
@@ -107,7 +107,8 @@ async function main(): Promise<void> {
   }
   const sizes: Array<Awaited<ReturnType<typeof benchSize>>> = [];
   const report = {
-    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter, fusedKernels: o.fused, peakTflops: o.peakTflops ?? null, shapes, repeats,
+    backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter,
+    fusedKernels: FUSED_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as LeakCheck | null,
     grpoStep: null as StepSplit | null,

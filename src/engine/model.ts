@@ -25,6 +25,8 @@ import { biasGelu } from './fused/bias-gelu';
 import { customGradOp } from './fused/fused-op';
 import { layerNorm } from './fused/layer-norm';
 import { maskedSoftmax } from './fused/masked-softmax';
+import { appendHeads, decodeAttention, QKV_PART } from './fused/decode-attention';
+import { mergeHeads, splitHeads } from './heads';
 import { type ModelConfig, parameterCount } from './model-config';
 import { Rng } from './rng';
 
@@ -197,22 +199,44 @@ function embed(ids: tf.Tensor2D, table: tf.Tensor): tf.Tensor3D {
   return tf.reshape(matMul2d(tf.cast(oneHot, 'float32'), table), [B, T, width]);
 }
 
-/** [B, T, d] → [B, heads, T, headDim] */
-function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
-  const [B, T, d] = x.shape as [number, number, number];
-  return tf.transpose(tf.reshape(x, [B, T, heads, d / heads]), [0, 2, 1, 3]);
-}
-
-/** [B, heads, T, headDim] → [B, T, d] */
-function mergeHeads(x: tf.Tensor): tf.Tensor3D {
-  const [B, H, T, hd] = x.shape as [number, number, number, number];
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * hd]);
-}
-
 interface BlockOut {
   x: tf.Tensor3D;
   k: tf.Tensor4D;
   v: tf.Tensor4D;
+}
+
+interface AttentionOut {
+  /** [B, T, d]: every head's output, merged. */
+  attn: tf.Tensor3D;
+  /** Keys and values including this call's tokens: [B, heads, Tpast + T, headDim]. */
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+}
+
+/** Attention of T tokens to each other and to the cache (if any): training, scoring and the prefill. */
+function fullAttention(
+  qkv: tf.Tensor3D, bias: tf.Tensor4D, pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null, heads: number, scale: number,
+): AttentionOut {
+  const [q, kNew, vNew] = tf.split(qkv, 3, 2);
+  const qh = splitHeads(q as tf.Tensor, heads);
+  let k = splitHeads(kNew as tf.Tensor, heads);
+  let v = splitHeads(vNew as tf.Tensor, heads);
+  if (pastK && pastV) {
+    k = tf.concat([pastK, k], 2);
+    v = tf.concat([pastV, v], 2);
+  }
+  const probs = maskedSoftmax(tf.matMul(qh, k, false, true), bias, scale); // [B, H, T, Tk]
+  return { attn: mergeHeads(tf.matMul(probs, v)), k, v };
+}
+
+/**
+ * One new token per row against the cache (sampling): three fused kernels where the backend has
+ * them (fused/decode-attention.ts), the same ops as fullAttention where not.
+ */
+function decodeStepAttention(qkv: tf.Tensor3D, bias: tf.Tensor4D, pastK: tf.Tensor4D, pastV: tf.Tensor4D, heads: number, scale: number): AttentionOut {
+  const k = appendHeads(pastK, qkv, QKV_PART.k, heads) as tf.Tensor4D;
+  const v = appendHeads(pastV, qkv, QKV_PART.v, heads) as tf.Tensor4D;
+  return { attn: decodeAttention(qkv, k, v, bias, heads, scale) as tf.Tensor3D, k, v };
 }
 
 /**
@@ -225,18 +249,11 @@ function block(
 ): BlockOut {
   const [B, T, d] = x.shape;
   const h = layerNorm(x, weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`));
-  const qkv = tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]);
-  const [q, kNew, vNew] = tf.split(qkv, 3, 2);
-  const qh = splitHeads(q as tf.Tensor, c.heads);
-  let k = splitHeads(kNew as tf.Tensor, c.heads);
-  let v = splitHeads(vNew as tf.Tensor, c.heads);
-  if (pastK && pastV) {
-    k = tf.concat([pastK, k], 2);
-    v = tf.concat([pastV, v], 2);
-  }
+  const qkv = tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]) as tf.Tensor3D;
   const scale = 1 / Math.sqrt(d / c.heads);
-  const probs = maskedSoftmax(tf.matMul(qh, k, false, true), bias, scale); // [B, H, T, Tk]
-  const attn = mergeHeads(tf.matMul(probs, v)); // [B, T, d]
+  const { attn, k, v } = pastK && pastV && T === 1
+    ? decodeStepAttention(qkv, bias, pastK, pastV, c.heads, scale)
+    : fullAttention(qkv, bias, pastK, pastV, c.heads, scale);
   const proj = tf.reshape(matMul2d(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`)), [B, T, d]);
   const x1 = tf.add(x, proj) as tf.Tensor3D;
   const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);

@@ -7,7 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
-import { FUSED_KERNELS } from './kernels';
+import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
+import { FUSED_KERNELS, fusedOutputShape } from './kernels';
 import { LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 
@@ -62,11 +63,54 @@ function biasGelu(read: (t: tf.TensorInfo) => Float32Array, { x, bias }: Record<
   });
 }
 
+function appendHeads(read: (t: tf.TensorInfo) => Float32Array, { past, qkv }: Record<string, tf.TensorInfo>, { part }: Record<string, number>): Float32Array {
+  const [cache, fresh] = [read(past!), read(qkv!)];
+  const [B, H, Tp, hd] = past!.shape as [number, number, number, number];
+  const out = new Float32Array(B * H * (Tp + 1) * hd);
+  for (let bh = 0; bh < B * H; bh++) {
+    const b = Math.floor(bh / H);
+    out.set(cache.subarray(bh * Tp * hd, (bh + 1) * Tp * hd), bh * (Tp + 1) * hd);
+    const from = (b * 3 + part!) * H * hd + (bh % H) * hd;
+    out.set(fresh.subarray(from, from + hd), (bh * (Tp + 1) + Tp) * hd);
+  }
+  return out;
+}
+
+function decodeAttention(read: (t: tf.TensorInfo) => Float32Array, inputs: Record<string, tf.TensorInfo>, { scale }: Record<string, number>): Float32Array {
+  const [qkv, keys, values, mask] = [read(inputs.qkv!), read(inputs.keys!), read(inputs.values!), read(inputs.bias!)];
+  const [B, H, Tk, hd] = inputs.keys!.shape as [number, number, number, number];
+  const d = H * hd;
+  const out = new Float32Array(B * d);
+  const logits = new Float32Array(Tk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const q = b * 3 * d + h * hd;
+      const kv = (b * H + h) * Tk * hd;
+      for (let t = 0; t < Tk; t++) {
+        let dot = 0;
+        for (let j = 0; j < hd; j++) dot += qkv[q + j]! * keys[kv + t * hd + j]!;
+        logits[t] = Math.fround(dot * scale!) + mask[b * Tk + t]!;
+      }
+      const top = Math.max(...logits);
+      let total = 0;
+      for (let t = 0; t < Tk; t++) total += Math.exp(logits[t]! - top);
+      for (let j = 0; j < hd; j++) {
+        let acc = 0;
+        for (let t = 0; t < Tk; t++) acc += Math.exp(logits[t]! - top) * values[kv + t * hd + j]!;
+        out[b * d + h * hd + j] = acc / total;
+      }
+    }
+  }
+  return out;
+}
+
 /** Each fused kernel in plain JavaScript, by name; also the wasm kernels' fallback (wasm-fused-kernels.ts). */
 export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [LAYER_NORM_KERNEL]: layerNorm,
   [MASKED_SOFTMAX_KERNEL]: maskedSoftmax,
   [BIAS_GELU_KERNEL]: biasGelu,
+  [APPEND_HEADS_KERNEL]: appendHeads,
+  [DECODE_ATTENTION_KERNEL]: decodeAttention,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */
@@ -79,10 +123,9 @@ export function registerCpuFusedKernels(names: readonly string[] = FUSED_KERNELS
       backendName: 'cpu',
       kernelFunc: ({ inputs, backend, attrs }) => {
         const cpu = backend as unknown as CpuBackend;
-        // Every fused kernel's output has its first input's shape (x, or the scores).
-        const first = Object.values(inputs)[0] as tf.TensorInfo;
-        const values = compute((t) => cpu.readSync(t.dataId), inputs as Record<string, tf.TensorInfo>, attrs as Record<string, number>);
-        return cpu.makeTensorInfo(first.shape, 'float32', values);
+        const named = inputs as Record<string, tf.TensorInfo>;
+        const values = compute((t) => cpu.readSync(t.dataId), named, attrs as Record<string, number>);
+        return cpu.makeTensorInfo(fusedOutputShape(name, named), 'float32', values);
       },
     });
   }

@@ -11,6 +11,11 @@ import { wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
 import { fusedVsOps } from './compare';
+import {
+  APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, QKV_PART, appendHeads, appendHeadsOps, decodeAttention, decodeAttentionOps,
+  fusedAppendHeads, fusedDecodeAttention,
+} from './decode-attention';
+import { decodeInputs, disposeDecodeInputs, valueDifference } from './decode-fixture';
 import { FUSED_KERNELS } from './kernels';
 import { LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
@@ -125,6 +130,24 @@ describe('the fused kernels on wasm', () => {
     expect(worst).toBeLessThan(1e-6);
   });
 
+  // Head widths 32 (the models'), 5 and 2 (the dot product's and value row's scalar tails), and
+  // key counts off a multiple of 4 (the lanes exp4 leaves empty).
+  test.each([[[3, 4, 44, 32]], [[2, 3, 6, 5]], [[4, 2, 1, 2]], [[1, 1, 0, 4]]])('decode-step attention [B, H, Tpast, hd] = %j: the composite values, computed by our module', async (shape) => {
+    const [B, H, Tp, hd] = shape as [number, number, number, number];
+    const x = decodeInputs(B, H, Tp, hd, 21);
+    const scale = 1 / Math.sqrt(hd);
+    const step = (append: typeof appendHeads, attend: typeof decodeAttention) => () => tf.tidy(() => {
+      const [k, v] = [append(x.pastK, x.qkv, QKV_PART.k, H), append(x.pastV, x.qkv, QKV_PART.v, H)];
+      return tf.concat([tf.reshape(k, [-1]), tf.reshape(v, [-1]), tf.reshape(attend(x.qkv, k, v, x.bias, H, scale), [-1])]);
+    });
+    const calls = wasmFusedKernelCalls() as number;
+    const diff = await valueDifference(step(fusedAppendHeads, fusedDecodeAttention), step(appendHeadsOps, decodeAttentionOps));
+    expect(diff).toBeLessThan(1e-5);
+    // Three fused calls, and the composite's masked softmax (itself fused) one more.
+    expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 4);
+    disposeDecodeInputs(x);
+  });
+
   test('a non-float32 input gets the JavaScript version (cpu-kernels.ts), not our module', async () => {
     const calls = wasmFusedKernelCalls();
     const y = tf.tidy(() => tf.engine().runKernel(BIAS_GELU_KERNEL, { x: tf.tensor2d([[1, -2, 3]], undefined, 'int32'), bias: tf.zeros([3]) }, {}) as tf.Tensor);
@@ -154,7 +177,7 @@ describe('the model on wasm with the fused kernels', () => {
     const run = await tf.profile(() => generationLogits(p));
     for (const name of FUSED_KERNELS) expect(run.kernelNames, name).toContain(name);
     for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(run.kernelNames, op).not.toContain(op);
-    expect([LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL]).toEqual(FUSED_KERNELS);
+    expect([LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL]).toEqual(FUSED_KERNELS);
     tf.dispose(Object.values(p));
   });
 

@@ -1,8 +1,9 @@
 /**
- * The fused kernels (layer-norm.ts, masked-softmax.ts, bias-gelu.ts) for the wasm backend, from
- * the same module as our SIMD matmul (wasm/kernels.c: layer_norm, masked_softmax,
- * bias_gelu). Written as tfjs ops they are 8, 3 and 4 kernels per layer; sampling one token at a
- * time is bound by that per-kernel overhead and the extra passes over memory, not by arithmetic.
+ * The fused kernels (layer-norm.ts, masked-softmax.ts, bias-gelu.ts, decode-attention.ts) for the
+ * wasm backend, from the same module as our SIMD matmul (wasm/kernels.c: layer_norm,
+ * masked_softmax, bias_gelu, append_heads, decode_attention). Written as tfjs ops they are 8, 3,
+ * 4 and 12 kernels per layer; sampling one token at a time is bound by that per-kernel overhead
+ * and the extra passes over memory, not by arithmetic.
  *
  * Registered and unregistered by installWasmKernels / uninstallWasmKernels
  * (wasm-kernels.ts): one module, one install. Like the matmul, they work in place on
@@ -11,7 +12,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
+import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
+import { fusedOutputShape } from './kernels';
 import { LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
@@ -21,6 +24,10 @@ const BACKEND = 'wasm';
 type LayerNormFn = (x: number, gain: number, bias: number, out: number, rows: number, width: number, eps: number) => void;
 type MaskedSoftmaxFn = (scores: number, mask: number, out: number, batch: number, heads: number, t: number, tk: number, scale: number) => void;
 type BiasGeluFn = (x: number, bias: number, out: number, rows: number, width: number, slope: number) => void;
+type AppendHeadsFn = (past: number, qkv: number, out: number, batch: number, heads: number, rows: number, headDim: number, part: number) => void;
+type DecodeAttentionFn = (
+  qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, headDim: number, scale: number,
+) => void;
 
 /** How one kernel calls its C function: the pointers of its inputs and the output, the sizes and attrs. */
 export type Call = (ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => void;
@@ -37,6 +44,8 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
   const layerNorm = exported<LayerNormFn>(exports, 'layer_norm');
   const maskedSoftmax = exported<MaskedSoftmaxFn>(exports, 'masked_softmax');
   const biasGelu = exported<BiasGeluFn>(exports, 'bias_gelu');
+  const appendHeads = exported<AppendHeadsFn>(exports, 'append_heads');
+  const decodeAttention = exported<DecodeAttentionFn>(exports, 'decode_attention');
   return {
     [LAYER_NORM_KERNEL]: (ptr, out, { x, gain, bias }, { eps }) => {
       const width = x!.shape.at(-1) as number;
@@ -50,18 +59,25 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
       const width = x!.shape.at(-1) as number;
       biasGelu(ptr(x!), ptr(bias!), out, tf.util.sizeFromShape(x!.shape) / width, width, GELU_SLOPE);
     },
+    [APPEND_HEADS_KERNEL]: (ptr, out, { past, qkv }, { part }) => {
+      const [B, H, rows, hd] = past!.shape as [number, number, number, number];
+      appendHeads(ptr(past!), ptr(qkv!), out, B, H, rows, hd, part!);
+    },
+    [DECODE_ATTENTION_KERNEL]: (ptr, out, { qkv, keys, values, bias }, { scale }) => {
+      const [B, H, Tk, hd] = keys!.shape as [number, number, number, number];
+      decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, hd, scale!);
+    },
   };
 }
 
-function run(memory: WebAssembly.Memory, call: Call, fallback: Compute, args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+function run(name: string, memory: WebAssembly.Memory, call: Call, fallback: Compute, args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
   const inputs = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as Record<string, number>;
   const backend = args.backend as unknown as WasmBackendLike;
   const list = Object.values(inputs);
-  // Every fused kernel's output has its first input's shape (x, or the scores).
-  const first = list[0] as tf.TensorInfo;
-  const out = backend.makeOutput(first.shape, 'float32');
-  if (tf.util.sizeFromShape(first.shape) === 0) return out;
+  const shape = fusedOutputShape(name, inputs);
+  const out = backend.makeOutput(shape, 'float32');
+  if (tf.util.sizeFromShape(shape) === 0) return out;
   if (tfjsMemory(backend) !== memory || list.some((t) => t.dtype !== 'float32')) {
     const values = fallback((t) => Float32Array.from(backend.readSync(t.dataId) as ArrayLike<number>), inputs, attrs);
     backend.typedArrayFromHeap(out).set(values);
@@ -77,7 +93,7 @@ export function registerWasmFusedKernels(kernels: Record<string, Call>, memory: 
   unregisterWasmFusedKernels();
   for (const [name, call] of Object.entries(kernels)) {
     const fallback = FUSED_KERNELS_JS[name] as Compute;
-    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: (args) => run(memory, call, fallback, args) });
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: (args) => run(name, memory, call, fallback, args) });
     registered.push(name);
   }
 }

@@ -445,3 +445,88 @@ void row_sum(const float *x, float *out, u32 rows, u32 n) {
     out[r] = a;
   }
 }
+
+/*
+ * The decode step's attention (decode-attention.ts, cpu-kernels.ts for reference): one new
+ * token per row against the KV cache, which holds [batch, heads, rows, hd] floats.
+ */
+
+/* The dot product of n floats. */
+static inline float dot(const float *a, const float *b, u32 n) {
+  v128_t acc = splat(0.0f);
+  u32 i = 0;
+  for (; i + 4 <= n; i += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
+  float s = hsum(acc);
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* o[i] += w * v[i] for i in [0, n). */
+static inline void add_scaled(float *o, const float *v, float w, u32 n) {
+  const v128_t vw = splat(w);
+  u32 i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(o + i, wasm_f32x4_add(wasm_v128_load(o + i), wasm_f32x4_mul(vw, wasm_v128_load(v + i))));
+  for (; i < n; i++) o[i] += w * v[i];
+}
+
+/*
+ * GrpoAppendHeads: out [batch, heads, rows + 1, hd] is each head's `rows` cached rows of
+ * `past`, then this token's row of that head from qkv [batch, 1, 3 * heads * hd] (its part-th
+ * third: 1 for keys, 2 for values).
+ */
+__attribute__((export_name("append_heads")))
+void append_heads(const float *past, const float *qkv, float *out, u32 batch, u32 heads, u32 rows, u32 hd, u32 part) {
+  const u32 d = heads * hd;
+  for (u32 b = 0; b < batch; b++) {
+    for (u32 h = 0; h < heads; h++) {
+      const u32 bh = b * heads + h;
+      copy_rows(past + bh * rows * hd, out + bh * (rows + 1) * hd, 1, 0, rows * hd);
+      copy_rows(qkv + b * 3 * d + part * d + h * hd, out + (bh * (rows + 1) + rows) * hd, 1, 0, hd);
+    }
+  }
+}
+
+/*
+ * GrpoDecodeAttention: out [batch, 1, heads * hd], for each row and head
+ * softmax(q . keys * scale + mask) . values, with q in qkv [batch, 1, 3 * heads * hd] and the
+ * mask [batch, tk] shared by the heads. Without scratch memory the scores are computed twice:
+ * once for their maximum, then four keys at a time for their exponentials, each key's value row
+ * added into out with its weight as it goes; out is divided by the weights' sum at the end.
+ */
+__attribute__((export_name("decode_attention")))
+void decode_attention(const float *qkv, const float *keys, const float *values, const float *mask, float *out,
+                      u32 batch, u32 heads, u32 tk, u32 hd, float scale) {
+  const u32 d = heads * hd;
+  for (u32 b = 0; b < batch; b++) {
+    const float *m = mask + b * tk;
+    for (u32 h = 0; h < heads; h++) {
+      const float *q = qkv + b * 3 * d + h * hd;
+      const float *k = keys + (b * heads + h) * tk * hd;
+      const float *v = values + (b * heads + h) * tk * hd;
+      float *o = out + b * d + h * hd;
+      float top = -__builtin_inff();
+      for (u32 t = 0; t < tk; t++) {
+        const float x = dot(q, k + t * hd, hd) * scale + m[t];
+        top = x > top ? x : top;
+      }
+      for (u32 i = 0; i < hd; i++) o[i] = 0.0f;
+      v128_t total = splat(0.0f);
+      for (u32 t = 0; t < tk; t += 4) {
+        /* Lanes past the last key hold -inf, whose exponential exp4 makes 0. */
+        v128_t x = splat(-__builtin_inff());
+        x = wasm_f32x4_replace_lane(x, 0, dot(q, k + t * hd, hd) * scale + m[t]);
+        if (t + 1 < tk) x = wasm_f32x4_replace_lane(x, 1, dot(q, k + (t + 1) * hd, hd) * scale + m[t + 1]);
+        if (t + 2 < tk) x = wasm_f32x4_replace_lane(x, 2, dot(q, k + (t + 2) * hd, hd) * scale + m[t + 2]);
+        if (t + 3 < tk) x = wasm_f32x4_replace_lane(x, 3, dot(q, k + (t + 3) * hd, hd) * scale + m[t + 3]);
+        const v128_t e = exp4(wasm_f32x4_sub(x, splat(top)));
+        total = wasm_f32x4_add(total, e);
+        add_scaled(o, v + t * hd, wasm_f32x4_extract_lane(e, 0), hd);
+        if (t + 1 < tk) add_scaled(o, v + (t + 1) * hd, wasm_f32x4_extract_lane(e, 1), hd);
+        if (t + 2 < tk) add_scaled(o, v + (t + 2) * hd, wasm_f32x4_extract_lane(e, 2), hd);
+        if (t + 3 < tk) add_scaled(o, v + (t + 3) * hd, wasm_f32x4_extract_lane(e, 3), hd);
+      }
+      const float inv = 1.0f / hsum(total);
+      for (u32 i = 0; i < hd; i++) o[i] *= inv;
+    }
+  }
+}

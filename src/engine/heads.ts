@@ -1,0 +1,18 @@
+/**
+ * Attention heads as a layout: the model keeps activations as [B, T, d] and attends per head as
+ * [B, heads, T, d / heads]. Shared by the model (model.ts) and the decode-step attention
+ * (fused/decode-attention.ts), whose composite form must match the model's exactly.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** [B, T, d] → [B, heads, T, headDim] */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor4D {
+  const [B, T, d] = x.shape as [number, number, number];
+  return tf.transpose(tf.reshape(x, [B, T, heads, d / heads]), [0, 2, 1, 3]);
+}
+
+/** [B, heads, T, headDim] → [B, T, d] */
+export function mergeHeads(x: tf.Tensor): tf.Tensor3D {
+  const [B, H, T, hd] = x.shape as [number, number, number, number];
+  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [B, T, H * hd]);
+}
