@@ -1,10 +1,11 @@
 /**
  * The fused bias add and GELU (bias-gelu.ts) for tfjs's webgpu backend: one WGSL kernel, one
  * thread per element. What this saves is three dispatches per layer. Importing this module
- * registers the kernel.
+ * registers the kernel, and its backward pass (dx, one thread per element: seven dispatches of
+ * tfjs ops become one).
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
+import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { registerFlatWebGpuKernel } from './webgpu-program';
 
 registerFlatWebGpuKernel(BIAS_GELU_KERNEL, 'grpoBiasGelu', (inputs) => {
@@ -21,5 +22,21 @@ registerFlatWebGpuKernel(BIAS_GELU_KERNEL, 'grpoBiasGelu', (inputs) => {
       let z = src[index] + shift[index % uniforms.width];
       let s = 1.0 / (1.0 + exp(min(-uniforms.slope * z, 80.0)));
       setOutputAtIndex(index, z * s);`,
+  };
+});
+
+registerFlatWebGpuKernel(BIAS_GELU_GRAD_KERNEL, 'grpoBiasGeluGrad', (inputs) => {
+  const { x, bias, dy } = inputs as { x: tf.TensorInfo; bias: tf.TensorInfo; dy: tf.TensorInfo };
+  const width = x.shape[x.shape.length - 1] as number;
+  return {
+    inputs: [['src', x], ['shift', bias], ['upstream', dy]],
+    outputShape: x.shape,
+    threads: x.shape.reduce((a, b) => a * b, 1),
+    uniforms: [['width', 'i32', width], ['slope', 'f32', GELU_SLOPE]],
+    // The exponent capped as in the forward kernel: s is then 2e-35 instead of 0 far left, where dy/dz is ~0 either way.
+    body: `
+      let z = src[index] + shift[index % uniforms.width];
+      let s = 1.0 / (1.0 + exp(min(-uniforms.slope * z, 80.0)));
+      setOutputAtIndex(index, upstream[index] * (s + uniforms.slope * z * s * (1.0 - s)));`,
   };
 });

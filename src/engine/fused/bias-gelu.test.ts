@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
 import { fusedVsOps } from './compare';
 import { registerCpuFusedKernels, unregisterCpuFusedKernels } from './cpu-kernels';
-import { BIAS_GELU_KERNEL, biasGelu, biasGeluOps, fusedBiasGelu } from './bias-gelu';
+import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, biasGelu, biasGeluOps, fusedBiasGelu } from './bias-gelu';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -22,8 +22,11 @@ describe('fused bias + GELU', () => {
     y.dispose();
   });
 
-  test('the fused kernel gives the composite values and, through its own backward pass, the same gradients for x and bias', async () => {
-    registerCpuFusedKernels([BIAS_GELU_KERNEL]);
+  test.each([
+    ['its backward pass as tfjs ops', [BIAS_GELU_KERNEL]],
+    ['its backward pass as one kernel', [BIAS_GELU_KERNEL, BIAS_GELU_GRAD_KERNEL]],
+  ])('the fused kernel gives the composite values and, with %s, the same gradients for x and bias', async (_, kernels) => {
+    registerCpuFusedKernels(kernels);
     const inputs = [x(), bias()];
     const [value, dx, dBias] = await fusedVsOps((a, b) => fusedBiasGelu(a!, b!), (a, b) => biasGeluOps(a!, b!), inputs);
     expect(value).toBeLessThan(1e-5);
@@ -32,7 +35,11 @@ describe('fused bias + GELU', () => {
     expect(dBias).toBeLessThan(1e-4);
     const run = await tf.profile(() => biasGelu(inputs[0]!, inputs[1]!));
     expect(run.kernelNames.filter(Boolean)).toEqual([BIAS_GELU_KERNEL]);
-    tf.dispose([...inputs, run.result as tf.Tensor]);
+    const backward = await tf.profile(() => tf.grads((a: tf.Tensor) => tf.sum(biasGelu(a, inputs[1]!)))([inputs[0]!]));
+    const names = backward.kernels.map((k) => k.name);
+    expect(names.includes('Sigmoid')).toBe(kernels.length === 1);
+    expect(names.includes(BIAS_GELU_GRAD_KERNEL)).toBe(kernels.length > 1);
+    tf.dispose([...inputs, run.result as tf.Tensor, ...(backward.result as tf.Tensor[])]);
   });
 
   test('a bias that is not [width] is refused rather than read wrongly', () => {

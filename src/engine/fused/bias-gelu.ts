@@ -13,6 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { customGradOp, fusedWhereRegistered } from './fused-op';
 
 export const BIAS_GELU_KERNEL = 'GrpoBiasGelu';
+/** The backward pass's kernel: dx. */
+export const BIAS_GELU_GRAD_KERNEL = 'GrpoBiasGeluGrad';
 /** The sigmoid approximation's slope: gelu(z) ≈ z * sigmoid(1.702 z). */
 export const GELU_SLOPE = 1.702;
 
@@ -31,15 +33,27 @@ export function biasGeluOps(x: tf.Tensor, bias: tf.Tensor): tf.Tensor {
  * dy/dz = s + 1.702 z s (1 - s); dx = dy * dy/dz, and dbias is dx summed over the leading axes.
  * z and s are recomputed from the saved inputs: the kernel returns y only.
  */
+/** dx as tfjs ops: seven kernels. */
+export function biasGeluGradOps(x: tf.Tensor, bias: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  const z = tf.add(x, bias);
+  const slopeZ = tf.mul(z, GELU_SLOPE);
+  const s = tf.sigmoid(slopeZ);
+  return tf.mul(dy, tf.add(s, tf.mul(slopeZ, tf.mul(s, tf.sub(1, s)))));
+}
+
+function fusedBiasGeluGrad(x: tf.Tensor, bias: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  return tf.engine().runKernel(BIAS_GELU_GRAD_KERNEL, { x, bias, dy }, {}) as tf.Tensor;
+}
+
+/** The backward pass's dx: one kernel where registered, the ops elsewhere. */
+const biasGeluGrad = fusedWhereRegistered(BIAS_GELU_GRAD_KERNEL, fusedBiasGeluGrad, biasGeluGradOps);
+
 const fusedBiasGeluOp = customGradOp((x: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, bias]);
   const value = tf.engine().runKernel(BIAS_GELU_KERNEL, { x, bias }, {}) as tf.Tensor;
   const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
     const [xs, b] = saved as [tf.Tensor, tf.Tensor];
-    const z = tf.add(xs, b);
-    const slopeZ = tf.mul(z, GELU_SLOPE);
-    const s = tf.sigmoid(slopeZ);
-    const dx = tf.mul(dy, tf.add(s, tf.mul(slopeZ, tf.mul(s, tf.sub(1, s)))));
+    const dx = biasGeluGrad(xs, b, dy);
     const leading = Array.from({ length: xs.rank - 1 }, (_, i) => i);
     return [dx, tf.sum(dx, leading)];
   };

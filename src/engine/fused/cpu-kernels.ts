@@ -6,10 +6,10 @@
  * (e2e/webgpu.spec.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
+import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { FUSED_KERNELS, fusedOutputShape } from './kernels';
-import { LAYER_NORM_KERNEL } from './layer-norm';
+import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 
 /** The two methods of tfjs's cpu backend these kernels use (its class is not exported with types). */
@@ -25,13 +25,47 @@ function layerNorm(read: (t: tf.TensorInfo) => Float32Array, { x, gain, bias }: 
   const width = x!.shape.at(-1) as number;
   const out = new Float32Array(xs.length);
   for (let base = 0; base < xs.length; base += width) {
-    let mean = 0;
-    for (let j = 0; j < width; j++) mean += xs[base + j]!;
-    mean /= width;
-    let variance = 0;
-    for (let j = 0; j < width; j++) variance += (xs[base + j]! - mean) ** 2;
-    const rstd = 1 / Math.sqrt(variance / width + eps!);
+    const { mean, rstd } = rowMoments(xs, base, width, eps!);
     for (let j = 0; j < width; j++) out[base + j] = (xs[base + j]! - mean) * rstd * g[j]! + b[j]!;
+  }
+  return out;
+}
+
+/** Each row's mean and 1 / sqrt(variance + eps), as layerNorm computes them. */
+function rowMoments(xs: Float32Array, base: number, width: number, eps: number): { mean: number; rstd: number } {
+  let mean = 0;
+  for (let j = 0; j < width; j++) mean += xs[base + j]!;
+  mean /= width;
+  let variance = 0;
+  for (let j = 0; j < width; j++) variance += (xs[base + j]! - mean) ** 2;
+  return { mean, rstd: 1 / Math.sqrt(variance / width + eps) };
+}
+
+function layerNormGrad(read: (t: tf.TensorInfo) => Float32Array, { x, gain, dy }: Record<string, tf.TensorInfo>, { eps }: Record<string, number>): Float32Array {
+  const [xs, g, d] = [read(x!), read(gain!), read(dy!)];
+  const width = x!.shape.at(-1) as number;
+  const out = new Float32Array(xs.length);
+  for (let base = 0; base < xs.length; base += width) {
+    const { mean, rstd } = rowMoments(xs, base, width, eps!);
+    let a = 0;
+    let b = 0;
+    for (let j = 0; j < width; j++) {
+      const dxhat = d[base + j]! * g[j]!;
+      a += dxhat;
+      b += dxhat * (xs[base + j]! - mean) * rstd;
+    }
+    for (let j = 0; j < width; j++) out[base + j] = rstd * (d[base + j]! * g[j]! - a / width - (xs[base + j]! - mean) * rstd * (b / width));
+  }
+  return out;
+}
+
+function layerNormGainGrad(read: (t: tf.TensorInfo) => Float32Array, { x, dy }: Record<string, tf.TensorInfo>, { eps }: Record<string, number>): Float32Array {
+  const [xs, d] = [read(x!), read(dy!)];
+  const width = x!.shape.at(-1) as number;
+  const out = new Float32Array(width);
+  for (let base = 0; base < xs.length; base += width) {
+    const { mean, rstd } = rowMoments(xs, base, width, eps!);
+    for (let j = 0; j < width; j++) out[j] = out[j]! + d[base + j]! * (xs[base + j]! - mean) * rstd;
   }
   return out;
 }
@@ -60,6 +94,16 @@ function biasGelu(read: (t: tf.TensorInfo) => Float32Array, { x, bias }: Record<
   return xs.map((v, i) => {
     const z = v + b[i % width]!;
     return z / (1 + Math.exp(-GELU_SLOPE * z));
+  });
+}
+
+function biasGeluGrad(read: (t: tf.TensorInfo) => Float32Array, { x, bias, dy }: Record<string, tf.TensorInfo>): Float32Array {
+  const [xs, b, d] = [read(x!), read(bias!), read(dy!)];
+  const width = b.length;
+  return xs.map((v, i) => {
+    const z = v + b[i % width]!;
+    const s = 1 / (1 + Math.exp(-GELU_SLOPE * z));
+    return d[i]! * (s + GELU_SLOPE * z * s * (1 - s));
   });
 }
 
@@ -111,6 +155,9 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [BIAS_GELU_KERNEL]: biasGelu,
   [APPEND_HEADS_KERNEL]: appendHeads,
   [DECODE_ATTENTION_KERNEL]: decodeAttention,
+  [LAYER_NORM_GRAD_KERNEL]: layerNormGrad,
+  [LAYER_NORM_GAIN_GRAD_KERNEL]: layerNormGainGrad,
+  [BIAS_GELU_GRAD_KERNEL]: biasGeluGrad,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */

@@ -85,16 +85,3 @@ export const appendHeads = fusedWhereRegistered(APPEND_HEADS_KERNEL, fusedAppend
  * [B, H, Tk, hd] (the cache including this token) under bias [B, 1, 1, Tk].
  */
 export const decodeAttention = fusedWhereRegistered(DECODE_ATTENTION_KERNEL, fusedDecodeAttention, decodeAttentionOps);
-
-/** The output shape of each kernel, for the backends' registrations (the other fused kernels keep their first input's). */
-export function decodeKernelOutputShape(name: string, inputs: Record<string, tf.TensorInfo>): number[] | null {
-  if (name === APPEND_HEADS_KERNEL) {
-    const [B, H, Tp, hd] = inputs.past!.shape as [number, number, number, number];
-    return [B, H, Tp + 1, hd];
-  }
-  if (name === DECODE_ATTENTION_KERNEL) {
-    const [B, , width] = inputs.qkv!.shape as [number, number, number];
-    return [B, 1, width / 3];
-  }
-  return null;
-}

@@ -24,8 +24,8 @@ export function customGradOp<A extends tf.Tensor[]>(f: (...args: [...A, tf.GradS
  * elsewhere. Checked at each call, not once, because the backend can change at run time (the
  * lab falls back from webgpu to wasm) and bench:gpu --no-fused unregisters the kernels.
  */
-export function fusedWhereRegistered<A extends unknown[]>(
-  kernelName: string, fused: (...args: A) => tf.Tensor, ops: (...args: A) => tf.Tensor,
-): (...args: A) => tf.Tensor {
+export function fusedWhereRegistered<A extends unknown[], R = tf.Tensor>(
+  kernelName: string, fused: (...args: A) => R, ops: (...args: A) => R,
+): (...args: A) => R {
   return (...args: A) => (tf.getKernel(kernelName, tf.getBackend()) ? fused(...args) : ops(...args));
 }

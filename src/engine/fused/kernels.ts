@@ -1,19 +1,32 @@
 /**
  * Every fused kernel's name, in one list: what bench:gpu --no-fused unregisters to measure what
  * the kernels save, and what the tests register plain JavaScript versions of. A new fused op
- * adds its name here.
+ * adds its name here, and its output shape below when that is not its first input's.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { BIAS_GELU_KERNEL } from './bias-gelu';
-import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, decodeKernelOutputShape } from './decode-attention';
-import { LAYER_NORM_KERNEL } from './layer-norm';
+import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL } from './bias-gelu';
+import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
+import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 
 export const FUSED_KERNELS: readonly string[] = [
   LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
+  LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL,
 ];
 
-/** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless it reshapes. */
-export function fusedOutputShape(name: string, inputs: Record<string, tf.TensorInfo>): number[] {
-  return decodeKernelOutputShape(name, inputs) ?? (Object.values(inputs)[0] as tf.TensorInfo).shape;
+type Inputs = Record<string, tf.TensorInfo>;
+
+/** The kernels whose output is not shaped like their first input. */
+const OUTPUT_SHAPES: Record<string, (inputs: Inputs) => number[]> = {
+  // past [B, H, Tpast, hd] → [B, H, Tpast + 1, hd]
+  [APPEND_HEADS_KERNEL]: ({ past }) => past!.shape.map((n, i) => (i === 2 ? n + 1 : n)),
+  // qkv [B, 1, 3d] → [B, 1, d]
+  [DECODE_ATTENTION_KERNEL]: ({ qkv }) => [qkv!.shape[0] as number, 1, (qkv!.shape[2] as number) / 3],
+  // x [..., width] → [width]
+  [LAYER_NORM_GAIN_GRAD_KERNEL]: ({ x }) => [x!.shape.at(-1) as number],
+};
+
+/** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless listed above. */
+export function fusedOutputShape(name: string, inputs: Inputs): number[] {
+  return OUTPUT_SHAPES[name]?.(inputs) ?? (Object.values(inputs)[0] as tf.TensorInfo).shape;
 }

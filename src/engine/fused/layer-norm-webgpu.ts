@@ -2,11 +2,23 @@
  * The fused layer norm (layer-norm.ts) for tfjs's webgpu backend: one WGSL kernel, one thread
  * per row. A row here is one token's hidden vector (dModel = 64 to 256 wide), so a thread's
  * three passes over its row are short, and the dispatch count, not the arithmetic, is what
- * this saves. Importing this module registers the kernel.
+ * this saves. Its backward pass is two more kernels: dx, one thread per row again, and dgain,
+ * one thread per column, which recomputes every row's mean and rstd (rows x width work for each
+ * of `width` threads: a few hundred microseconds at most, against the twenty dispatches of the
+ * ops it replaces). Importing this module registers the kernels.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { LAYER_NORM_KERNEL } from './layer-norm';
+import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { registerFlatWebGpuKernel } from './webgpu-program';
+
+/** WGSL that sets mean and rstd for the row of width floats of src starting at base. */
+const ROW_MOMENTS = `
+      var mean = 0.0;
+      for (var j = 0; j < width; j++) { mean += src[base + j]; }
+      mean = mean / f32(width);
+      var variance = 0.0;
+      for (var j = 0; j < width; j++) { let d = src[base + j] - mean; variance += d * d; }
+      let rstd = inverseSqrt(variance / f32(width) + uniforms.eps);`;
 
 registerFlatWebGpuKernel(LAYER_NORM_KERNEL, 'grpoLayerNorm', (inputs, attrs) => {
   const { x, gain, bias } = inputs as { x: tf.TensorInfo; gain: tf.TensorInfo; bias: tf.TensorInfo };
@@ -18,15 +30,56 @@ registerFlatWebGpuKernel(LAYER_NORM_KERNEL, 'grpoLayerNorm', (inputs, attrs) => 
     uniforms: [['width', 'i32', width], ['eps', 'f32', (attrs as { eps: number }).eps]],
     body: `
       let width = uniforms.width;
-      let base = index * width;
-      var mean = 0.0;
-      for (var j = 0; j < width; j++) { mean += src[base + j]; }
-      mean = mean / f32(width);
-      var variance = 0.0;
-      for (var j = 0; j < width; j++) { let d = src[base + j] - mean; variance += d * d; }
-      let rstd = inverseSqrt(variance / f32(width) + uniforms.eps);
+      let base = index * width;${ROW_MOMENTS}
       for (var j = 0; j < width; j++) {
         setOutputAtIndex(base + j, (src[base + j] - mean) * rstd * gain[j] + shift[j]);
       }`,
+  };
+});
+
+registerFlatWebGpuKernel(LAYER_NORM_GRAD_KERNEL, 'grpoLayerNormGrad', (inputs, attrs) => {
+  const { x, gain, dy } = inputs as { x: tf.TensorInfo; gain: tf.TensorInfo; dy: tf.TensorInfo };
+  const width = x.shape[x.shape.length - 1] as number;
+  return {
+    inputs: [['src', x], ['gain', gain], ['upstream', dy]],
+    outputShape: x.shape,
+    threads: x.shape.reduce((a, b) => a * b, 1) / width,
+    uniforms: [['width', 'i32', width], ['eps', 'f32', (attrs as { eps: number }).eps]],
+    body: `
+      let width = uniforms.width;
+      let base = index * width;${ROW_MOMENTS}
+      var a = 0.0;
+      var b = 0.0;
+      for (var j = 0; j < width; j++) {
+        let dxhat = upstream[base + j] * gain[j];
+        a += dxhat;
+        b += dxhat * (src[base + j] - mean) * rstd;
+      }
+      a = a / f32(width);
+      b = b / f32(width);
+      for (var j = 0; j < width; j++) {
+        setOutputAtIndex(base + j, rstd * (upstream[base + j] * gain[j] - a - (src[base + j] - mean) * rstd * b));
+      }`,
+  };
+});
+
+registerFlatWebGpuKernel(LAYER_NORM_GAIN_GRAD_KERNEL, 'grpoLayerNormGainGrad', (inputs, attrs) => {
+  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+  const width = x.shape[x.shape.length - 1] as number;
+  const rows = x.shape.reduce((a, b) => a * b, 1) / width;
+  return {
+    inputs: [['src', x], ['upstream', dy]],
+    outputShape: [width],
+    threads: width,
+    uniforms: [['width', 'i32', width], ['rows', 'i32', rows], ['eps', 'f32', (attrs as { eps: number }).eps]],
+    // index is the column; each row's moments are recomputed by every column's thread.
+    body: `
+      let width = uniforms.width;
+      var total = 0.0;
+      for (var row = 0; row < uniforms.rows; row++) {
+        let base = row * width;${ROW_MOMENTS}
+        total += upstream[base + index] * (src[base + index] - mean) * rstd;
+      }
+      setOutputAtIndex(index, total);`,
   };
 });

@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
 import { fusedVsOps } from './compare';
 import { registerCpuFusedKernels, unregisterCpuFusedKernels } from './cpu-kernels';
-import { LAYER_NORM_KERNEL, fusedLayerNorm, layerNorm, layerNormOps } from './layer-norm';
+import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, fusedLayerNorm, layerNorm, layerNormOps } from './layer-norm';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -23,8 +23,11 @@ describe('fused layer norm', () => {
     tf.dispose([y, mean, variance]);
   });
 
-  test('the fused kernel gives the composite values and, through its own backward pass, the same gradients', async () => {
-    registerCpuFusedKernels([LAYER_NORM_KERNEL]);
+  test.each([
+    ['its backward pass as tfjs ops', [LAYER_NORM_KERNEL]],
+    ['its backward pass as two kernels', [LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL]],
+  ])('the fused kernel gives the composite values and, with %s, the same gradients', async (_, kernels) => {
+    registerCpuFusedKernels(kernels);
     const inputs = [x(), gain(), bias()];
     const [value, ...grads] = await fusedVsOps(fusedLayerNorm, layerNormOps, inputs);
     expect(value).toBeLessThan(1e-5);
@@ -32,6 +35,11 @@ describe('fused layer norm', () => {
     // layerNorm picks the kernel once the backend has it (tf.customGrad's own entry is unnamed).
     const run = await tf.profile(() => layerNorm(inputs[0]!, inputs[1]!, inputs[2]!));
     expect(run.kernelNames.filter(Boolean)).toEqual([LAYER_NORM_KERNEL]);
-    tf.dispose([...inputs, run.result as tf.Tensor]);
+    // The backward pass: the gradient kernels and one sum (dbias), or the ops (Rsqrt among them).
+    const backward = await tf.profile(() => tf.grads((a: tf.Tensor) => tf.sum(layerNorm(a, inputs[1]!, inputs[2]!)))([inputs[0]!]));
+    const names = backward.kernels.map((k) => k.name);
+    expect(names.includes('Rsqrt')).toBe(kernels.length === 1);
+    if (kernels.length > 1) expect(names).toEqual(expect.arrayContaining([LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL]));
+    tf.dispose([...inputs, run.result as tf.Tensor, ...(backward.result as tf.Tensor[])]);
   });
 });

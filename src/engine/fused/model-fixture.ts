@@ -21,6 +21,8 @@ export interface ModelFixture {
   generationLogits(p: Params): Float32Array[];
   /** Gradient of a weighted sum of the token log-probs with respect to every weight, in weightShapes order. */
   weightGradients(p: Params): Float32Array[];
+  /** The names of the kernels that generationLogits and weightGradients run, together. */
+  kernelNames(p: Params): Promise<string[]>;
 }
 
 /** A 2-layer, 4-head model of width dModel over three left-padded prompts of different lengths. */
@@ -68,7 +70,14 @@ export function modelFixture(dModel: number): ModelFixture {
     });
   }
 
-  return { config, randomParams, generationLogits, weightGradients };
+  async function kernelNames(p: Params): Promise<string[]> {
+    // tf.profile hands back the same object each time, so each list is copied before the next run.
+    const generation = [...(await tf.profile(() => generationLogits(p))).kernelNames];
+    const gradient = [...(await tf.profile(() => weightGradients(p))).kernelNames];
+    return [...new Set([...generation, ...gradient])];
+  }
+
+  return { config, randomParams, generationLogits, weightGradients, kernelNames };
 }
 
 /** The largest absolute difference between matching entries of two lists of arrays. */

@@ -9,7 +9,7 @@ import { tf, useBackend } from '../../node/tfjs-node';
 import { MASKED } from '../model';
 import { wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
-import { BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
+import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
 import { fusedVsOps } from './compare';
 import {
   APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, QKV_PART, appendHeads, appendHeadsOps, decodeAttention, decodeAttentionOps,
@@ -17,7 +17,7 @@ import {
 } from './decode-attention';
 import { decodeInputs, disposeDecodeInputs, valueDifference } from './decode-fixture';
 import { FUSED_KERNELS } from './kernels';
-import { LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
+import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
 import { largestDifference, modelFixture } from './model-fixture';
 import { wasmFusedKernelCalls } from './wasm-fused-kernels';
@@ -34,12 +34,15 @@ afterAll(async () => {
 });
 
 /** fusedVsOps on wasm, checking that our module computed every fused call (none fell back to JavaScript). */
-async function compare(fused: (...t: tf.Tensor[]) => tf.Tensor, ops: (...t: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): Promise<number[]> {
+async function compare(
+  fused: (...t: tf.Tensor[]) => tf.Tensor, ops: (...t: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], backwardKernels: number,
+): Promise<number[]> {
   const calls = wasmFusedKernelCalls();
   expect(calls, 'fused kernels registered').not.toBeNull();
   const diffs = await fusedVsOps(fused, ops, inputs);
-  // fusedVsOps runs the fused op three times: for the shape, in the gradient, for the value.
-  expect(wasmFusedKernelCalls(), 'computed by our module').toBe((calls as number) + 3);
+  // fusedVsOps runs the fused op three times (for the shape, in the gradient, for the value) and
+  // its backward pass once.
+  expect(wasmFusedKernelCalls(), 'computed by our module').toBe((calls as number) + 3 + backwardKernels);
   tf.dispose(inputs);
   return diffs;
 }
@@ -80,7 +83,7 @@ describe('the fused kernels on wasm', () => {
     const width = shape.at(-1) as number;
     // An offset and spread per row, so that mean and variance matter.
     const x = tf.tidy(() => tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 3), 5));
-    const diffs = await compare(fusedLayerNorm, layerNormOps, [x, tf.randomNormal([width], 1, 0.5, 'float32', 2), tf.randomNormal([width], 0, 1, 'float32', 3)]);
+    const diffs = await compare(fusedLayerNorm, layerNormOps, [x, tf.randomNormal([width], 1, 0.5, 'float32', 2), tf.randomNormal([width], 0, 1, 'float32', 3)], 2);
     diffs.forEach((d, i) => expect(d, `${['value', 'dx', 'dgain', 'dbias'][i]}`).toBeLessThan(1e-4));
     expect(diffs[0]).toBeLessThan(1e-5);
   });
@@ -100,7 +103,7 @@ describe('the fused kernels on wasm', () => {
       if (maskedRow) expect(values[i]).toBeCloseTo(1 / Tk, 6);
     }
     y.dispose();
-    const diffs = await compare((s, b) => fusedMaskedSoftmax(s!, b!, scale), (s, b) => maskedSoftmaxOps(s!, b!, scale), [scores, bias]);
+    const diffs = await compare((s, b) => fusedMaskedSoftmax(s!, b!, scale), (s, b) => maskedSoftmaxOps(s!, b!, scale), [scores, bias], 0);
     diffs.forEach((d, i) => expect(d, `${['value', 'dscores', 'dbias'][i]}`).toBeLessThan(1e-5));
   });
 
@@ -108,10 +111,10 @@ describe('the fused kernels on wasm', () => {
     const width = shape.at(-1) as number;
     // Spread 40: many z far into the tails (exp(-1.702 z) overflows or vanishes there).
     const x = tf.randomNormal(shape, 0, 40, 'float32', 5);
-    const diffs = await compare(fusedBiasGelu, biasGeluOps, [x, tf.randomNormal([width], 0, 1, 'float32', 6)]);
+    const diffs = await compare(fusedBiasGelu, biasGeluOps, [x, tf.randomNormal([width], 0, 1, 'float32', 6)], 1);
     // Values reach ~150: compare relative to that.
     diffs.forEach((d, i) => expect(d / 150, `${['value', 'dx', 'dbias'][i]}`).toBeLessThan(1e-6));
-    const small = await compare(fusedBiasGelu, biasGeluOps, [tf.randomNormal(shape, 0, 2, 'float32', 7), tf.randomNormal([width], 0, 1, 'float32', 8)]);
+    const small = await compare(fusedBiasGelu, biasGeluOps, [tf.randomNormal(shape, 0, 2, 'float32', 7), tf.randomNormal([width], 0, 1, 'float32', 8)], 1);
     small.forEach((d) => expect(d).toBeLessThan(1e-5));
   });
 
@@ -158,7 +161,7 @@ describe('the fused kernels on wasm', () => {
   });
 });
 
-const { randomParams, generationLogits, weightGradients } = modelFixture(36);
+const { randomParams, generationLogits, weightGradients, kernelNames } = modelFixture(36);
 
 /** Runs fn with the matmul alone (the composite ops), then puts every kernel back. */
 async function withoutFused<T>(fn: () => T): Promise<T> {
@@ -174,10 +177,14 @@ describe('the model on wasm with the fused kernels', () => {
   test('runs each fused kernel, and none of the composite ops they replace', async () => {
     await useBackend('wasm');
     const p = randomParams();
-    const run = await tf.profile(() => generationLogits(p));
-    for (const name of FUSED_KERNELS) expect(run.kernelNames, name).toContain(name);
-    for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(run.kernelNames, op).not.toContain(op);
-    expect([LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL]).toEqual(FUSED_KERNELS);
+    // Generation and a gradient: the forward kernels, the decode step's and the backward ones.
+    const names = await kernelNames(p);
+    for (const name of FUSED_KERNELS) expect(names, name).toContain(name);
+    for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(names, op).not.toContain(op);
+    expect([
+      LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
+      LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL,
+    ]).toEqual(FUSED_KERNELS);
     tf.dispose(Object.values(p));
   });
 

@@ -11,11 +11,11 @@
  * JavaScript versions of cpu-kernels.ts instead: slower, but the same values.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
+import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
 import { fusedOutputShape } from './kernels';
-import { LAYER_NORM_KERNEL } from './layer-norm';
+import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 
@@ -24,6 +24,9 @@ const BACKEND = 'wasm';
 type LayerNormFn = (x: number, gain: number, bias: number, out: number, rows: number, width: number, eps: number) => void;
 type MaskedSoftmaxFn = (scores: number, mask: number, out: number, batch: number, heads: number, t: number, tk: number, scale: number) => void;
 type BiasGeluFn = (x: number, bias: number, out: number, rows: number, width: number, slope: number) => void;
+type LayerNormGradFn = (x: number, gain: number, dy: number, out: number, rows: number, width: number, eps: number) => void;
+type LayerNormGainGradFn = (x: number, dy: number, out: number, rows: number, width: number, eps: number) => void;
+type BiasGeluGradFn = (x: number, bias: number, dy: number, out: number, rows: number, width: number, slope: number) => void;
 type AppendHeadsFn = (past: number, qkv: number, out: number, batch: number, heads: number, rows: number, headDim: number, part: number) => void;
 type DecodeAttentionFn = (
   qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, headDim: number, scale: number,
@@ -44,6 +47,9 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
   const layerNorm = exported<LayerNormFn>(exports, 'layer_norm');
   const maskedSoftmax = exported<MaskedSoftmaxFn>(exports, 'masked_softmax');
   const biasGelu = exported<BiasGeluFn>(exports, 'bias_gelu');
+  const layerNormGrad = exported<LayerNormGradFn>(exports, 'layer_norm_grad');
+  const layerNormGainGrad = exported<LayerNormGainGradFn>(exports, 'layer_norm_gain_grad');
+  const biasGeluGrad = exported<BiasGeluGradFn>(exports, 'bias_gelu_grad');
   const appendHeads = exported<AppendHeadsFn>(exports, 'append_heads');
   const decodeAttention = exported<DecodeAttentionFn>(exports, 'decode_attention');
   return {
@@ -58,6 +64,18 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     [BIAS_GELU_KERNEL]: (ptr, out, { x, bias }) => {
       const width = x!.shape.at(-1) as number;
       biasGelu(ptr(x!), ptr(bias!), out, tf.util.sizeFromShape(x!.shape) / width, width, GELU_SLOPE);
+    },
+    [LAYER_NORM_GRAD_KERNEL]: (ptr, out, { x, gain, dy }, { eps }) => {
+      const width = x!.shape.at(-1) as number;
+      layerNormGrad(ptr(x!), ptr(gain!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, eps!);
+    },
+    [LAYER_NORM_GAIN_GRAD_KERNEL]: (ptr, out, { x, dy }, { eps }) => {
+      const width = x!.shape.at(-1) as number;
+      layerNormGainGrad(ptr(x!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, eps!);
+    },
+    [BIAS_GELU_GRAD_KERNEL]: (ptr, out, { x, bias, dy }) => {
+      const width = x!.shape.at(-1) as number;
+      biasGeluGrad(ptr(x!), ptr(bias!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, GELU_SLOPE);
     },
     [APPEND_HEADS_KERNEL]: (ptr, out, { past, qkv }, { part }) => {
       const [B, H, rows, hd] = past!.shape as [number, number, number, number];

@@ -1,8 +1,9 @@
 /**
  * Installs our WebAssembly module (wasm/kernels.c) on the wasm backend: one load, one instance
  * on tfjs-wasm's own memory, and from it the SIMD batched matmul (batch-matmul-wasm.ts, with
- * its helper threads: matmul-pool.ts), the fused kernels (wasm-fused-kernels.ts) and the split
- * and sum kernels (wasm-split-sum.ts).
+ * its helper threads: matmul-pool.ts), the fused kernels (wasm-fused-kernels.ts), the split
+ * and sum kernels (wasm-split-sum.ts) and an Identity that shares its input's buffer
+ * (wasm-identity.ts).
  *
  * Loading the bytes is the caller's part (a file in Node, the app's own origin in the browser,
  * and how to start a thread in each); install never throws, it reports why not, and a broken
@@ -13,6 +14,7 @@ import { batchMatMulFunction, registerWasmBatchMatMul, unregisterWasmBatchMatMul
 import { type WasmBackendLike, tfjsMemory } from './wasm-backend';
 import { MatmulPool, type StartHelper } from './matmul-pool';
 import { registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
+import { registerWasmIdentity, unregisterWasmIdentity } from './wasm-identity';
 import { registerWasmSplitSum, splitSumFunctions, unregisterWasmSplitSum } from './wasm-split-sum';
 
 const BACKEND = 'wasm';
@@ -85,16 +87,19 @@ export async function installWasmKernels(
     const { pool, error: threadsError } = await startPool(options.threads);
     registerWasmBatchMatMul(run, memory, pool);
     if (options.fused ?? true) registerWasmFusedKernels(fused, memory);
-    // SplitV and Sum (wasm-split-sum.ts) have tfjs's semantics: always in, whatever `fused`.
+    // SplitV, Sum (wasm-split-sum.ts) and Identity (wasm-identity.ts) have tfjs's semantics:
+    // always in, whatever `fused`.
     registerWasmSplitSum(splitSum, memory);
+    registerWasmIdentity();
     return { installed: true, threads: pool?.threadCount ?? 1, ...(threadsError ? { threadsError } : {}) };
   } catch (e) {
     return { installed: false, threads: 1, error: `our SIMD batched matmul and fused wasm kernels are not in use: ${e instanceof Error ? e.message : String(e)}` };
   }
 }
 
-/** Puts tfjs's own BatchMatMul, SplitV and Sum back and takes the fused kernels out (a no-op when ours is not installed). */
+/** Puts tfjs's own BatchMatMul, SplitV, Sum and Identity back and takes the fused kernels out (a no-op when ours is not installed). */
 export function uninstallWasmKernels(): void {
+  unregisterWasmIdentity();
   unregisterWasmFusedKernels();
   unregisterWasmSplitSum();
   unregisterWasmBatchMatMul();

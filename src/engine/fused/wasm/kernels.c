@@ -530,3 +530,110 @@ void decode_attention(const float *qkv, const float *keys, const float *values, 
     }
   }
 }
+
+/*
+ * Backward passes of the fused kernels (layer-norm.ts and bias-gelu.ts give the formulas; the
+ * JavaScript versions in cpu-kernels.ts are the reference). Each recomputes what its forward
+ * kernel did not keep (mean and rstd, or z and s) from the saved inputs.
+ */
+
+/* Lanes [0, count) of p, count <= 4 (a whole vector, or a row's tail); the rest 0. */
+static inline v128_t load_lanes(const float *p, u32 count) {
+  return count == 4 ? wasm_v128_load(p) : load_tail(p, count);
+}
+
+static inline void store_lanes(float *p, v128_t v, u32 count) {
+  if (count == 4) wasm_v128_store(p, v);
+  else store_tail(p, v, count);
+}
+
+/* All ones in lanes [0, count), zeros above. */
+static inline v128_t lane_mask(u32 count) {
+  return wasm_i32x4_lt(wasm_i32x4_make(0, 1, 2, 3), wasm_i32x4_splat((int32_t)count));
+}
+
+/*
+ * A row's mean and 1 / sqrt(variance + eps), summed four lanes at a time: the backward passes
+ * need them to float32 rounding, not in the forward kernel's exact order.
+ */
+static inline void row_moments(const float *xr, u32 width, float eps, float *mean, float *rstd) {
+  v128_t sum = splat(0.0f);
+  for (u32 j = 0; j < width; j += 4) sum = wasm_f32x4_add(sum, load_lanes(xr + j, width - j < 4 ? width - j : 4));
+  const float m = hsum(sum) / (float)width;
+  const v128_t vm = splat(m);
+  v128_t sq = splat(0.0f);
+  for (u32 j = 0; j < width; j += 4) {
+    const u32 lanes = width - j < 4 ? width - j : 4;
+    /* A lane past the row loads 0, whose (0 - mean)^2 is masked out. */
+    const v128_t d = wasm_v128_and(wasm_f32x4_sub(load_lanes(xr + j, lanes), vm), lane_mask(lanes));
+    sq = wasm_f32x4_add(sq, wasm_f32x4_mul(d, d));
+  }
+  *mean = m;
+  *rstd = 1.0f / __builtin_sqrtf(hsum(sq) / (float)width + eps);
+}
+
+/*
+ * GrpoLayerNormGrad: dx for each row, rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+ * with xhat = (x - mean) * rstd and dxhat = dy * gain. Lanes past the row read 0 for dy, so
+ * they add nothing to either mean.
+ */
+__attribute__((export_name("layer_norm_grad")))
+void layer_norm_grad(const float *x, const float *gain, const float *dy, float *out, u32 rows, u32 width, float eps) {
+  for (u32 row = 0; row < rows; row++) {
+    const float *xr = x + row * width, *dr = dy + row * width;
+    float *o = out + row * width;
+    float mean, rstd;
+    row_moments(xr, width, eps, &mean, &rstd);
+    const v128_t vm = splat(mean), vr = splat(rstd);
+    v128_t va = splat(0.0f), vb = splat(0.0f);
+    for (u32 j = 0; j < width; j += 4) {
+      const u32 lanes = width - j < 4 ? width - j : 4;
+      const v128_t dxhat = wasm_f32x4_mul(load_lanes(dr + j, lanes), load_lanes(gain + j, lanes));
+      const v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(load_lanes(xr + j, lanes), vm), vr);
+      va = wasm_f32x4_add(va, dxhat);
+      vb = wasm_f32x4_add(vb, wasm_f32x4_mul(dxhat, xhat));
+    }
+    const v128_t a = splat(hsum(va) / (float)width), b = splat(hsum(vb) / (float)width);
+    for (u32 j = 0; j < width; j += 4) {
+      const u32 lanes = width - j < 4 ? width - j : 4;
+      const v128_t dxhat = wasm_f32x4_mul(load_lanes(dr + j, lanes), load_lanes(gain + j, lanes));
+      const v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(load_lanes(xr + j, lanes), vm), vr);
+      store_lanes(o + j, wasm_f32x4_mul(vr, wasm_f32x4_sub(wasm_f32x4_sub(dxhat, a), wasm_f32x4_mul(xhat, b))), lanes);
+    }
+  }
+}
+
+/* GrpoLayerNormGainGrad: out [width] = the sum over rows of dy * xhat. */
+__attribute__((export_name("layer_norm_gain_grad")))
+void layer_norm_gain_grad(const float *x, const float *dy, float *out, u32 rows, u32 width, float eps) {
+  for (u32 j = 0; j < width; j++) out[j] = 0.0f;
+  for (u32 row = 0; row < rows; row++) {
+    const float *xr = x + row * width, *dr = dy + row * width;
+    float mean, rstd;
+    row_moments(xr, width, eps, &mean, &rstd);
+    const v128_t vm = splat(mean), vr = splat(rstd);
+    for (u32 j = 0; j < width; j += 4) {
+      const u32 lanes = width - j < 4 ? width - j : 4;
+      const v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(load_lanes(xr + j, lanes), vm), vr);
+      store_lanes(out + j, wasm_f32x4_add(load_lanes(out + j, lanes), wasm_f32x4_mul(load_lanes(dr + j, lanes), xhat)), lanes);
+    }
+  }
+}
+
+/* GrpoBiasGeluGrad: with z = x + bias and s = 1 / (1 + exp(-slope z)), dx = dy (s + slope z s (1 - s)). */
+__attribute__((export_name("bias_gelu_grad")))
+void bias_gelu_grad(const float *x, const float *bias, const float *dy, float *out, u32 rows, u32 width, float slope) {
+  const v128_t vslope = splat(slope), neg = splat(-slope), one = splat(1.0f);
+  for (u32 row = 0; row < rows; row++) {
+    const float *xr = x + row * width, *dr = dy + row * width;
+    float *o = out + row * width;
+    for (u32 j = 0; j < width; j += 4) {
+      const u32 lanes = width - j < 4 ? width - j : 4;
+      const v128_t z = wasm_f32x4_add(load_lanes(xr + j, lanes), load_lanes(bias + j, lanes));
+      const v128_t s = wasm_f32x4_div(one, wasm_f32x4_add(one, exp4(wasm_f32x4_mul(neg, z))));
+      const v128_t slopeZ = wasm_f32x4_mul(vslope, z);
+      const v128_t dz = wasm_f32x4_add(s, wasm_f32x4_mul(slopeZ, wasm_f32x4_mul(s, wasm_f32x4_sub(one, s))));
+      store_lanes(o + j, wasm_f32x4_mul(load_lanes(dr + j, lanes), dz), lanes);
+    }
+  }
+}
