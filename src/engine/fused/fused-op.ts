@@ -20,12 +20,14 @@ export function customGradOp<A extends tf.Tensor[]>(f: (...args: [...A, tf.GradS
 }
 
 /**
- * The fused form where the active backend has `kernelName` registered, the composite ops
- * elsewhere. Checked at each call, not once, because the backend can change at run time (the
- * lab falls back from webgpu to wasm) and bench:gpu --no-fused unregisters the kernels.
+ * The fused form where the active backend has every kernel it runs registered (one name, or a
+ * list), the composite ops elsewhere. Checked at each call, not once, because the backend can
+ * change at run time (the lab falls back from webgpu to wasm) and bench:gpu --no-fused and
+ * --leave-out unregister kernels.
  */
 export function fusedWhereRegistered<A extends unknown[], R = tf.Tensor>(
-  kernelName: string, fused: (...args: A) => R, ops: (...args: A) => R,
+  kernels: string | readonly string[], fused: (...args: A) => R, ops: (...args: A) => R,
 ): (...args: A) => R {
-  return (...args: A) => (tf.getKernel(kernelName, tf.getBackend()) ? fused(...args) : ops(...args));
+  const names = typeof kernels === 'string' ? [kernels] : kernels;
+  return (...args: A) => (names.every((name) => tf.getKernel(name, tf.getBackend())) ? fused(...args) : ops(...args));
 }

@@ -2,14 +2,13 @@
  * The fused layer norm (layer-norm.ts) for tfjs's webgpu backend: one WGSL kernel, one thread
  * per row. A row here is one token's hidden vector (dModel = 64 to 256 wide), so a thread's
  * three passes over its row are short, and the dispatch count, not the arithmetic, is what
- * this saves. Its backward pass is two more kernels: dx, one thread per row again, and dgain,
- * one thread per column, which recomputes every row's mean and rstd (rows x width work for each
- * of `width` threads: a few hundred microseconds at most, against the twenty dispatches of the
- * ops it replaces). Importing this module registers the kernels.
+ * this saves. Its backward pass is two more kernels: dx, one thread per row again, and dgain
+ * (below). Importing this module registers the kernels.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
-import { registerFlatWebGpuKernel } from './webgpu-program';
+import { registerFlatWebGpuKernel, runFlatWebGpuKernel } from './webgpu-program';
 
 /** WGSL that sets mean and rstd for the row of width floats of src starting at base. */
 const ROW_MOMENTS = `
@@ -63,23 +62,35 @@ registerFlatWebGpuKernel(LAYER_NORM_GRAD_KERNEL, 'grpoLayerNormGrad', (inputs, a
   };
 });
 
-registerFlatWebGpuKernel(LAYER_NORM_GAIN_GRAD_KERNEL, 'grpoLayerNormGainGrad', (inputs, attrs) => {
-  const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-  const width = x.shape[x.shape.length - 1] as number;
-  const rows = x.shape.reduce((a, b) => a * b, 1) / width;
-  return {
-    inputs: [['src', x], ['upstream', dy]],
-    outputShape: [width],
-    threads: width,
-    uniforms: [['width', 'i32', width], ['rows', 'i32', rows], ['eps', 'f32', (attrs as { eps: number }).eps]],
-    // index is the column; each row's moments are recomputed by every column's thread.
-    body: `
-      let width = uniforms.width;
-      var total = 0.0;
-      for (var row = 0; row < uniforms.rows; row++) {
-        let base = row * width;${ROW_MOMENTS}
-        total += upstream[base + index] * (src[base + index] - mean) * rstd;
-      }
-      setOutputAtIndex(index, total);`,
-  };
+/**
+ * dgain in two steps, both parallel: a thread per row writes that row's dy * xhat (its moments
+ * computed once), then tfjs's own Sum adds the rows up. A single kernel with a thread per
+ * column, each walking every row, measured 13 ms per call on an H200 (a GPU thread is slow
+ * alone), which made the whole update twice as slow.
+ */
+tf.registerKernel({
+  kernelName: LAYER_NORM_GAIN_GRAD_KERNEL,
+  backendName: 'webgpu',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+    const width = x.shape[x.shape.length - 1] as number;
+    const rows = x.shape.reduce((a, b) => a * b, 1) / width;
+    const webgpu = backend as WebGPUBackend;
+    const products = runFlatWebGpuKernel(webgpu, 'grpoLayerNormGainTerms', {
+      inputs: [['src', x], ['upstream', dy]],
+      outputShape: [rows, width],
+      threads: rows,
+      uniforms: [['width', 'i32', width], ['eps', 'f32', (attrs as { eps: number }).eps]],
+      body: `
+        let width = uniforms.width;
+        let base = index * width;${ROW_MOMENTS}
+        for (var j = 0; j < width; j++) {
+          setOutputAtIndex(base + j, upstream[base + j] * (src[base + j] - mean) * rstd);
+        }`,
+    });
+    const sum = tf.getKernel(tf.Sum, 'webgpu') as tf.KernelConfig;
+    const total = sum.kernelFunc({ inputs: { x: products }, backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo;
+    webgpu.disposeData(products.dataId);
+    return total;
+  },
 });

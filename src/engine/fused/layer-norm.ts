@@ -61,7 +61,7 @@ export function fusedLayerNormGrads(x: tf.Tensor, gain: tf.Tensor, dy: tf.Tensor
 }
 
 /** The backward pass's dx and dgain: the gradient kernels where registered, the ops elsewhere. */
-const layerNormGrads = fusedWhereRegistered(LAYER_NORM_GRAD_KERNEL, fusedLayerNormGrads, layerNormGradsOps);
+const layerNormGrads = fusedWhereRegistered([LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL], fusedLayerNormGrads, layerNormGradsOps);
 
 /** Layer norm over the last axis with gain and bias [width]; fused where the backend can. */
 export const layerNorm = fusedWhereRegistered(LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps);

@@ -61,13 +61,15 @@ export function registerFlatWebGpuKernel(
   tf.registerKernel({
     kernelName,
     backendName: 'webgpu',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const k = build(inputs, attrs ?? {});
-      const uniforms = [
-        { type: 'int32', data: [k.threads] },
-        ...k.uniforms.map(([, type, value]) => ({ type: type === 'i32' ? 'int32' : 'float32', data: [value] })),
-      ];
-      return (backend as WebGPUBackend).runWebGPUProgram(new FlatProgram(shaderKey, k), k.inputs.map(([, t]) => t), 'float32', uniforms);
-    },
+    kernelFunc: ({ inputs, backend, attrs }) => runFlatWebGpuKernel(backend as WebGPUBackend, shaderKey, build(inputs, attrs ?? {})),
   });
+}
+
+/** Runs one flat kernel on the webgpu backend: for a registered kernel that dispatches more than one program. */
+export function runFlatWebGpuKernel(backend: WebGPUBackend, shaderKey: string, k: FlatKernel): tf.TensorInfo {
+  const uniforms = [
+    { type: 'int32', data: [k.threads] },
+    ...k.uniforms.map(([, type, value]) => ({ type: type === 'i32' ? 'int32' : 'float32', data: [value] })),
+  ];
+  return backend.runWebGPUProgram(new FlatProgram(shaderKey, k), k.inputs.map(([, t]) => t), 'float32', uniforms);
 }
