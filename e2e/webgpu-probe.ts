@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
 import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
+import { adamMoment, adamMomentOps, adamWParam, adamWParamOps } from '../src/engine/fused/adamw';
 import { fusedVsOps } from '../src/engine/fused/compare';
 import {
   QKV_PART, appendHeadsOps, decodeAttentionOps, fusedAppendHeads, fusedDecodeAttention,
@@ -33,10 +34,10 @@ export interface WebGpuProbe {
   /**
    * Largest differences between each fused kernel and the tfjs ops: value, then the gradient for
    * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias);
-   * the decode-step attention has no backward pass, so its value only (the grown key and value
-   * caches and the attention output, in one list).
+   * the decode-step attention and AdamW have no backward pass, so their values only (the grown
+   * key and value caches and the attention output; the new moments and weights).
    */
-  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; decodeAttention: number[] };
+  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; decodeAttention: number[]; adamW: number[] };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -66,7 +67,21 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   const mlp = [normal([40, 64], 0, 4, 5), normal([64], 0, 1, 6)];
   const biasGelu = await fusedVsOps((x, b) => fusedBiasGelu(x!, b!), (x, b) => biasGeluOps(x!, b!), mlp);
   tf.dispose([...ln, ...attention, ...mlp]);
-  return { layerNorm, maskedSoftmax, biasGelu, decodeAttention: [await decodeStepDifference()] };
+  return { layerNorm, maskedSoftmax, biasGelu, decodeAttention: [await decodeStepDifference()], adamW: [await adamWDifference()] };
+}
+
+/** One AdamW step's kernels (new moments and weights) against the tfjs ops, over 37 elements. */
+async function adamWDifference(): Promise<number> {
+  const [p, m, g] = [1, 2, 3].map((seed) => tf.randomNormal([37], 0, 1, 'float32', seed));
+  const v = tf.tidy(() => tf.abs(tf.randomNormal([37], 0, 0.01, 'float32', 4)));
+  const s = { lr: 0.01, weightDecay: 0.1, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, eps: 1e-8 };
+  const step = (moment: typeof adamMoment, param: typeof adamWParam) => () => tf.tidy(() => {
+    const [m1, v1] = [moment(m!, g!, 0.9, false), moment(v, g!, 0.999, true)];
+    return tf.concat([m1, v1, param(p!, m1, v1, s)]);
+  });
+  const difference = await valueDifference(step(adamMoment, adamWParam), step(adamMomentOps, adamWParamOps));
+  tf.dispose([p!, m!, g!, v]);
+  return difference;
 }
 
 /** The decode step's three kernels against the tfjs ops, over a head width (5) and key count (7) off a multiple of 4. */

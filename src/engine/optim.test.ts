@@ -1,6 +1,8 @@
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../node/tfjs-node';
 import { AdamW, clipByGlobalNorm, learningRate, type LrSchedule } from './optim';
+import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './fused/adamw';
+import { registerCpuFusedKernels, unregisterCpuFusedKernels } from './fused/cpu-kernels';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -35,7 +37,10 @@ function withGrads(grads: Record<string, number[]>, fn: (g: Record<string, tf.Te
 }
 
 describe('AdamW', () => {
-  test('two steps match hand-computed torch.optim.AdamW numbers', () => {
+  afterEach(() => unregisterCpuFusedKernels());
+
+  test.each([['tfjs ops', false], ['its fused kernels (fused/adamw.ts)', true]])('two steps on %s match hand-computed torch.optim.AdamW numbers', (_, fused) => {
+    if (fused) registerCpuFusedKernels([ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL]);
     // p = [1, -2], lr 0.1, wd 0.01, betas (0.9, 0.999), eps 1e-8.
     // Step 1, g = [0.5, -0.1]:
     //   decay: p *= 1 - 0.1 * 0.01 = 0.999            -> [0.999, -1.998]
@@ -59,6 +64,34 @@ describe('AdamW', () => {
     const s = opt.getState();
     expectClose(s.m[p.name] as Float32Array, [0.07, 0.001], 7);
     expectClose(s.v[p.name] as Float32Array, [3.1225e-4, 1.999e-5], 9);
+    opt.dispose();
+  });
+
+  test('the fused kernels give the ops\' weights and moments over five steps, as three kernels per weight', async () => {
+    const run = (fused: boolean) => {
+      unregisterCpuFusedKernels();
+      if (fused) registerCpuFusedKernels([ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL]);
+      const p = variable(Array.from({ length: 37 }, (_, i) => Math.sin(i) * 2));
+      const opt = new AdamW([p], { weightDecay: 0.1 });
+      for (let step = 0; step < 5; step++) {
+        withGrads({ [p.name]: Array.from({ length: 37 }, (_, i) => Math.cos(i * (step + 1)) * 0.3) }, (g) => opt.step(g, 0.05));
+      }
+      const out = { p: Array.from(p.dataSync()), state: opt.getState() };
+      opt.dispose();
+      return out;
+    };
+    const [ops, fused] = [run(false), run(true)];
+    fused.p.forEach((x, i) => expect(Math.abs(x - (ops.p[i] as number))).toBeLessThan(1e-6));
+    const [name] = Object.keys(ops.state.m);
+    const [fusedName] = Object.keys(fused.state.m);
+    (fused.state.v[fusedName!] as Float32Array).forEach((x, i) => expect(Math.abs(x - (ops.state.v[name!] as Float32Array)[i]!)).toBeLessThan(1e-9));
+    const p = variable([1, 2, 3]);
+    const opt = new AdamW([p], { weightDecay: 0.1 });
+    const g = tf.tensor1d([0.1, -0.2, 0.3]);
+    opt.step({ [p.name]: g }, 0.01); // the first step also creates the moments (ZerosLike)
+    const profile = await tf.profile(() => opt.step({ [p.name]: g }, 0.01));
+    expect(profile.kernels.map((k) => k.name)).toEqual([ADAM_MOMENT_KERNEL, ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL]);
+    g.dispose();
     opt.dispose();
   });
 

@@ -6,6 +6,7 @@
  * (e2e/webgpu.spec.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { FUSED_KERNELS, fusedOutputShape } from './kernels';
@@ -107,6 +108,17 @@ function biasGeluGrad(read: (t: tf.TensorInfo) => Float32Array, { x, bias, dy }:
   });
 }
 
+function adamMoment(read: (t: tf.TensorInfo) => Float32Array, { moment, grad }: Record<string, tf.TensorInfo>, { beta, rest, squared }: Record<string, number>): Float32Array {
+  const [m, g] = [read(moment!), read(grad!)];
+  // Each product rounded to float32 as the ops' are; the JavaScript arithmetic is float64.
+  return m.map((x, i) => Math.fround(x * Math.fround(beta!)) + Math.fround(Math.fround(squared ? g[i]! * g[i]! : g[i]!) * Math.fround(rest!)));
+}
+
+function adamWStep(read: (t: tf.TensorInfo) => Float32Array, { param, m, v }: Record<string, tf.TensorInfo>, a: Record<string, number>): Float32Array {
+  const [p, first, second] = [read(param!), read(m!), read(v!)];
+  return p.map((x, i) => x * a.keep! - (first[i]! / (Math.sqrt(second[i]!) / a.sqrtBc2! + a.eps!)) * a.stepSize!);
+}
+
 function appendHeads(read: (t: tf.TensorInfo) => Float32Array, { past, qkv }: Record<string, tf.TensorInfo>, { part }: Record<string, number>): Float32Array {
   const [cache, fresh] = [read(past!), read(qkv!)];
   const [B, H, Tp, hd] = past!.shape as [number, number, number, number];
@@ -158,6 +170,8 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [LAYER_NORM_GRAD_KERNEL]: layerNormGrad,
   [LAYER_NORM_GAIN_GRAD_KERNEL]: layerNormGainGrad,
   [BIAS_GELU_GRAD_KERNEL]: biasGeluGrad,
+  [ADAM_MOMENT_KERNEL]: adamMoment,
+  [ADAMW_STEP_KERNEL]: adamWStep,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */

@@ -4,6 +4,7 @@
  * adds its name here, and its output shape below when that is not its first input's.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
@@ -11,8 +12,11 @@ import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 
 export const FUSED_KERNELS: readonly string[] = [
   LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
-  LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL,
+  LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL,
 ];
+
+/** The optimiser's kernels: a model's forward and backward passes run every other one. */
+export const ADAMW_KERNELS: readonly string[] = [ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL];
 
 type Inputs = Record<string, tf.TensorInfo>;
 

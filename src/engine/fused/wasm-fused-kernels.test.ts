@@ -10,13 +10,14 @@ import { MASKED } from '../model';
 import { wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
+import { adamMoment, adamMomentOps, adamWParam, adamWParamOps } from './adamw';
 import { fusedVsOps } from './compare';
 import {
   APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, QKV_PART, appendHeads, appendHeadsOps, decodeAttention, decodeAttentionOps,
   fusedAppendHeads, fusedDecodeAttention,
 } from './decode-attention';
 import { decodeInputs, disposeDecodeInputs, valueDifference } from './decode-fixture';
-import { FUSED_KERNELS } from './kernels';
+import { ADAMW_KERNELS, FUSED_KERNELS } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
 import { largestDifference, modelFixture } from './model-fixture';
@@ -151,6 +152,19 @@ describe('the fused kernels on wasm', () => {
     disposeDecodeInputs(x);
   });
 
+  test('AdamW: the fused kernels give the ops\' new weights and moments, computed by our module (odd length: the SIMD tail)', async () => {
+    const [p, m, v, g] = [[23], [23], [23], [23]].map((shape, i) => (i === 2 ? tf.abs(tf.randomNormal(shape, 0, 0.01, 'float32', 40 + i)) : tf.randomNormal(shape, 0, 1, 'float32', 40 + i)));
+    const s = { lr: 0.01, weightDecay: 0.1, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, eps: 1e-8 };
+    const step = (moment: typeof adamMoment, param: typeof adamWParam) => () => tf.tidy(() => {
+      const [m1, v1] = [moment(m!, g!, 0.9, false), moment(v!, g!, 0.999, true)];
+      return tf.concat([m1, v1, param(p!, m1, v1, s)]);
+    });
+    const calls = wasmFusedKernelCalls() as number;
+    expect(await valueDifference(step(adamMoment, adamWParam), step(adamMomentOps, adamWParamOps))).toBeLessThan(1e-6);
+    expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 3);
+    tf.dispose([p!, m!, v!, g!]);
+  });
+
   test('a non-float32 input gets the JavaScript version (cpu-kernels.ts), not our module', async () => {
     const calls = wasmFusedKernelCalls();
     const y = tf.tidy(() => tf.engine().runKernel(BIAS_GELU_KERNEL, { x: tf.tensor2d([[1, -2, 3]], undefined, 'int32'), bias: tf.zeros([3]) }, {}) as tf.Tensor);
@@ -179,11 +193,12 @@ describe('the model on wasm with the fused kernels', () => {
     const p = randomParams();
     // Generation and a gradient: the forward kernels, the decode step's and the backward ones.
     const names = await kernelNames(p);
-    for (const name of FUSED_KERNELS) expect(names, name).toContain(name);
+    // All but the optimiser's (optim.test.ts checks those).
+    for (const name of FUSED_KERNELS.filter((k) => !ADAMW_KERNELS.includes(k))) expect(names, name).toContain(name);
     for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(names, op).not.toContain(op);
     expect([
       LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
-      LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL,
+      LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ...ADAMW_KERNELS,
     ]).toEqual(FUSED_KERNELS);
     tf.dispose(Object.values(p));
   });

@@ -1,9 +1,9 @@
 /**
- * The fused kernels (layer-norm.ts, masked-softmax.ts, bias-gelu.ts, decode-attention.ts) for the
- * wasm backend, from the same module as our SIMD matmul (wasm/kernels.c: layer_norm,
- * masked_softmax, bias_gelu, append_heads, decode_attention). Written as tfjs ops they are 8, 3,
- * 4 and 12 kernels per layer; sampling one token at a time is bound by that per-kernel overhead
- * and the extra passes over memory, not by arithmetic.
+ * The fused kernels (kernels.ts lists them: layer norm, masked softmax, bias + GELU, the
+ * decode-step attention, the backward passes, AdamW) for the wasm backend, from the same module
+ * as our SIMD matmul (wasm/kernels.c, one C function each). Written as tfjs ops they are several
+ * kernels each; sampling one token at a time is bound by that per-kernel overhead and the extra
+ * passes over memory, not by arithmetic.
  *
  * Registered and unregistered by installWasmKernels / uninstallWasmKernels
  * (wasm-kernels.ts): one module, one install. Like the matmul, they work in place on
@@ -11,6 +11,7 @@
  * JavaScript versions of cpu-kernels.ts instead: slower, but the same values.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
@@ -27,6 +28,8 @@ type BiasGeluFn = (x: number, bias: number, out: number, rows: number, width: nu
 type LayerNormGradFn = (x: number, gain: number, dy: number, out: number, rows: number, width: number, eps: number) => void;
 type LayerNormGainGradFn = (x: number, dy: number, out: number, rows: number, width: number, eps: number) => void;
 type BiasGeluGradFn = (x: number, bias: number, dy: number, out: number, rows: number, width: number, slope: number) => void;
+type AdamMomentFn = (moment: number, grad: number, out: number, n: number, beta: number, rest: number, squared: number) => void;
+type AdamWStepFn = (param: number, m: number, v: number, out: number, n: number, keep: number, stepSize: number, sqrtBc2: number, eps: number) => void;
 type AppendHeadsFn = (past: number, qkv: number, out: number, batch: number, heads: number, rows: number, headDim: number, part: number) => void;
 type DecodeAttentionFn = (
   qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, headDim: number, scale: number,
@@ -50,6 +53,8 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
   const layerNormGrad = exported<LayerNormGradFn>(exports, 'layer_norm_grad');
   const layerNormGainGrad = exported<LayerNormGainGradFn>(exports, 'layer_norm_gain_grad');
   const biasGeluGrad = exported<BiasGeluGradFn>(exports, 'bias_gelu_grad');
+  const adamMoment = exported<AdamMomentFn>(exports, 'adam_moment');
+  const adamWStep = exported<AdamWStepFn>(exports, 'adamw_step');
   const appendHeads = exported<AppendHeadsFn>(exports, 'append_heads');
   const decodeAttention = exported<DecodeAttentionFn>(exports, 'decode_attention');
   return {
@@ -76,6 +81,12 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     [BIAS_GELU_GRAD_KERNEL]: (ptr, out, { x, bias, dy }) => {
       const width = x!.shape.at(-1) as number;
       biasGeluGrad(ptr(x!), ptr(bias!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, GELU_SLOPE);
+    },
+    [ADAM_MOMENT_KERNEL]: (ptr, out, { moment, grad }, { beta, rest, squared }) => {
+      adamMoment(ptr(moment!), ptr(grad!), out, tf.util.sizeFromShape(moment!.shape), beta!, rest!, squared!);
+    },
+    [ADAMW_STEP_KERNEL]: (ptr, out, { param, m, v }, { keep, stepSize, sqrtBc2, eps }) => {
+      adamWStep(ptr(param!), ptr(m!), ptr(v!), out, tf.util.sizeFromShape(param!.shape), keep!, stepSize!, sqrtBc2!, eps!);
     },
     [APPEND_HEADS_KERNEL]: (ptr, out, { past, qkv }, { part }) => {
       const [B, H, rows, hd] = past!.shape as [number, number, number, number];

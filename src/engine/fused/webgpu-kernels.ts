@@ -6,3 +6,4 @@ import './layer-norm-webgpu';
 import './masked-softmax-webgpu';
 import './bias-gelu-webgpu';
 import './decode-attention-webgpu';
+import './adamw-webgpu';

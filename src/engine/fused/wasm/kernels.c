@@ -637,3 +637,27 @@ void bias_gelu_grad(const float *x, const float *bias, const float *dy, float *o
     }
   }
 }
+
+/* GrpoAdamMoment: out = moment * beta + g * rest (squared: g * g * rest), rest = 1 - beta in float32. */
+__attribute__((export_name("adam_moment")))
+void adam_moment(const float *moment, const float *grad, float *out, u32 n, float beta, float rest, u32 squared) {
+  const v128_t vb = splat(beta), vr = splat(rest);
+  for (u32 i = 0; i < n; i += 4) {
+    const u32 lanes = n - i < 4 ? n - i : 4;
+    v128_t g = load_lanes(grad + i, lanes);
+    if (squared) g = wasm_f32x4_mul(g, g);
+    store_lanes(out + i, wasm_f32x4_add(wasm_f32x4_mul(load_lanes(moment + i, lanes), vb), wasm_f32x4_mul(g, vr)), lanes);
+  }
+}
+
+/* GrpoAdamWStep: out = p * keep - m / (sqrt(v) / sqrtBc2 + eps) * stepSize. */
+__attribute__((export_name("adamw_step")))
+void adamw_step(const float *param, const float *m, const float *v, float *out, u32 n, float keep, float step_size, float sqrt_bc2, float eps) {
+  const v128_t vk = splat(keep), vs = splat(step_size), vc = splat(sqrt_bc2), ve = splat(eps);
+  for (u32 i = 0; i < n; i += 4) {
+    const u32 lanes = n - i < 4 ? n - i : 4;
+    const v128_t denom = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(load_lanes(v + i, lanes)), vc), ve);
+    const v128_t update = wasm_f32x4_mul(wasm_f32x4_div(load_lanes(m + i, lanes), denom), vs);
+    store_lanes(out + i, wasm_f32x4_sub(wasm_f32x4_mul(load_lanes(param + i, lanes), vk), update), lanes);
+  }
+}
