@@ -6,12 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
 import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
-import { adamMoment, adamMomentOps, adamWParam, adamWParamOps } from '../src/engine/fused/adamw';
 import { fusedVsOps } from '../src/engine/fused/compare';
-import {
-  QKV_PART, appendHeadsOps, decodeAttentionOps, fusedAppendHeads, fusedDecodeAttention,
-} from '../src/engine/fused/decode-attention';
-import { decodeInputs, disposeDecodeInputs, valueDifference } from '../src/engine/fused/decode-fixture';
+import { adamWDifference, decodeStepDifference } from '../src/engine/fused/value-fixtures';
 import { FUSED_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
@@ -67,34 +63,9 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   const mlp = [normal([40, 64], 0, 4, 5), normal([64], 0, 1, 6)];
   const biasGelu = await fusedVsOps((x, b) => fusedBiasGelu(x!, b!), (x, b) => biasGeluOps(x!, b!), mlp);
   tf.dispose([...ln, ...attention, ...mlp]);
-  return { layerNorm, maskedSoftmax, biasGelu, decodeAttention: [await decodeStepDifference()], adamW: [await adamWDifference()] };
-}
-
-/** One AdamW step's kernels (new moments and weights) against the tfjs ops, over 37 elements. */
-async function adamWDifference(): Promise<number> {
-  const [p, m, g] = [1, 2, 3].map((seed) => tf.randomNormal([37], 0, 1, 'float32', seed));
-  const v = tf.tidy(() => tf.abs(tf.randomNormal([37], 0, 0.01, 'float32', 4)));
-  const s = { lr: 0.01, weightDecay: 0.1, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, eps: 1e-8 };
-  const step = (moment: typeof adamMoment, param: typeof adamWParam) => () => tf.tidy(() => {
-    const [m1, v1] = [moment(m!, g!, 0.9, false), moment(v, g!, 0.999, true)];
-    return tf.concat([m1, v1, param(p!, m1, v1, s)]);
-  });
-  const difference = await valueDifference(step(adamMoment, adamWParam), step(adamMomentOps, adamWParamOps));
-  tf.dispose([p!, m!, g!, v]);
-  return difference;
-}
-
-/** The decode step's three kernels against the tfjs ops, over a head width (5) and key count (7) off a multiple of 4. */
-async function decodeStepDifference(): Promise<number> {
-  const x = decodeInputs(3, 2, 6, 5);
-  const scale = 1 / Math.sqrt(5);
-  const step = (append: typeof fusedAppendHeads, attend: typeof fusedDecodeAttention) => () => tf.tidy(() => {
-    const [k, v] = [append(x.pastK, x.qkv, QKV_PART.k, 2), append(x.pastV, x.qkv, QKV_PART.v, 2)];
-    return tf.concat([tf.reshape(k, [-1]), tf.reshape(v, [-1]), tf.reshape(attend(x.qkv, k, v, x.bias, 2, scale), [-1])]);
-  });
-  const difference = await valueDifference(step(fusedAppendHeads, fusedDecodeAttention), step(appendHeadsOps, decodeAttentionOps));
-  disposeDecodeInputs(x);
-  return difference;
+  // Off a multiple of 4: head width 5 over 7 keys; 37 weights.
+  const decodeAttention = [await decodeStepDifference(3, 2, 6, 5)];
+  return { layerNorm, maskedSoftmax, biasGelu, decodeAttention, adamW: [await adamWDifference(37)] };
 }
 
 export async function probeWebGpu(): Promise<WebGpuProbe> {

@@ -1,10 +1,8 @@
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../../node/tfjs-node';
 import { registerCpuFusedKernels, unregisterCpuFusedKernels } from './cpu-kernels';
-import {
-  APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, QKV_PART, appendHeads, appendHeadsOps, decodeAttention, decodeAttentionOps,
-} from './decode-attention';
-import { decodeInputs, disposeDecodeInputs, valueDifference } from './decode-fixture';
+import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, QKV_PART, appendHeads, decodeAttention } from './decode-attention';
+import { decodeInputs, decodeStepDifference, disposeDecodeInputs } from './value-fixtures';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -65,23 +63,12 @@ describe('decode-step attention', () => {
   });
 
   test('the fused kernels give the composite values over masked rows, and run as three kernels', async () => {
-    const x = decodeInputs(3, 4, 6, 8);
-    const scale = 1 / Math.sqrt(8);
-    const attention = (k: tf.Tensor, v: tf.Tensor) => decodeAttention(x.qkv, k, v, x.bias, 4, scale);
-    const composite = () => {
-      const [k, v] = [appendHeadsOps(x.pastK, x.qkv, QKV_PART.k, 4), appendHeadsOps(x.pastV, x.qkv, QKV_PART.v, 4)];
-      const out = decodeAttentionOps(x.qkv, k, v, x.bias, 4, scale);
-      return tf.concat([tf.reshape(k, [-1]), tf.reshape(v, [-1]), tf.reshape(out, [-1])]);
-    };
     registerCpuFusedKernels(DECODE_KERNELS);
-    const fused = () => {
-      const [k, v] = [appendHeads(x.pastK, x.qkv, QKV_PART.k, 4), appendHeads(x.pastV, x.qkv, QKV_PART.v, 4)];
-      return tf.concat([tf.reshape(k, [-1]), tf.reshape(v, [-1]), tf.reshape(attention(k, v), [-1])]);
-    };
-    expect(await valueDifference(() => tf.tidy(fused), () => tf.tidy(composite))).toBeLessThan(1e-6);
+    expect(await decodeStepDifference(3, 4, 6, 8)).toBeLessThan(1e-6);
+    const x = decodeInputs(3, 4, 6, 8);
     const run = await tf.profile(() => tf.tidy(() => {
       const [k, v] = [appendHeads(x.pastK, x.qkv, QKV_PART.k, 4), appendHeads(x.pastV, x.qkv, QKV_PART.v, 4)];
-      return attention(k, v);
+      return decodeAttention(x.qkv, k, v, x.bias, 4, 1 / Math.sqrt(8));
     }));
     expect(run.kernels.map((k) => k.name).filter((name) => name !== 'Reshape')).toEqual([APPEND_HEADS_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL]);
     tf.dispose(run.result as tf.Tensor);

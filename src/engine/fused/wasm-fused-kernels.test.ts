@@ -10,13 +10,9 @@ import { MASKED } from '../model';
 import { wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
-import { adamMoment, adamMomentOps, adamWParam, adamWParamOps } from './adamw';
 import { fusedVsOps } from './compare';
-import {
-  APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL, QKV_PART, appendHeads, appendHeadsOps, decodeAttention, decodeAttentionOps,
-  fusedAppendHeads, fusedDecodeAttention,
-} from './decode-attention';
-import { decodeInputs, disposeDecodeInputs, valueDifference } from './decode-fixture';
+import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
+import { adamWDifference, decodeStepDifference } from './value-fixtures';
 import { ADAMW_KERNELS, FUSED_KERNELS } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './masked-softmax';
@@ -138,31 +134,16 @@ describe('the fused kernels on wasm', () => {
   // key counts off a multiple of 4 (the lanes exp4 leaves empty).
   test.each([[[3, 4, 44, 32]], [[2, 3, 6, 5]], [[4, 2, 1, 2]], [[1, 1, 0, 4]]])('decode-step attention [B, H, Tpast, hd] = %j: the composite values, computed by our module', async (shape) => {
     const [B, H, Tp, hd] = shape as [number, number, number, number];
-    const x = decodeInputs(B, H, Tp, hd, 21);
-    const scale = 1 / Math.sqrt(hd);
-    const step = (append: typeof appendHeads, attend: typeof decodeAttention) => () => tf.tidy(() => {
-      const [k, v] = [append(x.pastK, x.qkv, QKV_PART.k, H), append(x.pastV, x.qkv, QKV_PART.v, H)];
-      return tf.concat([tf.reshape(k, [-1]), tf.reshape(v, [-1]), tf.reshape(attend(x.qkv, k, v, x.bias, H, scale), [-1])]);
-    });
     const calls = wasmFusedKernelCalls() as number;
-    const diff = await valueDifference(step(fusedAppendHeads, fusedDecodeAttention), step(appendHeadsOps, decodeAttentionOps));
-    expect(diff).toBeLessThan(1e-5);
+    expect(await decodeStepDifference(B, H, Tp, hd, 21)).toBeLessThan(1e-5);
     // Three fused calls, and the composite's masked softmax (itself fused) one more.
     expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 4);
-    disposeDecodeInputs(x);
   });
 
   test('AdamW: the fused kernels give the ops\' new weights and moments, computed by our module (odd length: the SIMD tail)', async () => {
-    const [p, m, v, g] = [[23], [23], [23], [23]].map((shape, i) => (i === 2 ? tf.abs(tf.randomNormal(shape, 0, 0.01, 'float32', 40 + i)) : tf.randomNormal(shape, 0, 1, 'float32', 40 + i)));
-    const s = { lr: 0.01, weightDecay: 0.1, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.999 ** 3, eps: 1e-8 };
-    const step = (moment: typeof adamMoment, param: typeof adamWParam) => () => tf.tidy(() => {
-      const [m1, v1] = [moment(m!, g!, 0.9, false), moment(v!, g!, 0.999, true)];
-      return tf.concat([m1, v1, param(p!, m1, v1, s)]);
-    });
     const calls = wasmFusedKernelCalls() as number;
-    expect(await valueDifference(step(adamMoment, adamWParam), step(adamMomentOps, adamWParamOps))).toBeLessThan(1e-6);
+    expect(await adamWDifference(23, 40)).toBeLessThan(1e-6);
     expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 3);
-    tf.dispose([p!, m!, v!, g!]);
   });
 
   test('a non-float32 input gets the JavaScript version (cpu-kernels.ts), not our module', async () => {
