@@ -8,45 +8,46 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
-import { registerFlatWebGpuKernel, runFlatWebGpuKernel } from './webgpu-program';
+import { type FlatKernel, registerFlatWebGpuKernel, runFlatWebGpuKernel } from './webgpu-program';
 
-/** WGSL that sets mean and rstd for the row of width floats of src starting at base. */
-const ROW_MOMENTS = `
+/**
+ * A thread per row of x ([..., width]), writing a tensor of x's shape: `body` runs with the row's
+ * start in `base`, its width in `width` and its `mean` and `rstd` already computed. `inputs`
+ * must bind x as `src`.
+ */
+function perRowWithMoments(x: tf.TensorInfo, inputs: FlatKernel['inputs'], eps: number, body: string): FlatKernel {
+  const width = x.shape[x.shape.length - 1] as number;
+  return {
+    inputs,
+    outputShape: x.shape,
+    threads: x.shape.reduce((a, b) => a * b, 1) / width,
+    uniforms: [['width', 'i32', width], ['eps', 'f32', eps]],
+    body: `
+      let width = uniforms.width;
+      let base = index * width;
       var mean = 0.0;
       for (var j = 0; j < width; j++) { mean += src[base + j]; }
       mean = mean / f32(width);
       var variance = 0.0;
       for (var j = 0; j < width; j++) { let d = src[base + j] - mean; variance += d * d; }
-      let rstd = inverseSqrt(variance / f32(width) + uniforms.eps);`;
+      let rstd = inverseSqrt(variance / f32(width) + uniforms.eps);
+      ${body}`,
+  };
+}
+
+const epsOf = (attrs: tf.NamedAttrMap): number => (attrs as { eps: number }).eps;
 
 registerFlatWebGpuKernel(LAYER_NORM_KERNEL, 'grpoLayerNorm', (inputs, attrs) => {
   const { x, gain, bias } = inputs as { x: tf.TensorInfo; gain: tf.TensorInfo; bias: tf.TensorInfo };
-  const width = x.shape[x.shape.length - 1] as number;
-  return {
-    inputs: [['src', x], ['gain', gain], ['shift', bias]],
-    outputShape: x.shape,
-    threads: x.shape.reduce((a, b) => a * b, 1) / width,
-    uniforms: [['width', 'i32', width], ['eps', 'f32', (attrs as { eps: number }).eps]],
-    body: `
-      let width = uniforms.width;
-      let base = index * width;${ROW_MOMENTS}
+  return perRowWithMoments(x, [['src', x], ['gain', gain], ['shift', bias]], epsOf(attrs), `
       for (var j = 0; j < width; j++) {
         setOutputAtIndex(base + j, (src[base + j] - mean) * rstd * gain[j] + shift[j]);
-      }`,
-  };
+      }`);
 });
 
 registerFlatWebGpuKernel(LAYER_NORM_GRAD_KERNEL, 'grpoLayerNormGrad', (inputs, attrs) => {
   const { x, gain, dy } = inputs as { x: tf.TensorInfo; gain: tf.TensorInfo; dy: tf.TensorInfo };
-  const width = x.shape[x.shape.length - 1] as number;
-  return {
-    inputs: [['src', x], ['gain', gain], ['upstream', dy]],
-    outputShape: x.shape,
-    threads: x.shape.reduce((a, b) => a * b, 1) / width,
-    uniforms: [['width', 'i32', width], ['eps', 'f32', (attrs as { eps: number }).eps]],
-    body: `
-      let width = uniforms.width;
-      let base = index * width;${ROW_MOMENTS}
+  return perRowWithMoments(x, [['src', x], ['gain', gain], ['upstream', dy]], epsOf(attrs), `
       var a = 0.0;
       var b = 0.0;
       for (var j = 0; j < width; j++) {
@@ -58,8 +59,7 @@ registerFlatWebGpuKernel(LAYER_NORM_GRAD_KERNEL, 'grpoLayerNormGrad', (inputs, a
       b = b / f32(width);
       for (var j = 0; j < width; j++) {
         setOutputAtIndex(base + j, rstd * (upstream[base + j] * gain[j] - a - (src[base + j] - mean) * rstd * b));
-      }`,
-  };
+      }`);
 });
 
 /**
@@ -73,24 +73,17 @@ tf.registerKernel({
   backendName: 'webgpu',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-    const width = x.shape[x.shape.length - 1] as number;
-    const rows = x.shape.reduce((a, b) => a * b, 1) / width;
     const webgpu = backend as WebGPUBackend;
-    const products = runFlatWebGpuKernel(webgpu, 'grpoLayerNormGainTerms', {
-      inputs: [['src', x], ['upstream', dy]],
-      outputShape: [rows, width],
-      threads: rows,
-      uniforms: [['width', 'i32', width], ['eps', 'f32', (attrs as { eps: number }).eps]],
-      body: `
-        let width = uniforms.width;
-        let base = index * width;${ROW_MOMENTS}
-        for (var j = 0; j < width; j++) {
-          setOutputAtIndex(base + j, upstream[base + j] * (src[base + j] - mean) * rstd);
-        }`,
-    });
+    const terms = runFlatWebGpuKernel(webgpu, 'grpoLayerNormGainTerms', perRowWithMoments(x, [['src', x], ['upstream', dy]], epsOf(attrs ?? {}), `
+      for (var j = 0; j < width; j++) {
+        setOutputAtIndex(base + j, upstream[base + j] * (src[base + j] - mean) * rstd);
+      }`));
+    // Sum over every axis but the last: the terms seen as [rows, width].
+    const width = x.shape[x.shape.length - 1] as number;
+    const rows = { dataId: terms.dataId, shape: [tf.util.sizeFromShape(x.shape) / width, width], dtype: terms.dtype };
     const sum = tf.getKernel(tf.Sum, 'webgpu') as tf.KernelConfig;
-    const total = sum.kernelFunc({ inputs: { x: products }, backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo;
-    webgpu.disposeData(products.dataId);
+    const total = sum.kernelFunc({ inputs: { x: rows }, backend, attrs: { axis: [0], keepDims: false } }) as tf.TensorInfo;
+    webgpu.disposeData(terms.dataId);
     return total;
   },
 });
