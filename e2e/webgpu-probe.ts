@@ -5,13 +5,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
+import { attentionOps, fusedAttention } from '../src/engine/fused/attention';
 import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
 import { fusedVsOps } from '../src/engine/fused/compare';
 import { adamWDifference, decodeStepDifference } from '../src/engine/fused/value-fixtures';
 import { FUSED_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
-import { GPT, MASKED } from '../src/engine/model';
+import { GPT, MASKED, causalBias } from '../src/engine/model';
 import { modelSize } from '../src/engine/model-config';
 import { Rng } from '../src/engine/rng';
 import { runAsync } from '../src/engine/readback';
@@ -29,11 +30,12 @@ export interface WebGpuProbe {
   unregistered: string[];
   /**
    * Largest differences between each fused kernel and the tfjs ops: value, then the gradient for
-   * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias);
+   * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias;
+   * whole-sequence attention: qkv);
    * the decode-step attention and AdamW have no backward pass, so their values only (the grown
    * key and value caches and the attention output; the new moments and weights).
    */
-  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; decodeAttention: number[]; adamW: number[] };
+  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; decodeAttention: number[]; adamW: number[] };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -62,10 +64,14 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   const maskedSoftmax = await fusedVsOps((s, m) => fusedMaskedSoftmax(s!, m!, scale), (s, m) => maskedSoftmaxOps(s!, m!, scale), attention);
   const mlp = [normal([40, 64], 0, 4, 5), normal([64], 0, 1, 6)];
   const biasGelu = await fusedVsOps((x, b) => fusedBiasGelu(x!, b!), (x, b) => biasGeluOps(x!, b!), mlp);
-  tf.dispose([...ln, ...attention, ...mlp]);
+  // Whole sequences: 3 heads of width 5 over 7 tokens, row 1 with two pads.
+  const bias = causalBias([[1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 1]]);
+  const qkv = [normal([2, 7, 45], 0, 1.5, 7)];
+  const wholeAttention = await fusedVsOps((x) => fusedAttention(x!, bias, 3, 0.5), (x) => attentionOps(x!, bias, 3, 0.5), qkv);
+  tf.dispose([...ln, ...attention, ...mlp, ...qkv, bias]);
   // Off a multiple of 4: head width 5 over 7 keys; 37 weights.
   const decodeAttention = [await decodeStepDifference(3, 2, 6, 5)];
-  return { layerNorm, maskedSoftmax, biasGelu, decodeAttention, adamW: [await adamWDifference(37)] };
+  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, decodeAttention, adamW: [await adamWDifference(37)] };
 }
 
 export async function probeWebGpu(): Promise<WebGpuProbe> {

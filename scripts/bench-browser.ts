@@ -43,26 +43,33 @@ const program = new Command()
 
 type PagePlan = Omit<BenchPlan, 'baseWeights' | 'log'>;
 
-function planFor(o: Options, softwareGpu: boolean, backend: BackendName): { plan: PagePlan; note?: string } {
-  const quick = o.quick || (backend === 'webgpu' && softwareGpu && !o.full);
+/**
+ * What the page runs on a backend. On a software adapter webgpu runs the quick plan, with 50 leak
+ * steps unless --leak-steps was given (1,000 tiny steps there take about ... minutes).
+ */
+function planFor(o: Options, softwareGpu: boolean, backend: BackendName, leakStepsGiven: boolean): { plan: PagePlan; note?: string } {
+  const software = backend === 'webgpu' && softwareGpu && !o.full;
+  const quick = o.quick || software;
   const plan: PagePlan = {
     sizes: quick && !o.quick ? o.sizes.filter((s) => s !== 'default') : o.sizes,
     shapes: quick ? QUICK_SHAPES : DEFAULT_SHAPES,
     repeats: quick ? { warmup: 1, repeats: 1 } : { warmup: 1, repeats: o.repeats },
     grpoSteps: quick ? 0 : o.grpoSteps,
-    leakSteps: quick ? Math.min(o.leakSteps, 50) : o.leakSteps,
+    leakSteps: quick && !(software && leakStepsGiven) ? Math.min(o.leakSteps, 50) : o.leakSteps,
   };
   const q = QUICK_SHAPES;
   const note = quick && !o.quick
     ? `webgpu is a software adapter here: its row uses the quick shapes (sampling ${q.generation.rows} x ${q.generation.newTokens} tokens, ` +
-      `update ${q.update.rows} rows of ${q.update.promptTokens} + ${q.update.completionTokens}), no default size, 50 leak steps (--full for all)`
+      `update ${q.update.rows} rows of ${q.update.promptTokens} + ${q.update.completionTokens}), no default size, ${plan.leakSteps} leak steps (--full for all)`
     : undefined;
   return { plan, ...(note ? { note } : {}) };
 }
 
 async function main(): Promise<void> {
   const o = parseOrExit<Options>(program);
-  const server = await createServer({ server: { port: PORT, strictPort: true }, logLevel: 'error' });
+  const leakStepsGiven = program.getOptionValueSource('leakSteps') === 'cli';
+  // No HMR: an edit under src/ would otherwise reload the page and end a long run.
+  const server = await createServer({ server: { port: PORT, strictPort: true, hmr: false }, logLevel: 'error' });
   await server.listen();
   const browser = await chromium.launch({ executablePath: o.chromium, args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-quic', '--no-first-run'] });
   try {
@@ -73,14 +80,14 @@ async function main(): Promise<void> {
       await page.goto(`http://localhost:${PORT}/bench/browser.html`);
       await page.waitForFunction(() => 'grpoBench' in window, undefined, { timeout: 60_000 });
       const started = await page.evaluate((b) => window.grpoBench.init(b), backend);
-      const { plan, note } = planFor(o, started.fallbackAdapter, backend);
+      const { plan, note } = planFor(o, started.fallbackAdapter, backend, leakStepsGiven);
       if (note) process.stderr.write(`  ${note}\n`);
       const figures = await page.evaluate((p) => window.grpoBench.run(p), plan);
       runs.push({ ...started, figures, plan, ...(note ? { note } : {}) });
       await page.close();
     }
     const figures = runs.map((r) => r.figures);
-    const first = runs[0]?.plan ?? planFor(o, false, 'wasm').plan;
+    const first = runs[0]?.plan ?? planFor(o, false, 'wasm', leakStepsGiven).plan;
     const report = buildReport(figures, { unavailable: 'not part of the browser run (npm run bench times PyTorch)' }, first.shapes, first.repeats, {
       browser: `Chromium ${browser.version()}`, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length,
       ...Object.fromEntries(runs.map((r) => [`adapter_${r.figures.backend}`, `${r.adapter}${r.fallbackAdapter ? ' (fallback adapter)' : ''}`])),

@@ -10,6 +10,7 @@ import { Command } from 'commander';
 import { DEFAULT_WASM_THREADS, NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { type ModelSizeName, MODEL_SIZES } from '../src/engine/model-config';
 import { BIAS_GELU_GRAD_KERNEL } from '../src/engine/fused/bias-gelu';
+import { ATTENTION_KERNELS } from '../src/engine/fused/attention';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from '../src/engine/fused/decode-attention';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL } from '../src/engine/fused/layer-norm';
 import { Tokenizer } from '../src/engine/tokenizer';
@@ -22,16 +23,17 @@ import { intFlag, intListFlag, listFlag, loadCheckpoint, parseOrExit } from './c
 /**
  * With our SIMD batched matmul and fused kernels (the lab's setting), with the matmul alone (the
  * fused ops as composite tfjs ops), with everything but the decode-step attention kernels
- * (sampling's attention as composite ops) or but the backward-pass kernels (the fused ops'
- * gradients as tfjs ops), or with tfjs-wasm's own BatchMatMul and the composite ops.
+ * (sampling's attention as composite ops), but the backward-pass kernels (the fused ops'
+ * gradients as tfjs ops) or but the whole-sequence attention (training's and scoring's), or with tfjs-wasm's own BatchMatMul and the composite ops.
  */
-const WASM_KERNELS = ['on', 'no-decode', 'no-backward', 'matmul', 'off'] as const;
+const WASM_KERNELS = ['on', 'no-decode', 'no-backward', 'no-attention', 'matmul', 'off'] as const;
 type WasmKernels = (typeof WASM_KERNELS)[number];
 /** The report's names for wasm runs without some of our kernels; 'wasm' (its ratios) stays the lab's setting. */
 const WASM_LABELS: Record<WasmKernels, string> = {
   on: 'wasm',
   'no-decode': 'wasm, no decode-step kernels',
   'no-backward': 'wasm, no backward kernels',
+  'no-attention': 'wasm, no whole-sequence attention kernels',
   matmul: 'wasm, no fused kernels',
   off: 'wasm, tfjs BatchMatMul',
 };
@@ -39,6 +41,7 @@ const WASM_LABELS: Record<WasmKernels, string> = {
 const LEFT_OUT: Partial<Record<WasmKernels, string[]>> = {
   'no-decode': [APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL],
   'no-backward': [LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL],
+  'no-attention': [...ATTENTION_KERNELS],
 };
 
 /** A wasm run's name: its kernels, and its matmul threads when not the default (every core). */
@@ -57,7 +60,7 @@ const program = new Command()
   .name('bench')
   .description('Benchmark sampling and GRPO updates on the Node backends, against PyTorch on the CPU')
   .option('--backends <list>', `comma-separated (${NODE_BACKENDS.join(', ')})`, listFlag('backends', NODE_BACKENDS), [...NODE_BACKENDS])
-  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul and fused kernels; no-decode / no-backward: all but the decode-step attention / the backward-pass kernels; matmul: our matmul only; off: tfjs-wasm's own kernels; e.g. matmul,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
+  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul and fused kernels; no-decode / no-backward / no-attention: all but the decode-step attention / the backward-pass kernels / the whole-sequence attention; matmul: our matmul only; off: tfjs-wasm's own kernels; e.g. matmul,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
   .option('--wasm-threads <list>', `threads sharing a large wasm matmul, this one included (default ${DEFAULT_WASM_THREADS}: every core); e.g. 1,${DEFAULT_WASM_THREADS}: both in one run (A/B)`, intListFlag('wasm-threads', 1), [DEFAULT_WASM_THREADS])
   .option('--sizes <list>', `comma-separated model sizes (${BENCH_SIZES.join(', ')})`, listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
   .option('--quick', 'small shapes, one repeat: a smoke test in seconds, not a measurement', false)

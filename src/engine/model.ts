@@ -26,6 +26,7 @@ import { customGradOp } from './fused/fused-op';
 import { layerNorm } from './fused/layer-norm';
 import { maskedSoftmax } from './fused/masked-softmax';
 import { appendHeads, decodeAttention, QKV_PART } from './fused/decode-attention';
+import { attention } from './fused/attention';
 import { mergeHeads, splitHeads } from './heads';
 import { type ModelConfig, parameterCount } from './model-config';
 import { Rng } from './rng';
@@ -201,19 +202,20 @@ function embed(ids: tf.Tensor2D, table: tf.Tensor): tf.Tensor3D {
 
 interface BlockOut {
   x: tf.Tensor3D;
-  k: tf.Tensor4D;
-  v: tf.Tensor4D;
+  /** This layer's cache, keys and values including this call's tokens (null when not asked for). */
+  k: tf.Tensor4D | null;
+  v: tf.Tensor4D | null;
 }
 
 interface AttentionOut {
   /** [B, T, d]: every head's output, merged. */
   attn: tf.Tensor3D;
-  /** Keys and values including this call's tokens: [B, heads, Tpast + T, headDim]. */
-  k: tf.Tensor4D;
-  v: tf.Tensor4D;
+  /** Keys and values including this call's tokens: [B, heads, Tpast + T, headDim] (null when not asked for). */
+  k: tf.Tensor4D | null;
+  v: tf.Tensor4D | null;
 }
 
-/** Attention of T tokens to each other and to the cache (if any): training, scoring and the prefill. */
+/** Attention of T tokens to each other and to the cache (if any), keeping keys and values: the prefill. */
 function fullAttention(
   qkv: tf.Tensor3D, bias: tf.Tensor4D, pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null, heads: number, scale: number,
 ): AttentionOut {
@@ -240,20 +242,32 @@ function decodeStepAttention(qkv: tf.Tensor3D, bias: tf.Tensor4D, pastK: tf.Tens
 }
 
 /**
+ * The attention a call needs: one token against the cache (sampling); whole sequences without a
+ * cache to keep (training, scoring: fused/attention.ts, which never splits heads out); or, to
+ * build or extend a cache, fullAttention.
+ */
+function attend(
+  qkv: tf.Tensor3D, bias: tf.Tensor4D, pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null, keepCache: boolean, heads: number, scale: number,
+): AttentionOut {
+  if (pastK && pastV && qkv.shape[1] === 1) return decodeStepAttention(qkv, bias, pastK, pastV, heads, scale);
+  if (!pastK && !keepCache) return { attn: attention(qkv, bias, heads, scale) as tf.Tensor3D, k: null, v: null };
+  return fullAttention(qkv, bias, pastK, pastV, heads, scale);
+}
+
+/**
  * One transformer block. pastK/pastV (the cache) are prepended to this call's keys and values;
- * bias [B, 1, T, Tpast + T] is 0 where attention is allowed and MASKED elsewhere.
+ * bias [B, 1, T, Tpast + T] is 0 where attention is allowed and MASKED elsewhere. The block's
+ * keys and values are returned with a cache, or when keepCache asks for them.
  */
 function block(
   p: Params, l: number, c: ModelConfig, x: tf.Tensor3D, bias: tf.Tensor4D,
-  pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null,
+  pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null, keepCache: boolean,
 ): BlockOut {
   const [B, T, d] = x.shape;
   const h = layerNorm(x, weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`));
   const qkv = tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]) as tf.Tensor3D;
   const scale = 1 / Math.sqrt(d / c.heads);
-  const { attn, k, v } = pastK && pastV && T === 1
-    ? decodeStepAttention(qkv, bias, pastK, pastV, c.heads, scale)
-    : fullAttention(qkv, bias, pastK, pastV, c.heads, scale);
+  const { attn, k, v } = attend(qkv, bias, pastK, pastV, keepCache, c.heads, scale);
   const proj = tf.reshape(matMul2d(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`)), [B, T, d]);
   const x1 = tf.add(x, proj) as tf.Tensor3D;
   const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
@@ -278,10 +292,10 @@ export function forward(
   cache: KVCache | null = null, keepCache = false,
 ): ForwardResult {
   const [B, T] = tokens.shape;
-  const trunk = runTrunk(p, c, tokens, positions, bias, cache);
+  const trunk = runTrunk(p, c, tokens, positions, bias, cache, keepCache);
   const hf = tf.reshape(trunk.hidden, [B * T, c.dModel]);
   const logits = tf.reshape(matMul2d(hf, weight(p, 'wte'), true), [B, T, c.vocabSize]);
-  return { logits: logits as tf.Tensor3D, cache: keepCache ? { k: trunk.k, v: trunk.v } : null };
+  return { logits: logits as tf.Tensor3D, cache: keepCache ? trunk.cache : null };
 }
 
 /**
@@ -289,23 +303,24 @@ export function forward(
  * head: what a scalar head reads (the reward model's score, PPO's value).
  */
 export function hiddenStates(p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D): tf.Tensor3D {
-  return runTrunk(p, c, tokens, positions, bias, null).hidden;
+  return runTrunk(p, c, tokens, positions, bias, null, false).hidden;
 }
 
-/** Embeddings, every block, and the final layer norm; with each layer's keys and values. */
+/** Embeddings, every block, and the final layer norm; with each layer's keys and values when a cache is kept or extended. */
 function runTrunk(
-  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D, cache: KVCache | null,
-): { hidden: tf.Tensor3D; k: tf.Tensor4D[]; v: tf.Tensor4D[] } {
+  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D, cache: KVCache | null, keepCache: boolean,
+): { hidden: tf.Tensor3D; cache: KVCache } {
   let x = tf.add(embed(tokens, weight(p, 'wte')), embed(positions, weight(p, 'wpe'))) as tf.Tensor3D;
-  const k: tf.Tensor4D[] = [];
-  const v: tf.Tensor4D[] = [];
+  const kept: KVCache = { k: [], v: [] };
   for (let l = 0; l < c.layers; l++) {
-    const out = block(p, l, c, x, bias, cache?.k[l] ?? null, cache?.v[l] ?? null);
+    const out = block(p, l, c, x, bias, cache?.k[l] ?? null, cache?.v[l] ?? null, keepCache);
     x = out.x;
-    k.push(out.k);
-    v.push(out.v);
+    if (out.k && out.v) {
+      kept.k.push(out.k);
+      kept.v.push(out.v);
+    }
   }
-  return { hidden: layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')) as tf.Tensor3D, k, v };
+  return { hidden: layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')) as tf.Tensor3D, cache: kept };
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { FUSED_KERNELS, fusedOutputShape } from './kernels';
@@ -160,6 +161,90 @@ function decodeAttention(read: (t: tf.TensorInfo) => Float32Array, inputs: Recor
   return out;
 }
 
+/** Attention's sizes from qkv [B, T, 3 * H * hd] and the head count: the layout the attention kernels index by. */
+function attentionSizes(qkv: tf.TensorInfo, heads: number): { B: number; T: number; H: number; hd: number; d: number; row: number } {
+  const [B, T, width] = qkv.shape as [number, number, number];
+  const d = width / 3;
+  return { B, T, H: heads, hd: d / heads, d, row: width };
+}
+
+function attentionProbs(read: (t: tf.TensorInfo) => Float32Array, { qkv, bias }: Record<string, tf.TensorInfo>, { heads, scale }: Record<string, number>): Float32Array {
+  const [x, m] = [read(qkv!), read(bias!)];
+  const { B, T, H, hd, d, row } = attentionSizes(qkv!, heads!);
+  const out = new Float32Array(B * H * T * T);
+  const logits = new Float32Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        const q = (b * T + i) * row + h * hd;
+        for (let j = 0; j < T; j++) {
+          const k = (b * T + j) * row + d + h * hd;
+          let dot = 0;
+          for (let c = 0; c < hd; c++) dot += x[q + c]! * x[k + c]!;
+          // float32 like maskedSoftmax's: MASKED + a score rounds to MASKED.
+          logits[j] = Math.fround(dot * scale!) + m[(b * T + i) * T + j]!;
+        }
+        const top = Math.max(...logits);
+        let total = 0;
+        for (let j = 0; j < T; j++) total += Math.exp(logits[j]! - top);
+        for (let j = 0; j < T; j++) out[((b * H + h) * T + i) * T + j] = Math.exp(logits[j]! - top) / total;
+      }
+    }
+  }
+  return out;
+}
+
+function attentionValues(read: (t: tf.TensorInfo) => Float32Array, { probs, qkv }: Record<string, tf.TensorInfo>): Float32Array {
+  const [p, x] = [read(probs!), read(qkv!)];
+  const { B, T, H, hd, d, row } = attentionSizes(qkv!, probs!.shape[1] as number);
+  const out = new Float32Array(B * T * d);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < T; i++) {
+        for (let c = 0; c < hd; c++) {
+          let acc = 0;
+          for (let j = 0; j < T; j++) acc += p[((b * H + h) * T + i) * T + j]! * x[(b * T + j) * row + 2 * d + h * hd + c]!;
+          out[(b * T + i) * d + h * hd + c] = acc;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function attentionGrad(read: (t: tf.TensorInfo) => Float32Array, { dy, qkv, probs }: Record<string, tf.TensorInfo>, { scale }: Record<string, number>): Float32Array {
+  const [g, x, p] = [read(dy!), read(qkv!), read(probs!)];
+  const { B, T, H, hd, d, row } = attentionSizes(qkv!, probs!.shape[1] as number);
+  const out = new Float32Array(B * T * row);
+  const dS = new Float64Array(T);
+  const dot = (a: Float32Array, i: number, b: Float32Array, j: number): number => {
+    let s = 0;
+    for (let c = 0; c < hd; c++) s += a[i + c]! * b[j + c]!;
+    return s;
+  };
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const at = (t: number, part: number): number => (b * T + t) * row + part * d + h * hd;
+      for (let i = 0; i < T; i++) {
+        const P = (j: number): number => p[((b * H + h) * T + i) * T + j]!;
+        const dO = (b * T + i) * d + h * hd;
+        // dP_ij = dO_i · V_j; dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij') * scale
+        let c = 0;
+        for (let j = 0; j < T; j++) c += P(j) * (dS[j] = dot(g, dO, x, at(j, 2)));
+        for (let j = 0; j < T; j++) dS[j] = P(j) * (dS[j]! - c) * scale!;
+        for (let j = 0; j < T; j++) {
+          for (let e = 0; e < hd; e++) {
+            out[at(i, 0) + e] = out[at(i, 0) + e]! + dS[j]! * x[at(j, 1) + e]!; // dQ_i += dS_ij K_j
+            out[at(j, 1) + e] = out[at(j, 1) + e]! + dS[j]! * x[at(i, 0) + e]!; // dK_j += dS_ij Q_i
+            out[at(j, 2) + e] = out[at(j, 2) + e]! + P(j) * g[dO + e]!; // dV_j += P_ij dO_i
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Each fused kernel in plain JavaScript, by name; also the wasm kernels' fallback (wasm-fused-kernels.ts). */
 export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [LAYER_NORM_KERNEL]: layerNorm,
@@ -172,6 +257,9 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [BIAS_GELU_GRAD_KERNEL]: biasGeluGrad,
   [ADAM_MOMENT_KERNEL]: adamMoment,
   [ADAMW_STEP_KERNEL]: adamWStep,
+  [ATTENTION_PROBS_KERNEL]: attentionProbs,
+  [ATTENTION_VALUES_KERNEL]: attentionValues,
+  [ATTENTION_GRAD_KERNEL]: attentionGrad,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */
@@ -186,7 +274,7 @@ export function registerCpuFusedKernels(names: readonly string[] = FUSED_KERNELS
         const cpu = backend as unknown as CpuBackend;
         const named = inputs as Record<string, tf.TensorInfo>;
         const values = compute((t) => cpu.readSync(t.dataId), named, attrs as Record<string, number>);
-        return cpu.makeTensorInfo(fusedOutputShape(name, named), 'float32', values);
+        return cpu.makeTensorInfo(fusedOutputShape(name, named, attrs as Record<string, unknown>), 'float32', values);
       },
     });
   }

@@ -5,6 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
@@ -13,24 +14,32 @@ import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 export const FUSED_KERNELS: readonly string[] = [
   LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
   LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL,
+  ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, ATTENTION_GRAD_KERNEL,
 ];
 
 /** The optimiser's kernels: a model's forward and backward passes run every other one. */
 export const ADAMW_KERNELS: readonly string[] = [ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL];
 
 type Inputs = Record<string, tf.TensorInfo>;
+type Attrs = Record<string, unknown>;
 
 /** The kernels whose output is not shaped like their first input. */
-const OUTPUT_SHAPES: Record<string, (inputs: Inputs) => number[]> = {
+const OUTPUT_SHAPES: Record<string, (inputs: Inputs, attrs: Attrs) => number[]> = {
   // past [B, H, Tpast, hd] → [B, H, Tpast + 1, hd]
   [APPEND_HEADS_KERNEL]: ({ past }) => past!.shape.map((n, i) => (i === 2 ? n + 1 : n)),
   // qkv [B, 1, 3d] → [B, 1, d]
   [DECODE_ATTENTION_KERNEL]: ({ qkv }) => [qkv!.shape[0] as number, 1, (qkv!.shape[2] as number) / 3],
   // x [..., width] → [width]
   [LAYER_NORM_GAIN_GRAD_KERNEL]: ({ x }) => [x!.shape.at(-1) as number],
+  // qkv [B, T, 3d] → [B, heads, T, T]
+  [ATTENTION_PROBS_KERNEL]: ({ qkv }, { heads }) => [qkv!.shape[0] as number, heads as number, qkv!.shape[1] as number, qkv!.shape[1] as number],
+  // probs [B, H, T, T], qkv [B, T, 3d] → [B, T, d]
+  [ATTENTION_VALUES_KERNEL]: ({ qkv }) => [qkv!.shape[0] as number, qkv!.shape[1] as number, (qkv!.shape[2] as number) / 3],
+  // dy [B, T, d] → [B, T, 3d]
+  [ATTENTION_GRAD_KERNEL]: ({ qkv }) => qkv!.shape,
 };
 
 /** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless listed above. */
-export function fusedOutputShape(name: string, inputs: Inputs): number[] {
-  return OUTPUT_SHAPES[name]?.(inputs) ?? (Object.values(inputs)[0] as tf.TensorInfo).shape;
+export function fusedOutputShape(name: string, inputs: Inputs, attrs: Attrs = {}): number[] {
+  return OUTPUT_SHAPES[name]?.(inputs, attrs) ?? (Object.values(inputs)[0] as tf.TensorInfo).shape;
 }

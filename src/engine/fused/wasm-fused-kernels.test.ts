@@ -12,6 +12,7 @@ import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
 import { fusedVsOps } from './compare';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
+import { ATTENTION_KERNELS, attentionOps, fusedAttention } from './attention';
 import { adamWDifference, decodeStepDifference } from './value-fixtures';
 import { ADAMW_KERNELS, FUSED_KERNELS } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
@@ -140,6 +141,22 @@ describe('the fused kernels on wasm', () => {
     expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 4);
   });
 
+  // The models' shape (T = 43 tokens, 4 heads of 32), and head widths and lengths off the 4-row
+  // tiles, 8-column panels and 4 lanes the products and the softmax work in.
+  test.each([[4, 43, 4, 32], [2, 9, 3, 5], [1, 1, 1, 2]])('attention B=%i T=%i heads=%i hd=%i: the composite values and qkv gradient, computed by our module', async (B, T, H, hd) => {
+    const qkv = tf.randomNormal([B, T, 3 * H * hd], 0, 1.5, 'float32', 22);
+    const bias = mask(B, T, T);
+    const scale = 1 / Math.sqrt(hd);
+    const calls = wasmFusedKernelCalls() as number;
+    const [value, dqkv] = await fusedVsOps((x) => fusedAttention(x!, bias, H, scale), (x) => attentionOps(x!, bias, H, scale), [qkv]);
+    expect(value).toBeLessThan(1e-5);
+    expect(dqkv).toBeLessThan(1e-5);
+    // The fused op three times (two kernels each) and its backward pass once; the composite's
+    // masked softmax (itself fused) twice.
+    expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 3 * 2 + 1 + 2);
+    tf.dispose([qkv, bias]);
+  });
+
   test('AdamW: the fused kernels give the ops\' new weights and moments, computed by our module (odd length: the SIMD tail)', async () => {
     const calls = wasmFusedKernelCalls() as number;
     expect(await adamWDifference(23, 40)).toBeLessThan(1e-6);
@@ -179,7 +196,7 @@ describe('the model on wasm with the fused kernels', () => {
     for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(names, op).not.toContain(op);
     expect([
       LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
-      LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ...ADAMW_KERNELS,
+      LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ...ADAMW_KERNELS, ...ATTENTION_KERNELS,
     ]).toEqual(FUSED_KERNELS);
     tf.dispose(Object.values(p));
   });

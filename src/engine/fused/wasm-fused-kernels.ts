@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
@@ -21,6 +22,7 @@ import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 
 const BACKEND = 'wasm';
+const FLOAT_BYTES = 4;
 
 type LayerNormFn = (x: number, gain: number, bias: number, out: number, rows: number, width: number, eps: number) => void;
 type MaskedSoftmaxFn = (scores: number, mask: number, out: number, batch: number, heads: number, t: number, tk: number, scale: number) => void;
@@ -34,9 +36,35 @@ type AppendHeadsFn = (past: number, qkv: number, out: number, batch: number, hea
 type DecodeAttentionFn = (
   qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, headDim: number, scale: number,
 ) => void;
+type AttentionProbsFn = (qkv: number, mask: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number) => void;
+type AttentionValuesFn = (probs: number, qkv: number, out: number, batch: number, heads: number, t: number, headDim: number, scratch: number) => void;
+type AttentionGradFn = (
+  dy: number, qkv: number, probs: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number,
+) => void;
 
-/** How one kernel calls its C function: the pointers of its inputs and the output, the sizes and attrs. */
-export type Call = (ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => void;
+/**
+ * How one kernel calls its C function: the pointers of its inputs and the output, the sizes and
+ * attrs. `scratch` allocates floats on tfjs's heap for the call's duration (freed after it).
+ */
+export type Call = (
+  ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>,
+  scratch: (floats: number) => number,
+) => void;
+
+/** The attention kernels' layout, from qkv [B, T, 3 * heads * hd]. */
+function attentionSizes(qkv: tf.TensorInfo, heads: number): { B: number; T: number; hd: number } {
+  const [B, T, width] = qkv.shape as [number, number, number];
+  return { B, T, hd: width / 3 / heads };
+}
+
+/**
+ * Floats matmul_strided packs the attention's products into: B of each product in panels of 8
+ * columns, k x round_up(n, 8), the largest of q kᵀ (k = hd, n = T) and P v (k = T, n = hd).
+ */
+function attentionPackFloats(T: number, hd: number): number {
+  const panels = (n: number): number => Math.ceil(n / 8) * 8;
+  return Math.max(hd * panels(T), T * panels(hd));
+}
 
 /** Fused kernels our module computed itself (not the JavaScript fallback) in this process, for tests. */
 let calls = 0;
@@ -57,6 +85,9 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
   const adamWStep = exported<AdamWStepFn>(exports, 'adamw_step');
   const appendHeads = exported<AppendHeadsFn>(exports, 'append_heads');
   const decodeAttention = exported<DecodeAttentionFn>(exports, 'decode_attention');
+  const attentionProbs = exported<AttentionProbsFn>(exports, 'attention_probs');
+  const attentionValues = exported<AttentionValuesFn>(exports, 'attention_values');
+  const attentionGrad = exported<AttentionGradFn>(exports, 'attention_grad');
   return {
     [LAYER_NORM_KERNEL]: (ptr, out, { x, gain, bias }, { eps }) => {
       const width = x!.shape.at(-1) as number;
@@ -96,6 +127,21 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
       const [B, H, Tk, hd] = keys!.shape as [number, number, number, number];
       decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, hd, scale!);
     },
+    [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch) => {
+      const { B, T, hd } = attentionSizes(qkv!, heads!);
+      attentionProbs(ptr(qkv!), ptr(bias!), out, B, heads!, T, hd, scale!, scratch(attentionPackFloats(T, hd)));
+    },
+    [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch) => {
+      const H = probs!.shape[1] as number;
+      const { B, T, hd } = attentionSizes(qkv!, H);
+      attentionValues(ptr(probs!), ptr(qkv!), out, B, H, T, hd, scratch(attentionPackFloats(T, hd)));
+    },
+    [ATTENTION_GRAD_KERNEL]: (ptr, out, { dy, qkv, probs }, { scale }, scratch) => {
+      const H = probs!.shape[1] as number;
+      const { B, T, hd } = attentionSizes(qkv!, H);
+      // dS for every head of a row, then the packing.
+      attentionGrad(ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, hd, scale!, scratch(H * T * T + attentionPackFloats(T, hd)));
+    },
   };
 }
 
@@ -104,7 +150,7 @@ function run(name: string, memory: WebAssembly.Memory, call: Call, fallback: Com
   const attrs = args.attrs as Record<string, number>;
   const backend = args.backend as unknown as WasmBackendLike;
   const list = Object.values(inputs);
-  const shape = fusedOutputShape(name, inputs);
+  const shape = fusedOutputShape(name, inputs, attrs);
   const out = backend.makeOutput(shape, 'float32');
   if (tf.util.sizeFromShape(shape) === 0) return out;
   if (tfjsMemory(backend) !== memory || list.some((t) => t.dtype !== 'float32')) {
@@ -113,7 +159,17 @@ function run(name: string, memory: WebAssembly.Memory, call: Call, fallback: Com
     return out;
   }
   calls++;
-  call((t) => backend.getMemoryOffset(t.dataId), backend.getMemoryOffset(out.dataId), inputs, attrs);
+  const allocated: number[] = [];
+  const scratch = (floats: number): number => {
+    const at = backend.wasm._malloc(Math.max(1, floats) * FLOAT_BYTES);
+    allocated.push(at);
+    return at;
+  };
+  try {
+    call((t) => backend.getMemoryOffset(t.dataId), backend.getMemoryOffset(out.dataId), inputs, attrs, scratch);
+  } finally {
+    for (const at of allocated) backend.wasm._free(at);
+  }
   return out;
 }
 

@@ -7,3 +7,4 @@ import './masked-softmax-webgpu';
 import './bias-gelu-webgpu';
 import './decode-attention-webgpu';
 import './adamw-webgpu';
+import './attention-webgpu';

@@ -17,6 +17,8 @@ export interface FlatKernel {
   uniforms: Array<[name: string, type: 'i32' | 'f32', value: number]>;
   /** WGSL run by each thread, with its item in `index` (an i32, always below uniforms.threads). */
   body: string;
+  /** WGSL functions the body calls, declared before it (they see the inputs and uniforms too). */
+  helpers?: string;
 }
 
 class FlatProgram implements WebGPUProgram {
@@ -28,6 +30,7 @@ class FlatProgram implements WebGPUProgram {
   workgroupSize: [number, number, number] = [64, 1, 1];
   uniforms: string;
   private readonly body: string;
+  private readonly helpers: string;
 
   constructor(shaderKey: string, k: FlatKernel) {
     this.shaderKey = shaderKey;
@@ -35,12 +38,13 @@ class FlatProgram implements WebGPUProgram {
     this.variableNames = k.inputs.map(([name]) => name);
     this.uniforms = ['threads : i32,', ...k.uniforms.map(([name, type]) => `${name} : ${type},`)].join(' ');
     this.body = k.body;
+    this.helpers = k.helpers ?? '';
     this.dispatchLayout = webgpu_util.flatDispatchLayout([k.threads]);
     this.dispatch = webgpu_util.computeDispatch(this.dispatchLayout, [k.threads], this.workgroupSize);
   }
 
   getUserCode(): string {
-    return `
+    return `${this.helpers}
       fn main(index : i32) {
         if (index < uniforms.threads) {
           ${this.body}

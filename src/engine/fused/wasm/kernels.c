@@ -131,18 +131,18 @@ static inline __attribute__((always_inline)) void tile(
 #define KC 256
 
 /*
- * out[i] (m x n, row-major, batch after batch) = A[i] x B[i] for i in [0, batch), where
- * A[i][r][p] = a[i * a_bs + r * a_ms + p * a_ks] and B[i][p][j] = b[i * b_bs + p * b_ks + j * b_js].
- * scratch holds k x round_up(n, 8) floats. Strides are in elements.
+ * out[i] = A[i] x B[i] for i in [0, batch), where A[i][r][p] = a[i * a_bs + r * a_ms + p * a_ks],
+ * B[i][p][j] = b[i * b_bs + p * b_ks + j * b_js] and out[i][r][j] = out[i * o_bs + r * o_ms + j]
+ * (rows of out contiguous, anywhere). scratch holds k x round_up(n, 8) floats. Strides are in
+ * elements.
  */
-__attribute__((export_name("batch_matmul")))
-void batch_matmul(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
-                  u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, float *scratch) {
+static void matmul_strided(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
+                           u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch) {
   for (u32 i = 0; i < batch; i++) {
     /* A B shared by every batch (b_bs == 0) is packed once. */
     if (i == 0 || b_bs != 0) pack_b(b + i * b_bs, k, n, b_ks, b_js, scratch);
     const float *ai = a + i * a_bs;
-    float *oi = out + i * m * n;
+    float *oi = out + i * o_bs;
     /* k in chunks of KC, so that the part of a panel a tile walks stays in L1 (a weight
      * gradient sums over all 1,376 tokens of a micro-batch: a whole panel would not fit). */
     for (u32 p0 = 0; p0 < k; p0 += KC) {
@@ -152,16 +152,23 @@ void batch_matmul(const float *a, const float *b, float *out, u32 batch, u32 m, 
         const float *panel = scratch + j0 * k;
         float *oj = oi + j0;
         u32 r = 0;
-        for (; r + MR <= m; r += MR) tile(4, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols);
+        for (; r + MR <= m; r += MR) tile(4, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols);
         switch (m - r) {
-          case 3: tile(3, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols); break;
-          case 2: tile(2, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols); break;
-          case 1: tile(1, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * n, n, cols); break;
+          case 3: tile(3, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols); break;
+          case 2: tile(2, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols); break;
+          case 1: tile(1, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols); break;
           default: break;
         }
       }
     }
   }
+}
+
+/* batch_matmul: matmul_strided with out dense, [batch, m, n]. */
+__attribute__((export_name("batch_matmul")))
+void batch_matmul(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
+                  u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, float *scratch) {
+  matmul_strided(a, b, out, batch, m, n, k, a_bs, a_ms, a_ks, b_bs, b_ks, b_js, m * n, n, scratch);
 }
 
 /*
@@ -187,11 +194,12 @@ static inline float hmax(v128_t v) {
 /*
  * exp(x) on four lanes, without libm (the module is -nostdlib): x = n ln2 + r with |r| <= ln2/2
  * (ln2 split in two for an exact reduction), exp(r) by its Taylor series to r^7 (truncation
- * below 1e-8 relative), times 2^n built in the exponent bits. Below -87.3 (2^n would leave the
- * normal range) the result is 0; above 88.7 it is infinity, like expf.
+ * below 1e-8 relative), times 2^n built in the exponent bits. Below EXP_ZERO (2^n would leave
+ * the normal range) the result is 0; above 88.7 it is infinity, like expf.
  */
+#define EXP_ZERO (-87.3f)
 static inline v128_t exp4(v128_t x) {
-  const v128_t lo = splat(-87.3f);
+  const v128_t lo = splat(EXP_ZERO);
   const v128_t xc = wasm_f32x4_pmax(wasm_f32x4_pmin(x, splat(88.7f)), lo);
   const v128_t n = wasm_f32x4_nearest(wasm_f32x4_mul(xc, splat(1.44269504088896341f)));
   v128_t r = wasm_f32x4_sub(xc, wasm_f32x4_mul(n, splat(0.693359375f)));
@@ -282,11 +290,13 @@ void masked_softmax(const float *scores, const float *mask, float *out, u32 batc
           o[j] = l;
           top = l > top ? l : top;
         }
-        /* Pass 2: exponentials and their sum. */
-        const v128_t vtop = splat(top);
+        /* Pass 2: exponentials and their sum. Four keys all below EXP_ZERO of the maximum (masked
+           ones: a causal row is half masked) are the zeros exp4 would give, without computing it. */
+        const v128_t vtop = splat(top), vzero = splat(EXP_ZERO);
         v128_t acc = splat(0.0f);
         for (u32 j = 0; j < body; j += 4) {
-          const v128_t e = exp4(wasm_f32x4_sub(wasm_v128_load(o + j), vtop));
+          const v128_t x = wasm_f32x4_sub(wasm_v128_load(o + j), vtop);
+          const v128_t e = wasm_i32x4_all_true(wasm_f32x4_lt(x, vzero)) ? splat(0.0f) : exp4(x);
           wasm_v128_store(o + j, e);
           acc = wasm_f32x4_add(acc, e);
         }
@@ -659,5 +669,77 @@ void adamw_step(const float *param, const float *m, const float *v, float *out, 
     const v128_t denom = wasm_f32x4_add(wasm_f32x4_div(wasm_f32x4_sqrt(load_lanes(v + i, lanes)), vc), ve);
     const v128_t update = wasm_f32x4_mul(wasm_f32x4_div(load_lanes(m + i, lanes), denom), vs);
     store_lanes(out + i, wasm_f32x4_sub(wasm_f32x4_mul(load_lanes(param + i, lanes), vk), update), lanes);
+  }
+}
+
+/*
+ * Attention over whole sequences (attention.ts; cpu-kernels.ts is the reference), read straight
+ * out of qkv [batch, t, 3 * heads * hd] (each row q, k, v side by side, head h at column h * hd of
+ * its third) and written in the layouts the model reads, so that no split, transpose or concat
+ * runs around it. The products are matmul_strided on strided views of the tensors; the caller
+ * gives the scratch (sizes in wasm-fused-kernels.ts).
+ */
+
+/* GrpoAttentionProbs: out [batch, heads, t, t] = softmax(q k^T * scale + mask), mask [batch, 1, t, t]. */
+__attribute__((export_name("attention_probs")))
+void attention_probs(const float *qkv, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 hd, float scale, float *scratch) {
+  const u32 d = heads * hd, row = 3 * d;
+  for (u32 b = 0; b < batch; b++) {
+    const float *x = qkv + b * t * row;
+    float *o = out + b * heads * t * t;
+    matmul_strided(x, x + d, o, heads, t, t, hd, hd, row, 1, hd, 1, row, t * t, t, scratch);
+    masked_softmax(o, mask + b * t * t, o, 1, heads, t, t, scale);
+  }
+}
+
+/* GrpoAttentionValues: out [batch, t, heads * hd], each head's probabilities [t, t] times its values. */
+__attribute__((export_name("attention_values")))
+void attention_values(const float *probs, const float *qkv, float *out, u32 batch, u32 heads, u32 t, u32 hd, float *scratch) {
+  const u32 d = heads * hd, row = 3 * d;
+  for (u32 b = 0; b < batch; b++) {
+    matmul_strided(probs + b * heads * t * t, qkv + b * t * row + 2 * d, out + b * t * d, heads, t, hd, t,
+                   t * t, t, 1, hd, row, 1, hd, d, scratch);
+  }
+}
+
+/* Softmax's backward pass on rows of t, in place, times the scores' scale: ds = p * (ds - sum(p * ds)) * scale. */
+static void softmax_grad_rows(const float *p, float *ds, u32 rows, u32 t, float scale) {
+  const v128_t vscale = splat(scale);
+  for (u32 r = 0; r < rows; r++) {
+    const float *pr = p + r * t;
+    float *g = ds + r * t;
+    v128_t acc = splat(0.0f);
+    for (u32 j = 0; j < t; j += 4) {
+      const u32 lanes = t - j < 4 ? t - j : 4;
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(load_lanes(pr + j, lanes), load_lanes(g + j, lanes)));
+    }
+    const v128_t c = splat(hsum(acc));
+    for (u32 j = 0; j < t; j += 4) {
+      const u32 lanes = t - j < 4 ? t - j : 4;
+      const v128_t y = wasm_f32x4_mul(load_lanes(pr + j, lanes), wasm_f32x4_sub(load_lanes(g + j, lanes), c));
+      store_lanes(g + j, wasm_f32x4_mul(y, vscale), lanes);
+    }
+  }
+}
+
+/*
+ * GrpoAttentionGrad: dqkv [batch, t, 3 * heads * hd] from dy [batch, t, heads * hd] (the gradient
+ * of attention_values' output), qkv and the probabilities P. Per head, with dO its part of dy:
+ * dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(P * dP)) * scale, dQ = dS K, dK = dS^T Q.
+ * scratch: heads * t * t floats for dS, then the products' packing.
+ */
+__attribute__((export_name("attention_grad")))
+void attention_grad(const float *dy, const float *qkv, const float *probs, float *out, u32 batch, u32 heads, u32 t, u32 hd,
+                    float scale, float *scratch) {
+  const u32 d = heads * hd, row = 3 * d, tt = t * t;
+  float *ds = scratch, *pack = scratch + heads * tt;
+  for (u32 b = 0; b < batch; b++) {
+    const float *x = qkv + b * t * row, *g = dy + b * t * d, *p = probs + b * heads * tt;
+    float *o = out + b * t * row;
+    matmul_strided(p, g, o + 2 * d, heads, t, hd, t, tt, 1, t, hd, d, 1, hd, row, pack);    /* dV = P^T dO */
+    matmul_strided(g, x + 2 * d, ds, heads, t, t, hd, hd, d, 1, hd, 1, row, tt, t, pack);  /* dP = dO V^T */
+    softmax_grad_rows(p, ds, heads * t, t, scale);                                         /* dS */
+    matmul_strided(ds, x + d, o, heads, t, hd, t, tt, t, 1, hd, row, 1, hd, row, pack);    /* dQ = dS K */
+    matmul_strided(ds, x, o + d, heads, t, hd, t, tt, 1, t, hd, row, 1, hd, row, pack);    /* dK = dS^T Q */
   }
 }

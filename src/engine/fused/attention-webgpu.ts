@@ -1,0 +1,150 @@
+/**
+ * The whole-sequence attention kernels (attention.ts) for tfjs's webgpu backend. Importing this
+ * module registers them. Each reads qkv [B, T, 3d] in place: q, k and v of token t and head h
+ * start at (b * T + t) * 3d + part * d + h * hd.
+ *
+ * - GrpoAttentionProbs: one thread per row (batch, head, query), its T scores computed in each
+ *   of three passes (maximum, sum, output) rather than kept: a thread has no array of T floats,
+ *   and recomputing T dot products of hd is cheap next to a dispatch.
+ * - GrpoAttentionValues: one thread per output element, a sum over the row's T keys.
+ * - GrpoAttentionGrad: two dispatches. First dS [B, H, T, T], one thread per row (as the
+ *   probabilities are); then one thread per element of dqkv, each a sum over T: dQ from dS and
+ *   K, dK from dSᵀ and Q, dV from Pᵀ and dO.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
+import { registerFlatWebGpuKernel, runFlatWebGpuKernel } from './webgpu-program';
+
+/** The sizes every attention kernel indexes by, as uniforms. */
+function sizes(qkv: tf.TensorInfo, heads: number): Array<[string, 'i32', number]> {
+  const [, T, width] = qkv.shape as [number, number, number];
+  return [['tokens', 'i32', T], ['heads', 'i32', heads], ['headDim', 'i32', width / 3 / heads]];
+}
+
+/** WGSL for a thread that owns row (b, h, i) of a [B, H, T, T] tensor: index = (b * heads + h) * tokens + i. */
+const ROW_OF_HEAD = `
+      let T = uniforms.tokens;
+      let hd = uniforms.headDim;
+      let d = uniforms.heads * hd;
+      let i = index % T;
+      let h = (index / T) % uniforms.heads;
+      let b = index / (T * uniforms.heads);
+      let base = index * T;
+      let at = b * T * 3 * d + h * hd;`;
+
+registerFlatWebGpuKernel(ATTENTION_PROBS_KERNEL, 'grpoAttentionProbs', (inputs, attrs) => {
+  const { qkv, bias } = inputs as { qkv: tf.TensorInfo; bias: tf.TensorInfo };
+  const { heads, scale } = attrs as { heads: number; scale: number };
+  const [B, T] = qkv.shape as [number, number, number];
+  return {
+    inputs: [['qkv', qkv], ['mask', bias]],
+    outputShape: [B, heads, T, T],
+    threads: B * heads * T,
+    uniforms: [...sizes(qkv, heads), ['scale', 'f32', scale]],
+    body: `${ROW_OF_HEAD}
+      let maskBase = (b * T + i) * T;
+      var top = -3.0e38;
+      for (var j = 0; j < T; j++) { top = max(top, logit(at, i, j, d, hd) * uniforms.scale + mask[maskBase + j]); }
+      var total = 0.0;
+      for (var j = 0; j < T; j++) { total += exp(logit(at, i, j, d, hd) * uniforms.scale + mask[maskBase + j] - top); }
+      for (var j = 0; j < T; j++) {
+        setOutputAtIndex(base + j, exp(logit(at, i, j, d, hd) * uniforms.scale + mask[maskBase + j] - top) / total);
+      }`,
+    helpers: `
+      // q_i · k_j of the head whose q starts at qkv[at] (row stride 3d, k a third further on).
+      fn logit(at : i32, i : i32, j : i32, d : i32, hd : i32) -> f32 {
+        var dot = 0.0;
+        for (var c = 0; c < hd; c++) { dot += qkv[at + i * 3 * d + c] * qkv[at + j * 3 * d + d + c]; }
+        return dot;
+      }`,
+  };
+});
+
+registerFlatWebGpuKernel(ATTENTION_VALUES_KERNEL, 'grpoAttentionValues', (inputs) => {
+  const { probs, qkv } = inputs as { probs: tf.TensorInfo; qkv: tf.TensorInfo };
+  const heads = probs.shape[1] as number;
+  const [B, T, width] = qkv.shape as [number, number, number];
+  return {
+    inputs: [['probs', probs], ['qkv', qkv]],
+    outputShape: [B, T, width / 3],
+    threads: B * T * (width / 3),
+    uniforms: sizes(qkv, heads),
+    // index = (b * T + i) * d + h * hd + c, the [B, T, d] layout the output projection reads.
+    body: `
+      let T = uniforms.tokens;
+      let hd = uniforms.headDim;
+      let d = uniforms.heads * hd;
+      let c = index % hd;
+      let h = (index % d) / hd;
+      let i = (index / d) % T;
+      let b = index / (d * T);
+      let row = ((b * uniforms.heads + h) * T + i) * T;
+      let v = b * T * 3 * d + 2 * d + h * hd + c;
+      var acc = 0.0;
+      for (var j = 0; j < T; j++) { acc += probs[row + j] * qkv[v + j * 3 * d]; }
+      setOutputAtIndex(index, acc);`,
+  };
+});
+
+tf.registerKernel({
+  kernelName: ATTENTION_GRAD_KERNEL,
+  backendName: 'webgpu',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const { dy, qkv, probs } = inputs as { dy: tf.TensorInfo; qkv: tf.TensorInfo; probs: tf.TensorInfo };
+    const webgpu = backend as WebGPUBackend;
+    const heads = probs.shape[1] as number;
+    const [B, T, width] = qkv.shape as [number, number, number];
+    const uniforms = sizes(qkv, heads);
+    // dS_ij = P_ij (dP_ij - Σ_j' P_ij' dP_ij') * scale, with dP_ij = dO_i · V_j.
+    const dS = runFlatWebGpuKernel(webgpu, 'grpoAttentionScoreGrad', {
+      inputs: [['upstream', dy], ['qkv', qkv], ['probs', probs]],
+      outputShape: probs.shape,
+      threads: B * heads * T,
+      uniforms: [...uniforms, ['scale', 'f32', (attrs as { scale: number }).scale]],
+      body: `${ROW_OF_HEAD}
+      let o = (b * T + i) * d + h * hd;
+      var c = 0.0;
+      for (var j = 0; j < T; j++) { c += probs[base + j] * valueDot(o, at, j, d, hd); }
+      for (var j = 0; j < T; j++) {
+        setOutputAtIndex(base + j, probs[base + j] * (valueDot(o, at, j, d, hd) - c) * uniforms.scale);
+      }`,
+      helpers: `
+      // dO_i (at upstream[o]) · v_j of the head whose q starts at qkv[at].
+      fn valueDot(o : i32, at : i32, j : i32, d : i32, hd : i32) -> f32 {
+        var dot = 0.0;
+        for (var c = 0; c < hd; c++) { dot += upstream[o + c] * qkv[at + j * 3 * d + 2 * d + c]; }
+        return dot;
+      }`,
+    });
+    const dqkv = runFlatWebGpuKernel(webgpu, 'grpoAttentionQkvGrad', {
+      inputs: [['upstream', dy], ['qkv', qkv], ['probs', probs], ['scoreGrad', dS]],
+      outputShape: qkv.shape,
+      threads: B * T * width,
+      uniforms,
+      // index = (b * T + t) * 3d + part * d + h * hd + c.
+      body: `
+      let T = uniforms.tokens;
+      let hd = uniforms.headDim;
+      let d = uniforms.heads * hd;
+      let c = index % hd;
+      let h = (index % d) / hd;
+      let part = (index / d) % 3;
+      let t = (index / (3 * d)) % T;
+      let b = index / (3 * d * T);
+      let heads = (b * uniforms.heads + h) * T * T;
+      let q = b * T * 3 * d + h * hd + c;
+      var acc = 0.0;
+      if (part == 0) {
+        for (var j = 0; j < T; j++) { acc += scoreGrad[heads + t * T + j] * qkv[q + j * 3 * d + d]; }
+      } else if (part == 1) {
+        for (var j = 0; j < T; j++) { acc += scoreGrad[heads + j * T + t] * qkv[q + j * 3 * d]; }
+      } else {
+        for (var j = 0; j < T; j++) { acc += probs[heads + j * T + t] * upstream[(b * T + j) * d + h * hd + c]; }
+      }
+      setOutputAtIndex(index, acc);`,
+    });
+    webgpu.disposeData(dS.dataId);
+    return dqkv;
+  },
+});

@@ -1,0 +1,64 @@
+/**
+ * Attention of whole sequences to themselves (training, scoring, the reference pass), as two
+ * kernels forward and one backward where a backend has them.
+ *
+ * Written as tfjs ops, one layer's attention slices q, k and v out of the fused qkv projection,
+ * transposes each into heads, multiplies q by k, takes the masked softmax, multiplies by v and
+ * transposes back; its backward pass adds the products' gradients, softmax's, three transposes
+ * and the concat that undoes the slicing: about twenty kernels per layer and micro-batch, each a
+ * call with its own pass over memory on wasm (and a dispatch on WebGPU).
+ *
+ * Fused, it reads qkv [B, T, 3d] in place and writes the layouts the model reads:
+ * - GrpoAttentionProbs: P = softmax(q kᵀ * scale + bias) per head, [B, H, T, T];
+ * - GrpoAttentionValues: P v per head, merged to [B, T, d] for the output projection;
+ * - GrpoAttentionGrad: the gradient for qkv [B, T, 3d] from the output's dy and the saved P:
+ *   dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(P ⊙ dP)) * scale, dQ = dS K, dK = dSᵀ Q.
+ *
+ * The bias is the attention mask, a constant: it is not an input of the gradient (the fused op
+ * differentiates qkv only), so asking tfjs for a gradient with respect to it gives none. Sums run
+ * in another order than the ops', so values agree to float32 rounding, not in bits.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mergeHeads, splitHeads } from '../heads';
+import { customGradOp, fusedWhereRegistered } from './fused-op';
+import { maskedSoftmax } from './masked-softmax';
+
+export const ATTENTION_PROBS_KERNEL = 'GrpoAttentionProbs';
+export const ATTENTION_VALUES_KERNEL = 'GrpoAttentionValues';
+export const ATTENTION_GRAD_KERNEL = 'GrpoAttentionGrad';
+export const ATTENTION_KERNELS: readonly string[] = [ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, ATTENTION_GRAD_KERNEL];
+
+/** The composite form: the model's attention as tfjs ops, on every backend without the kernels. */
+export function attentionOps(qkv: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
+  const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  const probs = maskedSoftmax(tf.matMul(splitHeads(q, heads), splitHeads(k, heads), false, true), bias, scale);
+  return mergeHeads(tf.matMul(probs, splitHeads(v, heads)));
+}
+
+/** The shapes the kernels index by; anything else is refused here, not read wrongly. */
+function checkShapes(qkv: tf.Tensor, bias: tf.Tensor, heads: number): void {
+  const [B, T, width] = qkv.shape as [number, number, number];
+  if (qkv.rank !== 3 || width % (3 * heads) !== 0 || !tf.util.arraysEqual(bias.shape, [B, 1, T, T])) {
+    throw new Error(`attention: qkv [B, T, 3d] with 3d a multiple of 3 * heads (${3 * heads}) and bias [B, 1, T, T] expected, got [${qkv.shape}] and [${bias.shape}]`);
+  }
+}
+
+export function fusedAttention(qkv: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
+  checkShapes(qkv, bias, heads);
+  return customGradOp((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const probs = tf.engine().runKernel(ATTENTION_PROBS_KERNEL, { qkv: x, bias }, { heads, scale }) as tf.Tensor;
+    const value = tf.engine().runKernel(ATTENTION_VALUES_KERNEL, { probs, qkv: x }, {}) as tf.Tensor;
+    save([x, probs]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor[] => {
+      const [sx, sp] = saved as [tf.Tensor, tf.Tensor];
+      return [tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, qkv: sx, probs: sp }, { scale }) as tf.Tensor];
+    };
+    return { value, gradFunc };
+  })(qkv);
+}
+
+/**
+ * Each token's attention output [B, T, d] over the T tokens of its own row, from qkv [B, T, 3d]
+ * under bias [B, 1, T, T] (0 where a key is visible, MASKED where not).
+ */
+export const attention = fusedWhereRegistered(ATTENTION_KERNELS, fusedAttention, attentionOps);
