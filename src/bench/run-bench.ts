@@ -104,7 +104,7 @@ export async function runBench(tokenizer: Tokenizer, plan: BenchPlan): Promise<B
     const config = getPreset('tiny').config;
     const model = GPT.create(modelSize(config.model, tokenizer.size), 3);
     try {
-      leak = await checkTensorLeak(model, tokenizer, config, plan.leakSteps);
+      leak = await checkTensorLeak(model, tokenizer, config, plan.leakSteps, (step) => log(`leak check: ${step} of ${plan.leakSteps} steps`));
     } finally {
       model.dispose();
     }

@@ -151,10 +151,16 @@ export interface LeakCheck {
 }
 
 /** Many GRPO steps of a small preset: the tensor count and bytes must end where they began. */
-export async function checkTensorLeak(model: GPT, tokenizer: Tokenizer, config: GrpoConfig, steps: number): Promise<LeakCheck> {
+export async function checkTensorLeak(
+  model: GPT, tokenizer: Tokenizer, config: GrpoConfig, steps: number, progress: (step: number) => void = () => {},
+): Promise<LeakCheck> {
   const before = tf.memory();
   const trainer = new GrpoTrainer({ ...config, steps, beta: 0 }, tokenizer, model, null);
-  for (let i = 0; i < steps; i++) await trainer.trainStepAsync();
+  for (let i = 1; i <= steps; i++) {
+    await trainer.trainStepAsync();
+    // Every 100 steps: a long check on a slow backend says it is alive.
+    if (i % 100 === 0 && i < steps) progress(i);
+  }
   trainer.dispose();
   const after = tf.memory();
   return { steps, tensorsBefore: before.numTensors, tensorsAfter: after.numTensors, bytesBefore: before.numBytes, bytesAfter: after.numBytes };

@@ -51,3 +51,13 @@ export function disposeCache(cache: KVCache): void {
   cache.k.forEach((t) => t.dispose());
   cache.v.forEach((t) => t.dispose());
 }
+
+/** The cache of the given rows only, in that order (the old cache is disposed). */
+export function keepRows(cache: KVCache, rows: number[]): KVCache {
+  const kept = tidyObject(() => {
+    const indices = tf.tensor1d(rows, 'int32');
+    return { k: cache.k.map((t) => tf.gather(t, indices)), v: cache.v.map((t) => tf.gather(t, indices)) };
+  });
+  disposeCache(cache);
+  return kept;
+}

@@ -242,6 +242,30 @@ describe('generate', () => {
     expect(next.value).toEqual(generate(params, config, PROMPTS, { ...o, tokenChoice: 'host' }, new Rng(1)));
   });
 
+  test('on the host, stopped rows leave the batch: later steps compute only the rest, with the completions of the device loop (which keeps every row)', () => {
+    const first = generate(params, config, PROMPTS, options({ temperature: 0, maxNewTokens: 1 }), new Rng(1));
+    // Row 0 stops at its first (greedy) token, and so does every row that starts with it (row 3
+    // here); the others run on.
+    const stopIds = [first.completions[0]?.[0] as number];
+    const o = options({ temperature: 0, maxNewTokens: 10, stopIds, tokenChoice: 'host' });
+    const rows: number[] = [];
+    const before = tf.memory().numTensors;
+    const steps = generateSteps(params, config, PROMPTS, o, new Rng(1));
+    let next = steps.next(undefined as unknown as Values);
+    while (!next.done) {
+      rows.push(next.value.shape[0] as number);
+      next = steps.next(next.value.dataSync() as Values);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(next.value.completions.map((c) => c.length)).toEqual([1, 10, 10, 1]);
+    // Rows stopped at the first token, so the next step computes only the two left.
+    expect(rows.length).toBeGreaterThan(2);
+    expect(rows[0]).toBe(PROMPTS.length);
+    expect(rows[1]).toBe(2);
+    expect(rows.every((n, i) => i === 0 || n <= (rows[i - 1] as number))).toBe(true);
+    expect(next.value).toEqual(generate(params, config, PROMPTS, { ...o, tokenChoice: 'device' }, new Rng(1)));
+  });
+
   test('a call takes exactly one number from the caller\'s generator, on either path', () => {
     for (const tokenChoice of ['host', 'device'] as const) {
       const rng = new Rng(8);

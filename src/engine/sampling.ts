@@ -3,7 +3,8 @@
  *
  * The prompts are left-padded and run through the model once (prefill); after that each step
  * feeds only the newest token and attends to the cached keys and values. A row stops at a stop
- * token (included in its completion); a row that reaches maxNewTokens first is truncated.
+ * token (included in its completion); a row that reaches maxNewTokens first is truncated. On the
+ * host, a stopped row leaves the batch, so later steps compute only the rows still running.
  *
  * Randomness: each call takes one number from the caller's Rng and seeds a private stream of
  * uniform draws from it, one per row per step, in a fixed order whether or not a row has stopped.
@@ -13,7 +14,7 @@
  * caller can read synchronously (generate) or with await (runAsync(generateSteps(...))).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeStep, disposeCache, prefill } from './decoding';
+import { decodeStep, disposeCache, keepRows, prefill } from './decoding';
 import { generateOnDevice } from './device-generation';
 import type { ModelConfig } from './model-config';
 import { MASKED, type Params } from './model';
@@ -99,21 +100,35 @@ function* generateOnHost(p: Params, c: ModelConfig, rows: PaddedPrompts, o: Samp
   const completions: number[][] = padded.map(() => []);
   const done = new Array(B).fill(false);
   const recompute = o.kvCache === false;
+  // The rows in the batch, as indices into the prompts: row i of the logits and the cache is batch[i].
+  // A row leaves the batch when it stops (its cache rows are dropped, a block copy per layer), so
+  // later steps compute only the rows still running: completions end at very different lengths
+  // (an answer of 10 tokens beside a 64-token ramble), and without this every row would be
+  // computed to the longest one's end.
+  let batch = Array.from({ length: B }, (_, b) => b);
   let { logits, cache } = prefill(p, c, padded, valid, !recompute);
   for (let step = 0; step < o.maxNewTokens; step++) {
     const rowLogits = splitRows((yield logits) as Float32Array, logits.shape[0], logits.shape[2]);
     logits.dispose();
+    // Every prompt's draw, in the batch or not: the stream stays the same whatever has left it.
     const u = nextDraws(draws, B);
-    const next = rowLogits.map((row, b) => (done[b] ? o.padId : chooseToken(row, o, u[b] as number)));
-    next.forEach((id, b) => {
+    const next = batch.map((b, i) => (done[b] ? o.padId : chooseToken(rowLogits[i] as Float32Array, o, u[b] as number)));
+    batch.forEach((b, i) => {
       if (done[b]) return;
-      (completions[b] as number[]).push(id);
-      if (o.stopIds.includes(id)) done[b] = true;
+      (completions[b] as number[]).push(next[i] as number);
+      if (o.stopIds.includes(next[i] as number)) done[b] = true;
     });
-    for (let b = 0; b < B; b++) (valid[b] as number[]).push(done[b] && !o.stopIds.includes(next[b] as number) ? 0 : 1);
-    if (done.every(Boolean) || step === o.maxNewTokens - 1) break;
-    for (let b = 0; b < B; b++) (padded[b] as number[]).push(next[b] as number);
-    const out = recompute ? prefill(p, c, padded, valid, false, width) : hostDecode(p, c, next, c.promptAnchor + step, valid, cache);
+    batch.forEach((b, i) => (valid[b] as number[]).push(done[b] && !o.stopIds.includes(next[i] as number) ? 0 : 1));
+    if (batch.every((b) => done[b]) || step === o.maxNewTokens - 1) break;
+    batch.forEach((b, i) => (padded[b] as number[]).push(next[i] as number));
+    const running = batch.flatMap((b, i) => (done[b] ? [] : [i]));
+    if (running.length < batch.length) {
+      if (cache) cache = keepRows(cache, running);
+      batch = running.map((i) => batch[i] as number);
+    }
+    const out = recompute
+      ? prefill(p, c, batch.map((b) => padded[b] as number[]), batch.map((b) => valid[b] as number[]), false, width)
+      : hostDecode(p, c, batch.map((b) => padded[b]!.at(-1) as number), c.promptAnchor + step, batch.map((b) => valid[b] as number[]), cache);
     if (cache) disposeCache(cache);
     logits = out.logits;
     cache = out.cache;

@@ -2,7 +2,7 @@
  * Installs our WebAssembly module (wasm/kernels.c) on the wasm backend: one load, one instance
  * on tfjs-wasm's own memory, and from it the SIMD batched matmul (batch-matmul-wasm.ts, with
  * its helper threads: matmul-pool.ts), the fused kernels (wasm-fused-kernels.ts), the split
- * and sum kernels (wasm-split-sum.ts) and an Identity that shares its input's buffer
+ * and sum kernels (wasm-replacements.ts) and an Identity that shares its input's buffer
  * (wasm-identity.ts).
  *
  * Loading the bytes is the caller's part (a file in Node, the app's own origin in the browser,
@@ -15,7 +15,7 @@ import { type WasmBackendLike, tfjsMemory } from './wasm-backend';
 import { MatmulPool, type StartHelper } from './matmul-pool';
 import { registerWasmFusedKernels, unregisterWasmFusedKernels, wasmFusedCalls } from './wasm-fused-kernels';
 import { registerWasmIdentity, unregisterWasmIdentity } from './wasm-identity';
-import { registerWasmSplitSum, splitSumFunctions, unregisterWasmSplitSum } from './wasm-split-sum';
+import { registerWasmReplacements, replacementFunctions, unregisterWasmReplacements } from './wasm-replacements';
 
 const BACKEND = 'wasm';
 
@@ -81,15 +81,15 @@ export async function installWasmKernels(
     // Every export is resolved before anything is unregistered: a broken module changes nothing.
     const run = batchMatMulFunction(instance.exports);
     const fused = wasmFusedCalls(instance.exports);
-    const splitSum = splitSumFunctions(instance.exports);
+    const replacements = replacementFunctions(instance.exports);
     if (!tf.getKernel(tf.BatchMatMul, BACKEND)) throw new Error("tfjs-wasm's BatchMatMul is not registered");
     uninstallWasmKernels();
     const { pool, error: threadsError } = await startPool(options.threads);
     registerWasmBatchMatMul(run, memory, pool);
     if (options.fused ?? true) registerWasmFusedKernels(fused, memory);
-    // SplitV, Sum (wasm-split-sum.ts) and Identity (wasm-identity.ts) have tfjs's semantics:
+    // SplitV, Sum (wasm-replacements.ts) and Identity (wasm-identity.ts) have tfjs's semantics:
     // always in, whatever `fused`.
-    registerWasmSplitSum(splitSum, memory);
+    registerWasmReplacements(replacements, memory);
     registerWasmIdentity();
     return { installed: true, threads: pool?.threadCount ?? 1, ...(threadsError ? { threadsError } : {}) };
   } catch (e) {
@@ -101,6 +101,6 @@ export async function installWasmKernels(
 export function uninstallWasmKernels(): void {
   unregisterWasmIdentity();
   unregisterWasmFusedKernels();
-  unregisterWasmSplitSum();
+  unregisterWasmReplacements();
   unregisterWasmBatchMatMul();
 }

@@ -335,7 +335,7 @@ void bias_gelu(const float *x, const float *bias, float *out, u32 rows, u32 widt
 }
 
 /*
- * Two of tfjs-wasm's own kernels, for the shapes where they are slow (wasm-split-sum.ts):
+ * Two of tfjs-wasm's own kernels, for the shapes where they are slow (wasm-replacements.ts):
  * SplitV, which tfjs-wasm does with one JavaScript typed-array copy per row of each output, and
  * Sum, which it does by transposing the reduced axes last (bias and gain gradients: leading
  * axes) and then summing each row with one chain of scalar adds.

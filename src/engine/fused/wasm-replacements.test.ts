@@ -1,5 +1,5 @@
 /**
- * Our SplitV and Sum on wasm (wasm/kernels.c copy_rows and column_sum, wasm-split-sum.ts)
+ * Our SplitV, Sum and GatherV2 on wasm (wasm/kernels.c copy_rows and column_sum, wasm-replacements.ts)
  * against tfjs's: values on the cpu backend and with tfjs's wasm kernels, the cases handed back
  * to tfjs, gradients through both, and install / uninstall.
  */
@@ -9,7 +9,7 @@ import { tf, useBackend } from '../../node/tfjs-node';
 import { Rng } from '../rng';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { largestAbsDifference } from './compare';
-import { wasmSplitSumCalls } from './wasm-split-sum';
+import { wasmReplacementCalls } from './wasm-replacements';
 
 const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
 
@@ -37,11 +37,11 @@ async function threeWays(shape: number[], fn: (x: tf.Tensor) => tf.Tensor | tf.T
   await useBackend('wasm', { wasmKernels: false });
   const tfjs = run(shape, seed, fn);
   await useBackend('wasm');
-  const before = wasmSplitSumCalls();
+  const before = wasmReplacementCalls();
   expect(before, 'ours registered').not.toBeNull();
   const ours = run(shape, seed, fn);
-  const after = wasmSplitSumCalls() as { splitV: number; sum: number };
-  return { cpu, tfjs, ours, splitV: after.splitV - before!.splitV, sum: after.sum - before!.sum };
+  const after = wasmReplacementCalls() as { splitV: number; sum: number; gather: number };
+  return { cpu, tfjs, ours, splitV: after.splitV - before!.splitV, sum: after.sum - before!.sum, gather: after.gather - before!.gather };
 }
 
 beforeAll(async () => {
@@ -56,11 +56,11 @@ afterAll(async () => {
 describe('our SplitV on wasm', () => {
   test('a small case by hand', async () => {
     await useBackend('wasm');
-    const before = wasmSplitSumCalls()!.splitV;
+    const before = wasmReplacementCalls()!.splitV;
     const [a, b] = run([2, 3], 0, (x) => tf.split(x, [1, 2], 1), [1, 2, 3, 4, 5, 6]);
     expect(a).toEqual({ values: [1, 4], shape: [2, 1] });
     expect(b).toEqual({ values: [2, 3, 5, 6], shape: [2, 2] });
-    expect(wasmSplitSumCalls()!.splitV).toBe(before + 1);
+    expect(wasmReplacementCalls()!.splitV).toBe(before + 1);
   });
 
   test.each<[number[], number | number[], number]>([
@@ -83,23 +83,23 @@ describe('our SplitV on wasm', () => {
 
   test('int32 goes to tfjs', async () => {
     await useBackend('wasm');
-    const before = wasmSplitSumCalls()!.splitV;
+    const before = wasmReplacementCalls()!.splitV;
     const parts = tf.tidy(() => tf.split(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32'), [2, 1], 1).map((t) => Array.from(t.dataSync())));
     expect(parts).toEqual([[1, 2, 4, 5], [3, 6]]);
-    expect(wasmSplitSumCalls()!.splitV).toBe(before);
+    expect(wasmReplacementCalls()!.splitV).toBe(before);
   });
 });
 
 describe('our Sum on wasm', () => {
   test('small cases by hand: leading, middle and trailing axes, with and without keepDims', async () => {
     await useBackend('wasm');
-    const before = wasmSplitSumCalls()!.sum;
+    const before = wasmReplacementCalls()!.sum;
     expect(run([2, 3], 0, (x) => tf.sum(x, 0), [1, 2, 3, 4, 5, 6])).toEqual([{ values: [5, 7, 9], shape: [3] }]);
     expect(run([2, 2, 2], 0, (x) => tf.sum(x, [0, 1], true), [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([{ values: [16, 20], shape: [1, 1, 2] }]);
     expect(run([2, 2, 2], 0, (x) => tf.sum(x, 1), [1, 2, 3, 4, 5, 6, 7, 8])).toEqual([{ values: [4, 6, 12, 14], shape: [2, 2] }]);
     const rows = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25];
     expect(run([5, 5], 0, (x) => tf.sum(x, 1, true), rows)).toEqual([{ values: [15, 40, 65, 90, 115], shape: [5, 1] }]);
-    expect(wasmSplitSumCalls()!.sum).toBe(before + 4);
+    expect(wasmReplacementCalls()!.sum).toBe(before + 4);
   });
 
   test.each<[number[], number | number[], boolean]>([
@@ -153,9 +153,9 @@ describe('our Sum on wasm', () => {
     await useBackend('cpu');
     const cpu = f();
     await useBackend('wasm');
-    const before = wasmSplitSumCalls()!.sum;
+    const before = wasmReplacementCalls()!.sum;
     expect(f()).toEqual(cpu);
-    expect(wasmSplitSumCalls()!.sum).toBe(before);
+    expect(wasmReplacementCalls()!.sum).toBe(before);
   });
 });
 
@@ -176,26 +176,54 @@ test('gradients through split and sums on wasm are those on cpu', async () => {
   await useBackend('cpu');
   const cpu = grad();
   await useBackend('wasm');
-  const before = wasmSplitSumCalls()!;
+  const before = wasmReplacementCalls()!;
   const wasm = grad();
-  const after = wasmSplitSumCalls()!;
+  const after = wasmReplacementCalls()!;
   expect(after.splitV).toBeGreaterThan(before.splitV);
   expect(after.sum).toBeGreaterThan(before.sum);
   expect(largestAbsDifference(wasm, cpu)).toBeLessThan(1e-5);
 });
 
+describe('our GatherV2 on wasm', () => {
+  // Repeated, reordered and dropped rows; a cache's shape; one row of one value; a row kept from a 1-D tensor.
+  test.each<[number[], number[]]>([
+    [[5, 3, 4], [4, 0, 0, 2]],
+    [[8, 4, 7, 32], [7, 1, 2]],
+    [[3, 1], [2]],
+    [[6], [5, 0]],
+  ])('%j, first-axis rows %j: the values of tfjs, computed by ours', async (shape, rows) => {
+    const r = await threeWays(shape, (x) => tf.gather(x, tf.tensor1d(rows, 'int32')));
+    expect(r.ours).toEqual(r.cpu);
+    expect(r.ours).toEqual(r.tfjs);
+    expect(r.gather, 'computed by ours').toBe(1);
+  });
+
+  test('int32 values are copied too; another axis, and an index out of range, go to tfjs', async () => {
+    await useBackend('wasm');
+    const before = wasmReplacementCalls()!.gather;
+    const values = tf.tidy(() => Array.from(tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), tf.tensor1d([2, 0], 'int32')).dataSync()));
+    expect(values).toEqual([5, 6, 1, 2]);
+    expect(wasmReplacementCalls()!.gather).toBe(before + 1);
+    const columns = tf.tidy(() => Array.from(tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]), tf.tensor1d([1], 'int32'), 1).dataSync()));
+    expect(columns).toEqual([2, 4, 6]);
+    // tfjs's own error.
+    expect(() => tf.tidy(() => tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]), tf.tensor1d([3], 'int32')))).toThrow(/index value 3 is not in \[0, 2\]/);
+    expect(wasmReplacementCalls()!.gather).toBe(before + 1);
+  });
+});
+
 test('installed with the module whatever `fused`, taken out by uninstall; no tensor left behind', async () => {
   await useBackend('wasm');
-  expect(wasmSplitSumCalls()).not.toBeNull();
+  expect(wasmReplacementCalls()).not.toBeNull();
   uninstallWasmKernels();
-  expect(wasmSplitSumCalls()).toBeNull();
+  expect(wasmReplacementCalls()).toBeNull();
   // tfjs's own kernels are back and work.
   expect(run([2, 3], 0, (x) => tf.sum(x, 0), [1, 2, 3, 4, 5, 6])).toEqual([{ values: [5, 7, 9], shape: [3] }]);
   expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
-  expect(wasmSplitSumCalls()).not.toBeNull();
+  expect(wasmReplacementCalls()).not.toBeNull();
   // A broken module changes nothing.
   expect((await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
-  expect(wasmSplitSumCalls()).not.toBeNull();
+  expect(wasmReplacementCalls()).not.toBeNull();
   expect((await installWasmKernels(WASM)).installed).toBe(true);
 
   const x = tf.ones([32, 43, 384]);
