@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../workers/backend';
 import { attentionOps, fusedAttention } from '../src/engine/fused/attention';
 import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
-import { fusedVsOps } from '../src/engine/fused/compare';
+import { fusedVsOps, largestAbsDifference } from '../src/engine/fused/compare';
+import { fusedTokenEntropy, fusedTokenLogProbs, tokenEntropyOps, tokenLogProbsOps } from '../src/engine/fused/token-stats';
 import { adamWDifference, decodeStepDifference } from '../src/engine/fused/value-fixtures';
 import { FUSED_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
@@ -31,11 +32,15 @@ export interface WebGpuProbe {
   /**
    * Largest differences between each fused kernel and the tfjs ops: value, then the gradient for
    * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias;
-   * whole-sequence attention: qkv);
+   * whole-sequence attention: qkv; token statistics: the log-probabilities' value and logits
+   * gradient, then the entropy's value);
    * the decode-step attention and AdamW have no backward pass, so their values only (the grown
    * key and value caches and the attention output; the new moments and weights).
    */
-  fused: { layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; decodeAttention: number[]; adamW: number[] };
+  fused: {
+    layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; tokenStats: number[];
+    decodeAttention: number[]; adamW: number[];
+  };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -68,10 +73,16 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   const bias = causalBias([[1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 1]]);
   const qkv = [normal([2, 7, 45], 0, 1.5, 7)];
   const wholeAttention = await fusedVsOps((x) => fusedAttention(x!, bias, 3, 0.5), (x) => attentionOps(x!, bias, 3, 0.5), qkv);
-  tf.dispose([...ln, ...attention, ...mlp, ...qkv, bias]);
+  // Token statistics: 4 rows of 9 positions over a vocabulary of 7 (off the lanes).
+  const logits = [normal([4, 9, 7], 0, 3, 8)];
+  const targets = tf.tidy(() => tf.cast(tf.floor(tf.mul(tf.randomUniform([4, 9], 0, 1, 'float32', 9), 7)), 'int32'));
+  const logProbs = await fusedVsOps((l) => fusedTokenLogProbs(l!, targets), (l) => tokenLogProbsOps(l!, targets), logits);
+  const [fusedEntropy, opsEntropy] = [fusedTokenEntropy(logits[0]!), tokenEntropyOps(logits[0]!)];
+  const tokenStats = [...logProbs, largestAbsDifference(await fusedEntropy.data(), await opsEntropy.data())];
+  tf.dispose([...ln, ...attention, ...mlp, ...qkv, bias, ...logits, targets, fusedEntropy, opsEntropy]);
   // Off a multiple of 4: head width 5 over 7 keys; 37 weights.
   const decodeAttention = [await decodeStepDifference(3, 2, 6, 5)];
-  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, decodeAttention, adamW: [await adamWDifference(37)] };
+  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, tokenStats, decodeAttention, adamW: [await adamWDifference(37)] };
 }
 
 export async function probeWebGpu(): Promise<WebGpuProbe> {

@@ -13,6 +13,7 @@ import { BIAS_GELU_GRAD_KERNEL } from '../src/engine/fused/bias-gelu';
 import { ATTENTION_KERNELS } from '../src/engine/fused/attention';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from '../src/engine/fused/decode-attention';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL } from '../src/engine/fused/layer-norm';
+import { TOKEN_STATS_KERNELS } from '../src/engine/fused/token-stats';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { type BackendFigures, runBench } from '../src/bench/run-bench';
 import { buildReport, formatReport } from '../src/bench/report';
@@ -24,9 +25,10 @@ import { intFlag, intListFlag, listFlag, loadCheckpoint, parseOrExit } from './c
  * With our SIMD batched matmul and fused kernels (the lab's setting), with the matmul alone (the
  * fused ops as composite tfjs ops), with everything but the decode-step attention kernels
  * (sampling's attention as composite ops), but the backward-pass kernels (the fused ops'
- * gradients as tfjs ops) or but the whole-sequence attention (training's and scoring's), or with tfjs-wasm's own BatchMatMul and the composite ops.
+ * gradients as tfjs ops), but the whole-sequence attention (training's and scoring's) or but
+ * the token log-probability and entropy kernels, or with tfjs-wasm's own BatchMatMul and the composite ops.
  */
-const WASM_KERNELS = ['on', 'no-decode', 'no-backward', 'no-attention', 'matmul', 'off'] as const;
+const WASM_KERNELS = ['on', 'no-decode', 'no-backward', 'no-attention', 'no-token-stats', 'matmul', 'off'] as const;
 type WasmKernels = (typeof WASM_KERNELS)[number];
 /** The report's names for wasm runs without some of our kernels; 'wasm' (its ratios) stays the lab's setting. */
 const WASM_LABELS: Record<WasmKernels, string> = {
@@ -34,6 +36,7 @@ const WASM_LABELS: Record<WasmKernels, string> = {
   'no-decode': 'wasm, no decode-step kernels',
   'no-backward': 'wasm, no backward kernels',
   'no-attention': 'wasm, no whole-sequence attention kernels',
+  'no-token-stats': 'wasm, no token log-prob and entropy kernels',
   matmul: 'wasm, no fused kernels',
   off: 'wasm, tfjs BatchMatMul',
 };
@@ -42,6 +45,7 @@ const LEFT_OUT: Partial<Record<WasmKernels, string[]>> = {
   'no-decode': [APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL],
   'no-backward': [LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL],
   'no-attention': [...ATTENTION_KERNELS],
+  'no-token-stats': [...TOKEN_STATS_KERNELS],
 };
 
 /** A wasm run's name: its kernels, and its matmul threads when not the default (every core). */
@@ -60,7 +64,7 @@ const program = new Command()
   .name('bench')
   .description('Benchmark sampling and GRPO updates on the Node backends, against PyTorch on the CPU')
   .option('--backends <list>', `comma-separated (${NODE_BACKENDS.join(', ')})`, listFlag('backends', NODE_BACKENDS), [...NODE_BACKENDS])
-  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul and fused kernels; no-decode / no-backward / no-attention: all but the decode-step attention / the backward-pass kernels / the whole-sequence attention; matmul: our matmul only; off: tfjs-wasm's own kernels; e.g. matmul,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
+  .option('--wasm-kernels <list>', "on: wasm with our SIMD batched matmul and fused kernels; no-decode / no-backward / no-attention / no-token-stats: all but the decode-step attention / the backward-pass kernels / the whole-sequence attention / the token log-prob and entropy kernels; matmul: our matmul only; off: tfjs-wasm's own kernels; e.g. matmul,on: both in one run (A/B)", listFlag('wasm-kernels', WASM_KERNELS), ['on'])
   .option('--wasm-threads <list>', `threads sharing a large wasm matmul, this one included (default ${DEFAULT_WASM_THREADS}: every core); e.g. 1,${DEFAULT_WASM_THREADS}: both in one run (A/B)`, intListFlag('wasm-threads', 1), [DEFAULT_WASM_THREADS])
   .option('--sizes <list>', `comma-separated model sizes (${BENCH_SIZES.join(', ')})`, listFlag('sizes', Object.keys(MODEL_SIZES) as ModelSizeName[]), ['small', 'default'])
   .option('--quick', 'small shapes, one repeat: a smoke test in seconds, not a measurement', false)

@@ -27,6 +27,7 @@ import { layerNorm } from './fused/layer-norm';
 import { maskedSoftmax } from './fused/masked-softmax';
 import { appendHeads, decodeAttention, QKV_PART } from './fused/decode-attention';
 import { attention } from './fused/attention';
+import * as tokenStats from './fused/token-stats';
 import { mergeHeads, splitHeads } from './heads';
 import { type ModelConfig, parameterCount } from './model-config';
 import { Rng } from './rng';
@@ -356,16 +357,12 @@ export function positionsFor(valid: number[][], anchorColumn: number, anchor: nu
   return valid.map((row) => row.map((v, col) => (v === 1 ? anchor + col - anchorColumn : 0)));
 }
 
-/** Log-probability of each next token: logits [B, T, V], targets [B, T] → [B, T]. */
+/** Log-probability of each next token: logits [B, T, V], targets [B, T] → [B, T] (fused/token-stats.ts). */
 export function tokenLogProbs(logits: tf.Tensor3D, targets: tf.Tensor2D): tf.Tensor2D {
-  const V = logits.shape[2];
-  const logp = tf.logSoftmax(logits, -1);
-  const oneHot = tf.cast(tf.oneHot(targets, V), 'float32'); // one-hot pick: gather has no gradient on wasm
-  return tf.sum(tf.mul(logp, oneHot), -1) as tf.Tensor2D;
+  return tokenStats.tokenLogProbs(logits, targets) as tf.Tensor2D;
 }
 
-/** Entropy of each position's next-token distribution: logits [B, T, V] → [B, T] (nats). */
+/** Entropy of each position's next-token distribution: logits [B, T, V] → [B, T] (nats; no gradient where fused). */
 export function tokenEntropy(logits: tf.Tensor3D): tf.Tensor2D {
-  const logp = tf.logSoftmax(logits, -1);
-  return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor2D;
+  return tokenStats.tokenEntropy(logits) as tf.Tensor2D;
 }

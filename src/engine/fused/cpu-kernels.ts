@@ -13,6 +13,7 @@ import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention
 import { FUSED_KERNELS, fusedOutputShape } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
 
 /** The two methods of tfjs's cpu backend these kernels use (its class is not exported with types). */
 interface CpuBackend {
@@ -245,6 +246,41 @@ function attentionGrad(read: (t: tf.TensorInfo) => Float32Array, { dy, qkv, prob
   return out;
 }
 
+/** Each row of V logits as its maximum m, Z = Σ exp(l − m), and the row's start. */
+function logitRows(logits: tf.TensorInfo, values: Float32Array): Array<{ base: number; m: number; z: number }> {
+  const V = logits.shape.at(-1) as number;
+  return Array.from({ length: values.length / V }, (_, r) => {
+    const row = values.subarray(r * V, (r + 1) * V);
+    const m = Math.max(...row);
+    return { base: r * V, m, z: row.reduce((t, l) => t + Math.exp(l - m), 0) };
+  });
+}
+
+function tokenLogProbs(read: (t: tf.TensorInfo) => Float32Array, { logits, targets }: Record<string, tf.TensorInfo>): Float32Array {
+  const [l, t] = [read(logits!), read(targets!)];
+  return Float32Array.from(logitRows(logits!, l), ({ base, m, z }, r) => l[base + t[r]!]! - m - Math.log(z));
+}
+
+function tokenLogProbsGrad(read: (t: tf.TensorInfo) => Float32Array, { logits, targets, dy }: Record<string, tf.TensorInfo>): Float32Array {
+  const [l, t, g] = [read(logits!), read(targets!), read(dy!)];
+  const V = logits!.shape.at(-1) as number;
+  const out = new Float32Array(l.length);
+  logitRows(logits!, l).forEach(({ base, m, z }, r) => {
+    for (let j = 0; j < V; j++) out[base + j] = g[r]! * ((j === t[r] ? 1 : 0) - Math.exp(l[base + j]! - m) / z);
+  });
+  return out;
+}
+
+function tokenEntropy(read: (t: tf.TensorInfo) => Float32Array, { logits }: Record<string, tf.TensorInfo>): Float32Array {
+  const l = read(logits!);
+  const V = logits!.shape.at(-1) as number;
+  return Float32Array.from(logitRows(logits!, l), ({ base, m, z }) => {
+    let weighted = 0;
+    for (let j = 0; j < V; j++) weighted += Math.exp(l[base + j]! - m) * (l[base + j]! - m);
+    return Math.log(z) - weighted / z;
+  });
+}
+
 /** Each fused kernel in plain JavaScript, by name; also the wasm kernels' fallback (wasm-fused-kernels.ts). */
 export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [LAYER_NORM_KERNEL]: layerNorm,
@@ -260,6 +296,9 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [ATTENTION_PROBS_KERNEL]: attentionProbs,
   [ATTENTION_VALUES_KERNEL]: attentionValues,
   [ATTENTION_GRAD_KERNEL]: attentionGrad,
+  [TOKEN_LOGPROBS_KERNEL]: tokenLogProbs,
+  [TOKEN_LOGPROBS_GRAD_KERNEL]: tokenLogProbsGrad,
+  [TOKEN_ENTROPY_KERNEL]: tokenEntropy,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */

@@ -5,16 +5,17 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
-import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_KERNELS, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_KERNEL, TOKEN_STATS_KERNELS } from './token-stats';
 
 export const FUSED_KERNELS: readonly string[] = [
   LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
   LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL,
-  ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, ATTENTION_GRAD_KERNEL,
+  ...ATTENTION_KERNELS, ...TOKEN_STATS_KERNELS,
 ];
 
 /** The optimiser's kernels: a model's forward and backward passes run every other one. */
@@ -37,6 +38,9 @@ const OUTPUT_SHAPES: Record<string, (inputs: Inputs, attrs: Attrs) => number[]> 
   [ATTENTION_VALUES_KERNEL]: ({ qkv }) => [qkv!.shape[0] as number, qkv!.shape[1] as number, (qkv!.shape[2] as number) / 3],
   // dy [B, T, d] → [B, T, 3d]
   [ATTENTION_GRAD_KERNEL]: ({ qkv }) => qkv!.shape,
+  // logits [..., V] → [...]
+  [TOKEN_LOGPROBS_KERNEL]: ({ logits }) => logits!.shape.slice(0, -1),
+  [TOKEN_ENTROPY_KERNEL]: ({ logits }) => logits!.shape.slice(0, -1),
 };
 
 /** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless listed above. */

@@ -10,9 +10,13 @@ import { MASKED } from '../model';
 import { wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, biasGeluOps, fusedBiasGelu } from './bias-gelu';
-import { fusedVsOps } from './compare';
+import { fusedVsOps, largestAbsDifference } from './compare';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { ATTENTION_KERNELS, attentionOps, fusedAttention } from './attention';
+import {
+  TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL,
+  fusedTokenEntropy, fusedTokenLogProbs, tokenEntropyOps, tokenLogProbsOps,
+} from './token-stats';
 import { adamWDifference, decodeStepDifference } from './value-fixtures';
 import { ADAMW_KERNELS, FUSED_KERNELS } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, fusedLayerNorm, layerNormOps } from './layer-norm';
@@ -157,6 +161,22 @@ describe('the fused kernels on wasm', () => {
     tf.dispose([qkv, bias]);
   });
 
+  // The model's vocabulary (70), one off a multiple of 4 (the lanes), and the smallest (tfjs's one-hot needs 2).
+  test.each([[[4, 43, 70]], [[3, 7]], [[2, 2]]])('token log-probabilities and entropy of logits %j: the composite values and gradient, computed by our module', async (shape) => {
+    const V = shape.at(-1) as number;
+    const logits = tf.randomNormal(shape, 0, 4, 'float32', 23);
+    const targets = tf.tidy(() => tf.cast(tf.floor(tf.mul(tf.randomUniform(shape.slice(0, -1), 0, 1, 'float32', 24), V)), 'int32'));
+    const calls = wasmFusedKernelCalls() as number;
+    const [value, dlogits] = await fusedVsOps((l) => fusedTokenLogProbs(l!, targets), (l) => tokenLogProbsOps(l!, targets), [logits]);
+    expect(value).toBeLessThan(1e-5);
+    expect(dlogits).toBeLessThan(1e-6);
+    const [fused, ops] = [fusedTokenEntropy(logits), tokenEntropyOps(logits)];
+    expect(largestAbsDifference(await fused.data(), await ops.data())).toBeLessThan(1e-5);
+    // The log-probabilities three times and their gradient once; the entropy once.
+    expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 3 + 1 + 1);
+    tf.dispose([logits, targets, fused, ops]);
+  });
+
   test('AdamW: the fused kernels give the ops\' new weights and moments, computed by our module (odd length: the SIMD tail)', async () => {
     const calls = wasmFusedKernelCalls() as number;
     expect(await adamWDifference(23, 40)).toBeLessThan(1e-6);
@@ -191,12 +211,13 @@ describe('the model on wasm with the fused kernels', () => {
     const p = randomParams();
     // Generation and a gradient: the forward kernels, the decode step's and the backward ones.
     const names = await kernelNames(p);
-    // All but the optimiser's (optim.test.ts checks those).
-    for (const name of FUSED_KERNELS.filter((k) => !ADAMW_KERNELS.includes(k))) expect(names, name).toContain(name);
+    // All but the optimiser's and the entropy metric's (optim.test.ts and token-stats.test.ts check those).
+    for (const name of FUSED_KERNELS.filter((k) => !ADAMW_KERNELS.includes(k) && k !== TOKEN_ENTROPY_KERNEL)) expect(names, name).toContain(name);
     for (const op of ['Softmax', 'Sigmoid', 'Sqrt', 'Rsqrt']) expect(names, op).not.toContain(op);
     expect([
       LAYER_NORM_KERNEL, MASKED_SOFTMAX_KERNEL, BIAS_GELU_KERNEL, APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL,
       LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ...ADAMW_KERNELS, ...ATTENTION_KERNELS,
+      TOKEN_LOGPROBS_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_ENTROPY_KERNEL,
     ]).toEqual(FUSED_KERNELS);
     tf.dispose(Object.values(p));
   });

@@ -19,6 +19,7 @@ import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
 import { fusedOutputShape } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 
 const BACKEND = 'wasm';
@@ -38,6 +39,9 @@ type DecodeAttentionFn = (
 ) => void;
 type AttentionProbsFn = (qkv: number, mask: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number) => void;
 type AttentionValuesFn = (probs: number, qkv: number, out: number, batch: number, heads: number, t: number, headDim: number, scratch: number) => void;
+type TokenLogProbsFn = (logits: number, targets: number, out: number, rows: number, vocab: number) => void;
+type TokenLogProbsGradFn = (logits: number, targets: number, dy: number, out: number, rows: number, vocab: number) => void;
+type TokenEntropyFn = (logits: number, out: number, rows: number, vocab: number) => void;
 type AttentionGradFn = (
   dy: number, qkv: number, probs: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number,
 ) => void;
@@ -88,6 +92,14 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
   const attentionProbs = exported<AttentionProbsFn>(exports, 'attention_probs');
   const attentionValues = exported<AttentionValuesFn>(exports, 'attention_values');
   const attentionGrad = exported<AttentionGradFn>(exports, 'attention_grad');
+  const tokenLogProbs = exported<TokenLogProbsFn>(exports, 'token_logprobs');
+  const tokenLogProbsGrad = exported<TokenLogProbsGradFn>(exports, 'token_logprobs_grad');
+  const tokenEntropy = exported<TokenEntropyFn>(exports, 'token_entropy');
+  /** Rows and vocabulary of logits [..., V]. */
+  const rowsOf = (logits: tf.TensorInfo): [number, number] => {
+    const V = logits.shape.at(-1) as number;
+    return [tf.util.sizeFromShape(logits.shape) / V, V];
+  };
   return {
     [LAYER_NORM_KERNEL]: (ptr, out, { x, gain, bias }, { eps }) => {
       const width = x!.shape.at(-1) as number;
@@ -142,6 +154,9 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
       // dS for every head of a row, then the packing.
       attentionGrad(ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, hd, scale!, scratch(H * T * T + attentionPackFloats(T, hd)));
     },
+    [TOKEN_LOGPROBS_KERNEL]: (ptr, out, { logits, targets }) => tokenLogProbs(ptr(logits!), ptr(targets!), out, ...rowsOf(logits!)),
+    [TOKEN_LOGPROBS_GRAD_KERNEL]: (ptr, out, { logits, targets, dy }) => tokenLogProbsGrad(ptr(logits!), ptr(targets!), ptr(dy!), out, ...rowsOf(logits!)),
+    [TOKEN_ENTROPY_KERNEL]: (ptr, out, { logits }) => tokenEntropy(ptr(logits!), out, ...rowsOf(logits!)),
   };
 }
 

@@ -8,3 +8,4 @@ import './bias-gelu-webgpu';
 import './decode-attention-webgpu';
 import './adamw-webgpu';
 import './attention-webgpu';
+import './token-stats-webgpu';

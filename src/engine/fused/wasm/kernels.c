@@ -743,3 +743,93 @@ void attention_grad(const float *dy, const float *qkv, const float *probs, float
     matmul_strided(ds, x, o + d, heads, t, hd, t, tt, 1, t, hd, row, 1, hd, row, pack);    /* dK = dS^T Q */
   }
 }
+
+/*
+ * What the trainers read off the logits (token-stats.ts; cpu-kernels.ts is the reference): per
+ * row of v logits with maximum m and Z = sum of exp(l - m), the target's log-probability, its
+ * gradient and the entropy. Targets arrive as floats.
+ */
+
+/*
+ * log(x) for a positive normal x (here Z, between 1 and v), without libm: x = 2^e f with f in
+ * [sqrt(1/2), sqrt(2)), log f = 2 atanh((f - 1) / (f + 1)) by its odd series to s^9 (|s| <= 0.172,
+ * truncation below 1e-8), plus e ln 2.
+ */
+static inline float log_positive(float x) {
+  union { float f; u32 i; } u = { x };
+  int e = (int)((u.i >> 23) & 0xffu) - 127;
+  u.i = (u.i & 0x007fffffu) | 0x3f800000u;
+  float f = u.f;
+  if (f > 1.41421356f) {
+    f *= 0.5f;
+    e += 1;
+  }
+  const float s = (f - 1.0f) / (f + 1.0f), s2 = s * s;
+  const float series = s * (2.0f + s2 * (2.0f / 3.0f + s2 * (2.0f / 5.0f + s2 * (2.0f / 7.0f + s2 * (2.0f / 9.0f)))));
+  return (float)e * 0.693147180559945f + series;
+}
+
+/* A row's maximum m and Z = sum of exp(l - m); lanes past the row count as -inf and 0. */
+static inline void softmax_terms(const float *l, u32 v, float *max, float *z) {
+  const v128_t minus_inf = splat(-__builtin_inff());
+  v128_t vmax = minus_inf;
+  for (u32 j = 0; j < v; j += 4) {
+    const u32 lanes = v - j < 4 ? v - j : 4;
+    vmax = wasm_f32x4_pmax(vmax, wasm_v128_bitselect(load_lanes(l + j, lanes), minus_inf, lane_mask(lanes)));
+  }
+  const float m = hmax(vmax);
+  const v128_t vm = splat(m);
+  v128_t acc = splat(0.0f);
+  for (u32 j = 0; j < v; j += 4) {
+    const u32 lanes = v - j < 4 ? v - j : 4;
+    acc = wasm_f32x4_add(acc, wasm_v128_and(exp4(wasm_f32x4_sub(load_lanes(l + j, lanes), vm)), lane_mask(lanes)));
+  }
+  *max = m;
+  *z = hsum(acc);
+}
+
+/* GrpoTokenLogProbs: out[r] = l[t] - m - log Z for each row's target t. */
+__attribute__((export_name("token_logprobs")))
+void token_logprobs(const float *logits, const float *targets, float *out, u32 rows, u32 v) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *l = logits + r * v;
+    float m, z;
+    softmax_terms(l, v, &m, &z);
+    out[r] = l[(u32)targets[r]] - m - log_positive(z);
+  }
+}
+
+/* GrpoTokenLogProbsGrad: out[r][j] = dy[r] * ((j == t) - exp(l[j] - m) / Z). */
+__attribute__((export_name("token_logprobs_grad")))
+void token_logprobs_grad(const float *logits, const float *targets, const float *dy, float *out, u32 rows, u32 v) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *l = logits + r * v;
+    float *o = out + r * v;
+    float m, z;
+    softmax_terms(l, v, &m, &z);
+    const v128_t vm = splat(m), scale = splat(-dy[r] / z);
+    for (u32 j = 0; j < v; j += 4) {
+      const u32 lanes = v - j < 4 ? v - j : 4;
+      store_lanes(o + j, wasm_f32x4_mul(exp4(wasm_f32x4_sub(load_lanes(l + j, lanes), vm)), scale), lanes);
+    }
+    o[(u32)targets[r]] += dy[r];
+  }
+}
+
+/* GrpoTokenEntropy: out[r] = log Z - sum of exp(l - m) (l - m) / Z. */
+__attribute__((export_name("token_entropy")))
+void token_entropy(const float *logits, float *out, u32 rows, u32 v) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *l = logits + r * v;
+    float m, z;
+    softmax_terms(l, v, &m, &z);
+    const v128_t vm = splat(m);
+    v128_t acc = splat(0.0f);
+    for (u32 j = 0; j < v; j += 4) {
+      const u32 lanes = v - j < 4 ? v - j : 4;
+      const v128_t x = wasm_f32x4_sub(load_lanes(l + j, lanes), vm);
+      acc = wasm_f32x4_add(acc, wasm_v128_and(wasm_f32x4_mul(exp4(x), x), lane_mask(lanes)));
+    }
+    out[r] = log_positive(z) - hsum(acc) / z;
+  }
+}
