@@ -90,6 +90,25 @@ describe('the fused kernels on wasm', () => {
     expect(diffs[0]).toBeLessThan(1e-5);
   });
 
+  // 4-row groups and the rows after them; widths with and without a tail past the last 4 columns.
+  test.each([[[9, 128]], [[6, 37]], [[3, 5]]])('layer norm %j gives the floats of a one-row float32 loop in column order (tfjs\'s Mean), bit for bit', async (shape) => {
+    const [rows, width] = shape as [number, number];
+    const eps = 1e-5;
+    const [x, gain, bias] = [tf.randomNormal(shape, 2, 3, 'float32', 4), tf.randomNormal([width], 1, 0.3, 'float32', 5), tf.randomNormal([width], 0, 1, 'float32', 6)];
+    const y = tf.engine().runKernel(LAYER_NORM_KERNEL, { x, gain, bias }, { eps }) as tf.Tensor;
+    const [xs, g, b, got] = (await Promise.all([x.data(), gain.data(), bias.data(), y.data()])) as Float32Array[];
+    const f = Math.fround;
+    const expected = new Float32Array(rows * width);
+    for (let r = 0; r < rows; r++) {
+      const row = xs!.subarray(r * width, (r + 1) * width);
+      const mean = f(row.reduce((t, v) => f(t + v), 0) / width);
+      const sd = f(Math.sqrt(f(f(row.reduce((t, v) => f(t + f(f(v - mean) * f(v - mean))), 0) / width) + f(eps))));
+      row.forEach((v, j) => { expected[r * width + j] = f(f(f(f(v - mean) / sd) * g![j]!) + b![j]!); });
+    }
+    expect(Array.from(got!)).toEqual(Array.from(expected));
+    tf.dispose([x, gain, bias, y]);
+  });
+
   test.each([[[2, 3, 4, 6]], [[2, 4, 1, 45]], [[3, 2, 5, 7]], [[1, 1, 3, 3]], [[2, 4, 44, 44]]])('masked softmax %j: the values and gradients of the ops, masked keys 0', async (shape) => {
     const [B, H, T, Tk] = shape as [number, number, number, number];
     const scale = 1 / Math.sqrt(8);

@@ -232,32 +232,49 @@ static inline void store_tail(float *p, v128_t v, u32 count) {
   if (count > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
 }
 
+/* One row of layer norm's output from its mean and standard deviation. A divide, not a multiply
+   by 1 / sd: the ops' rounding, one step fewer. */
+static inline void normalise_row(const float *xr, const float *gain, const float *bias, float *o, u32 width, float mean, float sd) {
+  const u32 body = width & ~3u;
+  const v128_t vmean = splat(mean), vsd = splat(sd);
+  for (u32 j = 0; j < body; j += 4) {
+    const v128_t xhat = wasm_f32x4_div(wasm_f32x4_sub(wasm_v128_load(xr + j), vmean), vsd);
+    wasm_v128_store(o + j, wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gain + j)), wasm_v128_load(bias + j)));
+  }
+  for (u32 j = body; j < width; j++) o[j] = (xr[j] - mean) / sd * gain[j] + bias[j];
+}
+
+static v128_t four_row_sums(const float *x, u32 n, v128_t centre, int squares);
+
 /*
  * GrpoLayerNorm: each row of `width` floats, out = (x - mean) / sqrt(var + eps) * gain + bias,
- * mean and variance (biased) in two passes like tf.moments.
+ * mean and variance (biased) in two passes like tf.moments. The sums run in column order, one
+ * chain per row, like tfjs's Mean (a 4-lane sum of one row would round differently, enough to
+ * move the model's logits by a few ulps); four rows share each add (four_row_sums), so the
+ * floats are those of a one-row loop.
  */
 __attribute__((export_name("layer_norm")))
 void layer_norm(const float *x, const float *gain, const float *bias, float *out, u32 rows, u32 width, float eps) {
-  const u32 body = width & ~3u;
-  for (u32 row = 0; row < rows; row++) {
+  const v128_t vwidth = splat((float)width), veps = splat(eps);
+  u32 row = 0;
+  for (; row + 4 <= rows; row += 4) {
     const float *xr = x + row * width;
     float *o = out + row * width;
-    /* Sums in order, one lane, like tfjs's Mean: a 4-lane sum would round differently, enough
-       to move the model's logits by a few ulps (the normalise below is the costly part anyway). */
+    const v128_t mean = wasm_f32x4_div(four_row_sums(xr, width, splat(0.0f), 0), vwidth);
+    const v128_t sd = wasm_f32x4_sqrt(wasm_f32x4_add(wasm_f32x4_div(four_row_sums(xr, width, mean, 1), vwidth), veps));
+    normalise_row(xr, gain, bias, o, width, wasm_f32x4_extract_lane(mean, 0), wasm_f32x4_extract_lane(sd, 0));
+    normalise_row(xr + width, gain, bias, o + width, width, wasm_f32x4_extract_lane(mean, 1), wasm_f32x4_extract_lane(sd, 1));
+    normalise_row(xr + 2 * width, gain, bias, o + 2 * width, width, wasm_f32x4_extract_lane(mean, 2), wasm_f32x4_extract_lane(sd, 2));
+    normalise_row(xr + 3 * width, gain, bias, o + 3 * width, width, wasm_f32x4_extract_lane(mean, 3), wasm_f32x4_extract_lane(sd, 3));
+  }
+  for (; row < rows; row++) {
+    const float *xr = x + row * width;
     float sum = 0.0f;
     for (u32 j = 0; j < width; j++) sum += xr[j];
     const float mean = sum / (float)width;
-    const v128_t vmean = splat(mean);
     float sq = 0.0f;
     for (u32 j = 0; j < width; j++) sq += (xr[j] - mean) * (xr[j] - mean);
-    /* A divide, not a multiply by 1 / sd: the ops' rounding, one step fewer. */
-    const float sd = __builtin_sqrtf(sq / (float)width + eps);
-    const v128_t vsd = splat(sd);
-    for (u32 j = 0; j < body; j += 4) {
-      const v128_t xhat = wasm_f32x4_div(wasm_f32x4_sub(wasm_v128_load(xr + j), vmean), vsd);
-      wasm_v128_store(o + j, wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gain + j)), wasm_v128_load(bias + j)));
-    }
-    for (u32 j = body; j < width; j++) o[j] = (xr[j] - mean) / sd * gain[j] + bias[j];
+    normalise_row(xr, gain, bias, out + row * width, width, mean, __builtin_sqrtf(sq / (float)width + eps));
   }
 }
 
@@ -430,25 +447,34 @@ static inline void transpose4(v128_t v0, v128_t v1, v128_t v2, v128_t v3, v128_t
 }
 
 /*
- * out[r] = the sum of x[r * n + j] over j in [0, n): the row sums of a rows x n matrix, each in
- * column order from 0 like tfjs's Sum (so the same floats). One row's sum is a chain of
- * dependent adds; here lane i of a vector carries row r + i, fed the 4 x 4 blocks transposed,
- * so four rows advance per add.
+ * Lane i: the sum over j in [0, n) of x[i * n + j], or with `squares` of (x[i * n + j] - centre_i)^2,
+ * in column order from 0: the floats a one-lane loop over each row gives. One row's sum is a
+ * chain of dependent adds; here lane i carries row i, fed the 4 x 4 blocks transposed, so four
+ * rows advance per add.
  */
+static v128_t four_row_sums(const float *x, u32 n, v128_t centre, int squares) {
+  const u32 body = n & ~3u;
+  const float *x0 = x, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+  v128_t acc = splat(0.0f), c[4];
+  for (u32 j = 0; j < body; j += 4) {
+    transpose4(wasm_v128_load(x0 + j), wasm_v128_load(x1 + j), wasm_v128_load(x2 + j), wasm_v128_load(x3 + j), &c[0], &c[1], &c[2], &c[3]);
+    for (u32 k = 0; k < 4; k++) {
+      const v128_t d = wasm_f32x4_sub(c[k], centre);
+      acc = wasm_f32x4_add(acc, squares ? wasm_f32x4_mul(d, d) : c[k]);
+    }
+  }
+  for (u32 j = body; j < n; j++) {
+    const v128_t v = wasm_f32x4_make(x0[j], x1[j], x2[j], x3[j]), d = wasm_f32x4_sub(v, centre);
+    acc = wasm_f32x4_add(acc, squares ? wasm_f32x4_mul(d, d) : v);
+  }
+  return acc;
+}
+
+/* out[r] = the sum of x[r * n + j] over j in [0, n): the row sums of a rows x n matrix, like tfjs's Sum. */
 __attribute__((export_name("row_sum")))
 void row_sum(const float *x, float *out, u32 rows, u32 n) {
-  const u32 body = n & ~3u;
   u32 r = 0;
-  for (; r + 4 <= rows; r += 4) {
-    const float *x0 = x + r * n, *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
-    v128_t acc = splat(0.0f), c0, c1, c2, c3;
-    for (u32 j = 0; j < body; j += 4) {
-      transpose4(wasm_v128_load(x0 + j), wasm_v128_load(x1 + j), wasm_v128_load(x2 + j), wasm_v128_load(x3 + j), &c0, &c1, &c2, &c3);
-      acc = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_add(acc, c0), c1), c2), c3);
-    }
-    for (u32 j = body; j < n; j++) acc = wasm_f32x4_add(acc, wasm_f32x4_make(x0[j], x1[j], x2[j], x3[j]));
-    wasm_v128_store(out + r, acc);
-  }
+  for (; r + 4 <= rows; r += 4) wasm_v128_store(out + r, four_row_sums(x + r * n, n, splat(0.0f), 0));
   for (; r < rows; r++) {
     float a = 0.0f;
     for (u32 j = 0; j < n; j++) a += x[r * n + j];
