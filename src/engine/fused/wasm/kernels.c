@@ -27,6 +27,16 @@
 
 typedef uint32_t u32;
 
+/* The transpose of the 4 x 4 block in rows v0..v3: c[j] = (v0[j], v1[j], v2[j], v3[j]). */
+static inline void transpose4(v128_t v0, v128_t v1, v128_t v2, v128_t v3, v128_t *c0, v128_t *c1, v128_t *c2, v128_t *c3) {
+  const v128_t t0 = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7);
+  const v128_t t2 = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7);
+  *c0 = wasm_i64x2_shuffle(t0, t2, 0, 2);
+  *c1 = wasm_i64x2_shuffle(t0, t2, 1, 3);
+  *c2 = wasm_i64x2_shuffle(t1, t3, 0, 2);
+  *c3 = wasm_i64x2_shuffle(t1, t3, 1, 3);
+}
+
 /* Pack B[k][j] = b[k * ks + j * js] for j in [0, n) into panels of NR columns. */
 static void pack_b(const float *b, u32 k, u32 n, u32 ks, u32 js, float *packed) {
   for (u32 j0 = 0; j0 < n; j0 += NR) {
@@ -38,6 +48,18 @@ static void pack_b(const float *b, u32 k, u32 n, u32 ks, u32 js, float *packed) 
         const float *src = b + p * ks + j0;
         wasm_v128_store(panel + p * NR, wasm_v128_load(src));
         wasm_v128_store(panel + p * NR + 4, wasm_v128_load(src + 4));
+      }
+    } else if (ks == 1 && cols == NR && (k & 3) == 0) {
+      /* Columns of B are contiguous (B transposed, as q kᵀ reads k): 4 x 4 blocks, transposed. */
+      const float *c = b + j0 * js;
+      for (u32 p = 0; p < k; p += 4) {
+        v128_t t[8];
+        transpose4(wasm_v128_load(c + p), wasm_v128_load(c + js + p), wasm_v128_load(c + 2 * js + p), wasm_v128_load(c + 3 * js + p), &t[0], &t[1], &t[2], &t[3]);
+        transpose4(wasm_v128_load(c + 4 * js + p), wasm_v128_load(c + 5 * js + p), wasm_v128_load(c + 6 * js + p), wasm_v128_load(c + 7 * js + p), &t[4], &t[5], &t[6], &t[7]);
+        for (u32 q = 0; q < 4; q++) {
+          wasm_v128_store(panel + (p + q) * NR, t[q]);
+          wasm_v128_store(panel + (p + q) * NR + 4, t[4 + q]);
+        }
       }
     } else {
       for (u32 p = 0; p < k; p++) {
@@ -434,16 +456,6 @@ void column_sum(const float *x, float *out, u32 outer, u32 rows, u32 n) {
       }
     }
   }
-}
-
-/* The transpose of the 4 x 4 block in rows v0..v3: c[j] = (v0[j], v1[j], v2[j], v3[j]). */
-static inline void transpose4(v128_t v0, v128_t v1, v128_t v2, v128_t v3, v128_t *c0, v128_t *c1, v128_t *c2, v128_t *c3) {
-  const v128_t t0 = wasm_i32x4_shuffle(v0, v1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(v0, v1, 2, 6, 3, 7);
-  const v128_t t2 = wasm_i32x4_shuffle(v2, v3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(v2, v3, 2, 6, 3, 7);
-  *c0 = wasm_i64x2_shuffle(t0, t2, 0, 2);
-  *c1 = wasm_i64x2_shuffle(t0, t2, 1, 3);
-  *c2 = wasm_i64x2_shuffle(t1, t3, 0, 2);
-  *c3 = wasm_i64x2_shuffle(t1, t3, 1, 3);
 }
 
 /*
