@@ -24,11 +24,10 @@ import { wasmBatchMatMulInstalled } from './fused/batch-matmul-wasm';
 import { biasGelu } from './fused/bias-gelu';
 import { customGradOp } from './fused/fused-op';
 import { layerNorm } from './fused/layer-norm';
-import { maskedSoftmax } from './fused/masked-softmax';
 import { appendHeads, decodeAttention, QKV_PART } from './fused/decode-attention';
 import { attention } from './fused/attention';
 import * as tokenStats from './fused/token-stats';
-import { mergeHeads, splitHeads } from './heads';
+import { attendHeads, splitHeads } from './heads';
 import { type ModelConfig, parameterCount } from './model-config';
 import { Rng } from './rng';
 
@@ -228,8 +227,7 @@ function fullAttention(
     k = tf.concat([pastK, k], 2);
     v = tf.concat([pastV, v], 2);
   }
-  const probs = maskedSoftmax(tf.matMul(qh, k, false, true), bias, scale); // [B, H, T, Tk]
-  return { attn: mergeHeads(tf.matMul(probs, v)), k, v };
+  return { attn: attendHeads(qh, k, v, bias, scale), k, v };
 }
 
 /**

@@ -112,16 +112,17 @@ function* generateOnHost(p: Params, c: ModelConfig, rows: PaddedPrompts, o: Samp
     logits.dispose();
     // Every prompt's draw, in the batch or not: the stream stays the same whatever has left it.
     const u = nextDraws(draws, B);
-    const next = batch.map((b, i) => (done[b] ? o.padId : chooseToken(rowLogits[i] as Float32Array, o, u[b] as number)));
+    // Every row in the batch is still running (a stopped row leaves it below), so each takes a
+    // token, visible to later queries, a stop token included.
     batch.forEach((b, i) => {
-      if (done[b]) return;
-      (completions[b] as number[]).push(next[i] as number);
-      if (o.stopIds.includes(next[i] as number)) done[b] = true;
+      const id = chooseToken(rowLogits[i] as Float32Array, o, u[b] as number);
+      (completions[b] as number[]).push(id);
+      (padded[b] as number[]).push(id);
+      (valid[b] as number[]).push(1);
+      if (o.stopIds.includes(id)) done[b] = true;
     });
-    batch.forEach((b, i) => (valid[b] as number[]).push(done[b] && !o.stopIds.includes(next[i] as number) ? 0 : 1));
-    if (batch.every((b) => done[b]) || step === o.maxNewTokens - 1) break;
-    batch.forEach((b, i) => (padded[b] as number[]).push(next[i] as number));
     const running = batch.flatMap((b, i) => (done[b] ? [] : [i]));
+    if (running.length === 0 || step === o.maxNewTokens - 1) break;
     if (running.length < batch.length) {
       if (cache) cache = keepRows(cache, running);
       batch = running.map((i) => batch[i] as number);

@@ -13,25 +13,33 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, attentionLayout } from './attention';
 import { registerFlatWebGpuKernel, runFlatWebGpuKernel } from './webgpu-program';
 
 /** The sizes every attention kernel indexes by, as uniforms. */
 function sizes(qkv: tf.TensorInfo, heads: number): Array<[string, 'i32', number]> {
-  const [, T, width] = qkv.shape as [number, number, number];
-  return [['tokens', 'i32', T], ['heads', 'i32', heads], ['headDim', 'i32', width / 3 / heads]];
+  const { T, hd } = attentionLayout(qkv.shape, heads);
+  return [['tokens', 'i32', T], ['heads', 'i32', heads], ['headDim', 'i32', hd]];
 }
 
-/** WGSL for a thread that owns row (b, h, i) of a [B, H, T, T] tensor: index = (b * heads + h) * tokens + i. */
-const ROW_OF_HEAD = `
+/** WGSL: the sizes as locals, T tokens, heads of hd, width d. */
+const SIZES = `
       let T = uniforms.tokens;
       let hd = uniforms.headDim;
-      let d = uniforms.heads * hd;
+      let d = uniforms.heads * hd;`;
+
+/** WGSL for a thread that owns row (b, h, i) of a [B, H, T, T] tensor: index = (b * heads + h) * tokens + i. */
+const ROW_OF_HEAD = `${SIZES}
       let i = index % T;
       let h = (index / T) % uniforms.heads;
       let b = index / (T * uniforms.heads);
       let base = index * T;
       let at = b * T * 3 * d + h * hd;`;
+
+/** WGSL for a thread that owns element c of head h in a row of width `width` (d or 3d): index % width = [part *] d + h * hd + c. */
+const ELEMENT_OF_HEAD = `${SIZES}
+      let c = index % hd;
+      let h = (index % d) / hd;`;
 
 registerFlatWebGpuKernel(ATTENTION_PROBS_KERNEL, 'grpoAttentionProbs', (inputs, attrs) => {
   const { qkv, bias } = inputs as { qkv: tf.TensorInfo; bias: tf.TensorInfo };
@@ -71,12 +79,7 @@ registerFlatWebGpuKernel(ATTENTION_VALUES_KERNEL, 'grpoAttentionValues', (inputs
     threads: B * T * (width / 3),
     uniforms: sizes(qkv, heads),
     // index = (b * T + i) * d + h * hd + c, the [B, T, d] layout the output projection reads.
-    body: `
-      let T = uniforms.tokens;
-      let hd = uniforms.headDim;
-      let d = uniforms.heads * hd;
-      let c = index % hd;
-      let h = (index % d) / hd;
+    body: `${ELEMENT_OF_HEAD}
       let i = (index / d) % T;
       let b = index / (d * T);
       let row = ((b * uniforms.heads + h) * T + i) * T;
@@ -123,12 +126,7 @@ tf.registerKernel({
       threads: B * T * width,
       uniforms,
       // index = (b * T + t) * 3d + part * d + h * hd + c.
-      body: `
-      let T = uniforms.tokens;
-      let hd = uniforms.headDim;
-      let d = uniforms.heads * hd;
-      let c = index % hd;
-      let h = (index % d) / hd;
+      body: `${ELEMENT_OF_HEAD}
       let part = (index / d) % 3;
       let t = (index / (3 * d)) % T;
       let b = index / (3 * d * T);

@@ -19,9 +19,8 @@
  * in another order than the ops', so values agree to float32 rounding, not in bits.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mergeHeads, splitHeads } from '../heads';
+import { attendHeads, splitHeads } from '../heads';
 import { customGradOp, fusedWhereRegistered } from './fused-op';
-import { maskedSoftmax } from './masked-softmax';
 
 export const ATTENTION_PROBS_KERNEL = 'GrpoAttentionProbs';
 export const ATTENTION_VALUES_KERNEL = 'GrpoAttentionValues';
@@ -31,8 +30,14 @@ export const ATTENTION_KERNELS: readonly string[] = [ATTENTION_PROBS_KERNEL, ATT
 /** The composite form: the model's attention as tfjs ops, on every backend without the kernels. */
 export function attentionOps(qkv: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
   const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor, tf.Tensor, tf.Tensor];
-  const probs = maskedSoftmax(tf.matMul(splitHeads(q, heads), splitHeads(k, heads), false, true), bias, scale);
-  return mergeHeads(tf.matMul(probs, splitHeads(v, heads)));
+  return attendHeads(splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads), bias, scale);
+}
+
+/** The layout the attention kernels index by, from qkv's shape [B, T, 3 * heads * hd]: row is 3d floats. */
+export function attentionLayout(qkvShape: readonly number[], heads: number): { B: number; T: number; H: number; hd: number; d: number; row: number } {
+  const [B, T, row] = qkvShape as [number, number, number];
+  const d = row / 3;
+  return { B, T, H: heads, hd: d / heads, d, row };
 }
 
 /** The shapes the kernels index by; anything else is refused here, not read wrongly. */

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
-import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, attentionLayout } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { FUSED_KERNELS, fusedOutputShape } from './kernels';
@@ -162,16 +162,9 @@ function decodeAttention(read: (t: tf.TensorInfo) => Float32Array, inputs: Recor
   return out;
 }
 
-/** Attention's sizes from qkv [B, T, 3 * H * hd] and the head count: the layout the attention kernels index by. */
-function attentionSizes(qkv: tf.TensorInfo, heads: number): { B: number; T: number; H: number; hd: number; d: number; row: number } {
-  const [B, T, width] = qkv.shape as [number, number, number];
-  const d = width / 3;
-  return { B, T, H: heads, hd: d / heads, d, row: width };
-}
-
 function attentionProbs(read: (t: tf.TensorInfo) => Float32Array, { qkv, bias }: Record<string, tf.TensorInfo>, { heads, scale }: Record<string, number>): Float32Array {
   const [x, m] = [read(qkv!), read(bias!)];
-  const { B, T, H, hd, d, row } = attentionSizes(qkv!, heads!);
+  const { B, T, H, hd, d, row } = attentionLayout(qkv!.shape, heads!);
   const out = new Float32Array(B * H * T * T);
   const logits = new Float32Array(T);
   for (let b = 0; b < B; b++) {
@@ -197,7 +190,7 @@ function attentionProbs(read: (t: tf.TensorInfo) => Float32Array, { qkv, bias }:
 
 function attentionValues(read: (t: tf.TensorInfo) => Float32Array, { probs, qkv }: Record<string, tf.TensorInfo>): Float32Array {
   const [p, x] = [read(probs!), read(qkv!)];
-  const { B, T, H, hd, d, row } = attentionSizes(qkv!, probs!.shape[1] as number);
+  const { B, T, H, hd, d, row } = attentionLayout(qkv!.shape, probs!.shape[1] as number);
   const out = new Float32Array(B * T * d);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
@@ -215,7 +208,7 @@ function attentionValues(read: (t: tf.TensorInfo) => Float32Array, { probs, qkv 
 
 function attentionGrad(read: (t: tf.TensorInfo) => Float32Array, { dy, qkv, probs }: Record<string, tf.TensorInfo>, { scale }: Record<string, number>): Float32Array {
   const [g, x, p] = [read(dy!), read(qkv!), read(probs!)];
-  const { B, T, H, hd, d, row } = attentionSizes(qkv!, probs!.shape[1] as number);
+  const { B, T, H, hd, d, row } = attentionLayout(qkv!.shape, probs!.shape[1] as number);
   const out = new Float32Array(B * T * row);
   const dS = new Float64Array(T);
   const dot = (a: Float32Array, i: number, b: Float32Array, j: number): number => {

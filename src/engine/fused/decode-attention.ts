@@ -21,9 +21,8 @@
  * tfjs's does; the sums run in another order, so values agree to float32 rounding, not in bits.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mergeHeads, splitHeads } from '../heads';
+import { attendHeads, splitHeads } from '../heads';
 import { fusedWhereRegistered } from './fused-op';
-import { maskedSoftmax } from './masked-softmax';
 
 export const APPEND_HEADS_KERNEL = 'GrpoAppendHeads';
 export const DECODE_ATTENTION_KERNEL = 'GrpoDecodeAttention';
@@ -46,8 +45,7 @@ export function appendHeadsOps(past: tf.Tensor, qkv: tf.Tensor, part: QkvPart, h
 
 /** The composite form of decodeAttention: the model's own attention over the cache. */
 export function decodeAttentionOps(qkv: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
-  const probs = maskedSoftmax(tf.matMul(headsOf(qkv, QKV_PART.q, heads), keys, false, true), bias, scale);
-  return mergeHeads(tf.matMul(probs, values));
+  return attendHeads(headsOf(qkv, QKV_PART.q, heads), keys, values, bias, scale);
 }
 
 /** The shapes the kernels index by; anything else is refused here, not read wrongly on a GPU. */

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
-import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL } from './attention';
+import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, attentionLayout } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { type Compute, FUSED_KERNELS_JS } from './cpu-kernels';
@@ -54,12 +54,6 @@ export type Call = (
   ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>,
   scratch: (floats: number) => number,
 ) => void;
-
-/** The attention kernels' layout, from qkv [B, T, 3 * heads * hd]. */
-function attentionSizes(qkv: tf.TensorInfo, heads: number): { B: number; T: number; hd: number } {
-  const [B, T, width] = qkv.shape as [number, number, number];
-  return { B, T, hd: width / 3 / heads };
-}
 
 /**
  * Floats matmul_strided packs the attention's products into: B of each product in panels of 8
@@ -140,17 +134,17 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
       decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, hd, scale!);
     },
     [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch) => {
-      const { B, T, hd } = attentionSizes(qkv!, heads!);
+      const { B, T, hd } = attentionLayout(qkv!.shape, heads!);
       attentionProbs(ptr(qkv!), ptr(bias!), out, B, heads!, T, hd, scale!, scratch(attentionPackFloats(T, hd)));
     },
     [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch) => {
       const H = probs!.shape[1] as number;
-      const { B, T, hd } = attentionSizes(qkv!, H);
+      const { B, T, hd } = attentionLayout(qkv!.shape, H);
       attentionValues(ptr(probs!), ptr(qkv!), out, B, H, T, hd, scratch(attentionPackFloats(T, hd)));
     },
     [ATTENTION_GRAD_KERNEL]: (ptr, out, { dy, qkv, probs }, { scale }, scratch) => {
       const H = probs!.shape[1] as number;
-      const { B, T, hd } = attentionSizes(qkv!, H);
+      const { B, T, hd } = attentionLayout(qkv!.shape, H);
       // dS for every head of a row, then the packing.
       attentionGrad(ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, hd, scale!, scratch(H * T * T + attentionPackFloats(T, hd)));
     },

@@ -140,8 +140,9 @@ function gather(_f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: 
   const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
   calls.gather++;
   // Views made after makeOutput, which may grow the heap (offsets stay valid, buffers do not).
+  // Int32 words: float32 and int32 values alike are copied as bits.
   const heap = new Int32Array(memory.buffer);
-  const [from, to] = [backend.getMemoryOffset(x.dataId) / FLOAT_BYTES, backend.getMemoryOffset(out.dataId) / FLOAT_BYTES];
+  const [from, to] = [backend.getMemoryOffset(x.dataId) / heap.BYTES_PER_ELEMENT, backend.getMemoryOffset(out.dataId) / heap.BYTES_PER_ELEMENT];
   picks.forEach((row, i) => heap.copyWithin(to + i * block, from + row * block, from + (row + 1) * block));
   return out;
 }
