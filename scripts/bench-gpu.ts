@@ -31,7 +31,7 @@ import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 interface Options {
   backend: string; sizes: ModelSizeName[]; matmul: string[]; quick: boolean; warmup: number; repeats: number;
-  leakSteps: number; grpoSteps: number; checkpoint: string; torch: boolean; fused: boolean; leaveOut: string[]; peakTflops?: number; json?: string;
+  leakSteps: number; grpoSteps: number; checkpoint: string; torch: boolean; fused: boolean; leaveOut: string[]; tfFlag: string[]; peakTflops?: number; json?: string;
 }
 
 const program = new Command()
@@ -49,6 +49,8 @@ const program = new Command()
   .option('--no-torch', 'skip the PyTorch CUDA reference')
   .option('--no-fused', "leave out the engine's own fused kernels (src/engine/fused), to measure what they save")
   .option('--leave-out <kernels>', `leave out only these fused kernels (comma-separated: ${FUSED_KERNELS.join(', ')})`, listFlag('leave-out', FUSED_KERNELS), [])
+  .option('--tf-flag <name=value>', 'set a tfjs environment flag before timing (repeatable), e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60',
+    (v: string, all: string[]) => [...all, v], [])
   .option('--peak-tflops <x>', "the adapter's float32 peak in TFLOP/s, to report FLOP/s as a share of it", (v: string) => {
     const x = Number(v);
     if (!(x > 0)) throw new Error(`--peak-tflops: must be a positive number (got "${v}")`);
@@ -88,6 +90,21 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, shapes: Benc
   }
 }
 
+/** Sets each NAME=VALUE on tf.env(), keeping the flag's type (number, boolean or string). */
+function setTfFlags(pairs: string[]): Record<string, number | boolean | string> {
+  const set: Record<string, number | boolean | string> = {};
+  for (const pair of pairs) {
+    const [name, raw] = pair.split('=');
+    if (!name || raw === undefined) throw new Error(`--tf-flag: expected NAME=VALUE (got "${pair}")`);
+    const current = tf.env().get(name);
+    const value = typeof current === 'number' ? Number(raw) : typeof current === 'boolean' ? raw === 'true' : raw;
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`--tf-flag ${name}: must be a number (got "${raw}")`);
+    tf.env().set(name, value);
+    set[name] = value;
+  }
+  return set;
+}
+
 async function main(): Promise<void> {
   const o = parseOrExit<Options>(program);
   const log = (line: string): void => { process.stderr.write(`  ${line}\n`); };
@@ -96,7 +113,8 @@ async function main(): Promise<void> {
   const adapter = o.backend === 'webgpu' ? await useNodeWebGPU() : { backend: await useBackend(o.backend) };
   const leftOut = o.fused ? o.leaveOut : FUSED_KERNELS;
   for (const name of leftOut) if (tf.getKernel(name, 'webgpu')) tf.unregisterKernel(name, 'webgpu');
-  log(`adapter: ${JSON.stringify(adapter)}`);
+  const flags = setTfFlags(o.tfFlag);
+  log(`adapter: ${JSON.stringify(adapter)}${Object.keys(flags).length ? `, tfjs flags ${JSON.stringify(flags)}` : ''}`);
   const tokenizer = new Tokenizer();
 
   const matmul = [];
@@ -108,7 +126,7 @@ async function main(): Promise<void> {
   const sizes: Array<Awaited<ReturnType<typeof benchSize>>> = [];
   const report = {
     backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter,
-    fusedKernels: FUSED_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
+    tfjsFlags: flags, fusedKernels: FUSED_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as LeakCheck | null,
     grpoStep: null as StepSplit | null,
