@@ -10,7 +10,9 @@ import { biasGeluOps, fusedBiasGelu } from '../src/engine/fused/bias-gelu';
 import { fusedVsOps, largestAbsDifference } from '../src/engine/fused/compare';
 import { fusedTokenEntropy, fusedTokenLogProbs, tokenEntropyOps, tokenLogProbsOps } from '../src/engine/fused/token-stats';
 import { adamWDifference, decodeStepDifference } from '../src/engine/fused/value-fixtures';
-import { FUSED_KERNELS } from '../src/engine/fused/kernels';
+import { fusedSampleTokens } from '../src/engine/fused/sample-tokens';
+import { chooseTokensOnDevice } from '../src/engine/token-choice';
+import { WEBGPU_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
 import { GPT, MASKED, causalBias } from '../src/engine/model';
@@ -41,6 +43,21 @@ export interface WebGpuProbe {
     layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; tokenStats: number[];
     decodeAttention: number[]; adamW: number[];
   };
+  /** The fused token choice against the ops on the same rows: rows that differ, and rows sampled (not stopped). */
+  sampleTokens: { mismatches: number; sampled: number };
+}
+
+/** GrpoSampleTokens against chooseTokensOnDevice's ops, 256 rows over a vocabulary of 70, every fifth row stopped. */
+async function sampleTokensMismatches(): Promise<WebGpuProbe['sampleTokens']> {
+  const [B, V, pad] = [256, 70, 0];
+  const logits = tf.randomNormal([B, V], 0, 2, 'float32', 11) as tf.Tensor2D;
+  const draws = tf.randomUniform([B], 0, 1, 'float32', 12) as tf.Tensor1D;
+  const done = tf.tensor1d(Array.from({ length: B }, (_, b) => b % 5 === 0), 'bool');
+  const fused = fusedSampleTokens(logits, draws, done, 0.8, pad);
+  const ops = tf.tidy(() => tf.where(done, tf.fill([B], pad, 'int32'), chooseTokensOnDevice(logits, draws, { temperature: 0.8, topK: 0, topP: 1 })));
+  const [a, b] = [await fused.data(), await ops.data()];
+  tf.dispose([logits, draws, done, fused, ops]);
+  return { mismatches: a.filter((id, i) => id !== b[i]).length, sampled: a.filter((id, i) => i % 5 !== 0 && id === b[i]).length };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -89,10 +106,11 @@ export async function probeWebGpu(): Promise<WebGpuProbe> {
   const cpu = await sampledTokens('cpu');
   const webgpu = await sampledTokens('webgpu');
   const backend = tf.getBackend();
-  const unregistered = FUSED_KERNELS.filter((name) => tf.getKernel(name, 'webgpu') === undefined);
+  const unregistered = WEBGPU_KERNELS.filter((name) => tf.getKernel(name, 'webgpu') === undefined);
   const fused = await fusedDifferences();
+  const sampleTokens = await sampleTokensMismatches();
   // Last: where the synchronous path fails, it can take the device down with it.
   let syncReadback: string | null = null;
   await checkSyncReadback().catch((e: unknown) => { syncReadback = (e as Error).message; });
-  return { backend, syncReadback, tokens: { webgpu, cpu }, unregistered, fused };
+  return { backend, syncReadback, tokens: { webgpu, cpu }, unregistered, fused, sampleTokens };
 }

@@ -16,13 +16,14 @@ test('WebGPU: tokens chosen on the device match cpu, and each fused kernel match
   expect(probe.tokens.webgpu).toEqual(probe.tokens.cpu);
   expect(probe.tokens.webgpu.flat().some((id) => id !== 0)).toBe(true);
   expect(probe.unregistered).toEqual([]);
+  expect(probe.sampleTokens).toEqual({ mismatches: 0, sampled: 256 - 52 });
   // Layer norm's gradients divide by a row's standard deviation, which magnifies rounding.
   const tolerances = { layerNorm: 1e-4, maskedSoftmax: 1e-5, biasGelu: 1e-5, attention: 1e-5, tokenStats: 1e-5, decodeAttention: 1e-5, adamW: 1e-6 };
   for (const [op, differences] of Object.entries(probe.fused)) {
     differences.forEach((d, i) => expect(d, `${op} difference ${i}`).toBeLessThan(tolerances[op as keyof typeof tolerances]));
   }
   const worst = Object.entries(probe.fused).map(([op, d]) => `${op} ${d.map((x) => x.toExponential(1)).join('/')}`).join(', ');
-  const note = `synchronous readback: ${probe.syncReadback ?? 'works'}; fused vs ops, largest differences (value/gradients): ${worst}`;
+  const note = `synchronous readback: ${probe.syncReadback ?? 'works'}; fused vs ops, largest differences (value/gradients): ${worst}; token choice: ${probe.sampleTokens.mismatches} of 256 rows differ`;
   test.info().annotations.push({ type: 'webgpu', description: note });
   console.log(note);
 });

@@ -16,7 +16,7 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { NODE_BACKENDS, tf, useBackend } from '../src/node/tfjs-node';
 import { useNodeWebGPU } from '../src/node/tfjs-webgpu-node';
-import { FUSED_KERNELS } from '../src/engine/fused/kernels';
+import { WEBGPU_KERNELS } from '../src/engine/fused/kernels';
 import { GPT } from '../src/engine/model';
 import { type ModelSizeName, MODEL_SIZES, modelSize } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
@@ -48,7 +48,7 @@ const program = new Command()
   .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--no-torch', 'skip the PyTorch CUDA reference')
   .option('--no-fused', "leave out the engine's own fused kernels (src/engine/fused), to measure what they save")
-  .option('--leave-out <kernels>', `leave out only these fused kernels (comma-separated: ${FUSED_KERNELS.join(', ')})`, listFlag('leave-out', FUSED_KERNELS), [])
+  .option('--leave-out <kernels>', `leave out only these fused kernels (comma-separated: ${WEBGPU_KERNELS.join(', ')})`, listFlag('leave-out', WEBGPU_KERNELS), [])
   .option('--tf-flag <name=value>', 'set a tfjs environment flag before timing (repeatable), e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=60',
     (v: string, all: string[]) => [...all, v], [])
   .option('--peak-tflops <x>', "the adapter's float32 peak in TFLOP/s, to report FLOP/s as a share of it", (v: string) => {
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   const shapes = o.quick ? QUICK_SHAPES : DEFAULT_SHAPES;
   const repeats: Repeats = o.quick ? { warmup: 1, repeats: 1 } : { warmup: o.warmup, repeats: o.repeats };
   const adapter = o.backend === 'webgpu' ? await useNodeWebGPU() : { backend: await useBackend(o.backend) };
-  const leftOut = o.fused ? o.leaveOut : FUSED_KERNELS;
+  const leftOut = o.fused ? o.leaveOut : WEBGPU_KERNELS;
   for (const name of leftOut) if (tf.getKernel(name, 'webgpu')) tf.unregisterKernel(name, 'webgpu');
   const flags = setTfFlags(o.tfFlag);
   log(`adapter: ${JSON.stringify(adapter)}${Object.keys(flags).length ? `, tfjs flags ${JSON.stringify(flags)}` : ''}`);
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   const sizes: Array<Awaited<ReturnType<typeof benchSize>>> = [];
   const report = {
     backend: o.backend === 'webgpu' ? 'webgpu (Dawn in Node)' : o.backend, adapter,
-    tfjsFlags: flags, fusedKernels: FUSED_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
+    tfjsFlags: flags, fusedKernels: WEBGPU_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as LeakCheck | null,
     grpoStep: null as StepSplit | null,

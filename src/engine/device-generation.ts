@@ -5,8 +5,12 @@
  * has stopped (the loop ends there; without it, it would always run maxNewTokens steps, twice
  * what a batch of ~30-token answers needs). On a GPU this removes a wait per token.
  *
- * Stopped rows feed the pad token, hidden from attention, exactly as the host loop does, so the
- * completions are the same.
+ * A row that has stopped stays in the batch (on a GPU a step costs its dispatches, not its rows)
+ * and is given the pad token from then on, whatever its logits say. Its later keys are left
+ * visible to its own queries: masking them would change only logits that are never used, and
+ * rows do not see each other. So the completions are the host loop's, which drops stopped rows.
+ * Per token the loop runs the model's decode step, one kernel to choose the tokens
+ * (fused/sample-tokens.ts, for plain sampling), and a few ops to mark the rows that stopped.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type StepOut, decodeStep, disposeCache, prefill, tidyObject } from './decoding';
@@ -15,13 +19,13 @@ import { type KVCache, MASKED, type Params } from './model';
 import type { Readbacks } from './readback';
 import type { Rng } from './rng';
 import type { Generation, PaddedPrompts, SamplingOptions } from './sampling';
-import { chooseTokensOnDevice, nextDraws } from './token-choice';
+import { nextDraws, nextTokensOnDevice } from './token-choice';
 
 /** The loop's state between steps, all on the backend. */
 interface DeviceState {
   /** [B] bool: the row has produced a stop token. */
   done: tf.Tensor1D;
-  /** [B, Tk] 0 where a key is visible, MASKED where it is a pad. */
+  /** [B, Tk] 0 where a key is visible, MASKED where it is a prompt's pad. */
   keyBias: tf.Tensor2D;
 }
 
@@ -50,15 +54,17 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
     done: tf.zeros([B], 'bool') as tf.Tensor1D,
     keyBias: tf.tensor2d(rows.valid.map((row) => row.map((v) => (v === 1 ? 0 : MASKED)))),
   };
+  // int32 like the tokens, so that comparing them casts nothing.
+  const stopIds = o.stopIds.map((id) => tf.scalar(id, 'int32'));
   const chosen: tf.Tensor1D[] = [];
   for (let step = 0; step < o.maxNewTokens; step++) {
     const u = tf.tensor1d(nextDraws(draws, B));
-    const next = tf.tidy(() => tf.where(state.done, tf.fill([B], o.padId, 'int32'), chooseTokensOnDevice(tf.squeeze(logits, [1]) as tf.Tensor2D, u, o)));
+    const next = tf.tidy(() => nextTokensOnDevice(tf.squeeze(logits, [1]) as tf.Tensor2D, u, state.done, o));
     u.dispose();
     logits.dispose();
-    chosen.push(next as tf.Tensor1D);
+    chosen.push(next);
     if (step === o.maxNewTokens - 1) break;
-    const out = advance(p, c, state, next as tf.Tensor1D, c.promptAnchor + step, cache, o.stopIds);
+    const out = advance(p, c, state, next, c.promptAnchor + step, cache, stopIds);
     disposeCache(cache);
     state.done.dispose();
     state.keyBias.dispose();
@@ -71,6 +77,7 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
     }
   }
   if (!logits.isDisposed) logits.dispose();
+  tf.dispose(stopIds);
   disposeCache(cache);
   state.done.dispose();
   state.keyBias.dispose();
@@ -81,20 +88,15 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
 
 /** Feeds this step's tokens, and marks the rows that stopped with them. */
 function advance(
-  p: Params, c: ModelConfig, state: DeviceState, next: tf.Tensor1D, position: number, cache: KVCache, stopIds: readonly number[],
+  p: Params, c: ModelConfig, state: DeviceState, next: tf.Tensor1D, position: number, cache: KVCache, stopIds: readonly tf.Scalar[],
 ): StepOut & { cache: KVCache; state: DeviceState } {
   const B = next.shape[0];
   return tidyObject(() => {
-    // A row that had already stopped feeds a pad: hidden from later queries, visible to itself now.
-    const column = tf.reshape(tf.where(state.done, tf.fill([B], MASKED), tf.zeros([B])), [B, 1]);
-    const bias = tf.concat([state.keyBias, tf.zeros([B, 1])], 1);
-    const out = decodeStep(p, c, tf.reshape(next, [B, 1]) as tf.Tensor2D, position, tf.reshape(bias, [B, 1, 1, -1]) as tf.Tensor4D, cache);
-    const hitStop = stopIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(next, id)), tf.zeros([B], 'bool'));
-    return {
-      logits: out.logits,
-      cache: out.cache as KVCache,
-      state: { done: tf.logicalOr(state.done, hitStop) as tf.Tensor1D, keyBias: tf.concat([state.keyBias, column], 1) as tf.Tensor2D },
-    };
+    const keyBias = tf.concat([state.keyBias, tf.zeros([B, 1])], 1) as tf.Tensor2D;
+    const out = decodeStep(p, c, tf.reshape(next, [B, 1]) as tf.Tensor2D, position, tf.reshape(keyBias, [B, 1, 1, -1]) as tf.Tensor4D, cache);
+    // From a clone, so that the new state never is the old one (which the caller disposes).
+    const done = stopIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(next, id)), tf.clone(state.done)) as tf.Tensor1D;
+    return { logits: out.logits, cache: out.cache as KVCache, state: { done, keyBias } };
   });
 }
 

@@ -5,8 +5,8 @@
  * Simplifications chosen for a model that must train on wasm in a browser tab:
  * - no dropout (the corpus is synthetic and effectively infinite);
  * - no biases in attention (fewer ops, same quality at this size);
- * - embeddings and position lookups are one-hot matmuls, because the wasm backend has no
- *   gradient for gather;
+ * - embeddings and position lookups are one-hot matmuls where a gradient may be taken, because
+ *   the wasm backend has no gradient for gather (generation, never differentiated, gathers);
  * - weights live in a plain name → tensor map, so that the trainable policy (tf.Variables) and a
  *   frozen reference copy (plain tensors) run through the same forward function.
  *
@@ -192,11 +192,17 @@ function weight(p: Params, name: string): tf.Tensor {
   return t;
 }
 
-/** Lookup of rows of a table by one-hot matmul: ids [B, T] → [B, T, width]. */
-function embed(ids: tf.Tensor2D, table: tf.Tensor): tf.Tensor3D {
+/**
+ * Rows of a table: ids [B, T] → [B, T, width]. By one-hot matmul where a gradient may be taken;
+ * by gather in generation, one kernel where the matmul takes three (on a GPU, three dispatches
+ * per lookup and token), with the same values: a one-hot row picks its table row exactly.
+ */
+function embed(ids: tf.Tensor2D, table: tf.Tensor, differentiable: boolean): tf.Tensor3D {
   const [B, T] = ids.shape;
   const [rows, width] = table.shape as [number, number];
-  const oneHot = tf.oneHot(tf.reshape(ids, [B * T]), rows); // [B*T, rows]
+  const flat = tf.reshape(ids, [B * T]);
+  if (!differentiable) return tf.reshape(tf.gather(table, flat), [B, T, width]);
+  const oneHot = tf.oneHot(flat, rows); // [B*T, rows]
   return tf.reshape(matMul2d(tf.cast(oneHot, 'float32'), table), [B, T, width]);
 }
 
@@ -309,7 +315,9 @@ export function hiddenStates(p: Params, c: ModelConfig, tokens: tf.Tensor2D, pos
 function runTrunk(
   p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D, cache: KVCache | null, keepCache: boolean,
 ): { hidden: tf.Tensor3D; cache: KVCache } {
-  let x = tf.add(embed(tokens, weight(p, 'wte')), embed(positions, weight(p, 'wpe'))) as tf.Tensor3D;
+  // A call that reads or keeps a cache is generation, which nothing differentiates.
+  const differentiable = !cache && !keepCache;
+  let x = tf.add(embed(tokens, weight(p, 'wte'), differentiable), embed(positions, weight(p, 'wpe'), differentiable)) as tf.Tensor3D;
   const kept: KVCache = { k: [], v: [] };
   for (let l = 0; l < c.layers; l++) {
     const out = block(p, l, c, x, bias, cache?.k[l] ?? null, cache?.v[l] ?? null, keepCache);

@@ -12,6 +12,7 @@
  * kept total.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { SAMPLE_TOKENS_KERNEL, fusedSampleTokens } from './fused/sample-tokens';
 import { type Rng, weightedIndex } from './rng';
 
 export interface TokenChoice {
@@ -69,6 +70,17 @@ export function chooseTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, o:
   }
   const rank = pickByRunningWeight(weights, draws);
   return tf.sum(tf.mul(sorted.indices, tf.oneHot(rank, V, 1, 0, 'int32')), 1) as tf.Tensor1D;
+}
+
+/**
+ * The device loop's next tokens: chooseTokensOnDevice for the rows still running, padId for
+ * those that are done. Plain sampling (no top-k or top-p, a temperature above 0) is one kernel
+ * where the backend has it (fused/sample-tokens.ts); the rest are tfjs ops. Call inside tf.tidy.
+ */
+export function nextTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, done: tf.Tensor1D, o: TokenChoice & { padId: number }): tf.Tensor1D {
+  const plain = o.temperature > 0 && o.topK === 0 && o.topP >= 1;
+  if (plain && tf.getKernel(SAMPLE_TOKENS_KERNEL, tf.getBackend())) return fusedSampleTokens(logits, draws, done, o.temperature, o.padId);
+  return tf.where(done, tf.fill([logits.shape[0]], o.padId, 'int32'), chooseTokensOnDevice(logits, draws, o)) as tf.Tensor1D;
 }
 
 /** The column of each row [B, V] where the running weight first exceeds draw times the row's total. */

@@ -13,7 +13,9 @@ import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention
 import { FUSED_KERNELS, fusedOutputShape } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
+import { chooseToken } from '../token-choice';
 
 /** The two methods of tfjs's cpu backend these kernels use (its class is not exported with types). */
 interface CpuBackend {
@@ -274,6 +276,14 @@ function tokenEntropy(read: (t: tf.TensorInfo) => Float32Array, { logits }: Reco
   });
 }
 
+/** The host rule itself (token-choice.ts) for each running row; the pad id for each stopped one. */
+function sampleTokens(read: (t: tf.TensorInfo) => Float32Array, { logits, draws, done }: Record<string, tf.TensorInfo>, a: Record<string, number>): Float32Array {
+  const [l, u, stopped] = [read(logits!), read(draws!), read(done!)];
+  const V = logits!.shape[1] as number;
+  const choice = { temperature: a.temperature!, topK: 0, topP: 1 };
+  return Float32Array.from(u, (draw, b) => (stopped[b] ? a.padId! : chooseToken(l.subarray(b * V, (b + 1) * V), choice, draw)));
+}
+
 /** Each fused kernel in plain JavaScript, by name; also the wasm kernels' fallback (wasm-fused-kernels.ts). */
 export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [LAYER_NORM_KERNEL]: layerNorm,
@@ -292,6 +302,7 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [TOKEN_LOGPROBS_KERNEL]: tokenLogProbs,
   [TOKEN_LOGPROBS_GRAD_KERNEL]: tokenLogProbsGrad,
   [TOKEN_ENTROPY_KERNEL]: tokenEntropy,
+  [SAMPLE_TOKENS_KERNEL]: sampleTokens,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */

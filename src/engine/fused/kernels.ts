@@ -10,6 +10,7 @@ import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
+import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_KERNEL, TOKEN_STATS_KERNELS } from './token-stats';
 
 export const FUSED_KERNELS: readonly string[] = [
@@ -17,6 +18,16 @@ export const FUSED_KERNELS: readonly string[] = [
   LAYER_NORM_GRAD_KERNEL, LAYER_NORM_GAIN_GRAD_KERNEL, BIAS_GELU_GRAD_KERNEL, ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL,
   ...ATTENTION_KERNELS, ...TOKEN_STATS_KERNELS,
 ];
+
+/**
+ * Kernels only a backend that chooses tokens on the device needs (device-generation.ts): WebGPU.
+ * wasm and cpu choose on the host, so they have no native version; cpu-kernels.ts has the
+ * JavaScript one that tests register.
+ */
+export const DEVICE_SAMPLING_KERNELS: readonly string[] = [SAMPLE_TOKENS_KERNEL];
+
+/** Every kernel webgpu-kernels.ts registers: what bench:gpu --no-fused and --leave-out choose from. */
+export const WEBGPU_KERNELS: readonly string[] = [...FUSED_KERNELS, ...DEVICE_SAMPLING_KERNELS];
 
 /** The optimiser's kernels: a model's forward and backward passes run every other one. */
 export const ADAMW_KERNELS: readonly string[] = [ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL];
@@ -41,6 +52,8 @@ const OUTPUT_SHAPES: Record<string, (inputs: Inputs, attrs: Attrs) => number[]> 
   // logits [..., V] → [...]
   [TOKEN_LOGPROBS_KERNEL]: ({ logits }) => logits!.shape.slice(0, -1),
   [TOKEN_ENTROPY_KERNEL]: ({ logits }) => logits!.shape.slice(0, -1),
+  // logits [B, V] → [B]
+  [SAMPLE_TOKENS_KERNEL]: ({ logits }) => logits!.shape.slice(0, 1),
 };
 
 /** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless listed above. */

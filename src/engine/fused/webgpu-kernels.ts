@@ -9,3 +9,4 @@ import './decode-attention-webgpu';
 import './adamw-webgpu';
 import './attention-webgpu';
 import './token-stats-webgpu';
+import './sample-tokens-webgpu';

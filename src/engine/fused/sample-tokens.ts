@@ -1,0 +1,31 @@
+/**
+ * The device loop's token choice as one kernel (device-generation.ts): for each row of logits,
+ * plain sampling at a temperature (no top-k or top-p) from its uniform draw, or the pad token
+ * where the row has already stopped.
+ *
+ * As tfjs ops (token-choice.ts, chooseTokensOnDevice, then a select for the stopped rows) this is
+ * about twenty kernels: max, subtract, divide, exp, two sums, a cumulative sum, compares, casts
+ * and a range. On a GPU each is a dispatch, and a sampled token of the default model is about
+ * ninety, so this one kernel takes a fifth of them away.
+ *
+ * The kernel follows the host rule (chooseToken): weights exp((l − max) / temperature), and the
+ * first token at which u · Σ weights, less the running weights, falls below zero. Where rounding
+ * leaves no such token it takes the last token with weight, as the ops do. The ids come out as
+ * float32 (exact for any vocabulary below 2^24), like every fused kernel's output, and are cast.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export const SAMPLE_TOKENS_KERNEL = 'GrpoSampleTokens';
+
+/**
+ * logits [B, V] float32, draws [B] float32 in [0, 1), done [B] bool → [B] int32 token ids:
+ * padId where done, else a token sampled at this temperature (> 0).
+ */
+export function fusedSampleTokens(logits: tf.Tensor2D, draws: tf.Tensor1D, done: tf.Tensor1D, temperature: number, padId: number): tf.Tensor1D {
+  const [B] = logits.shape;
+  if (draws.shape[0] !== B || done.shape[0] !== B) {
+    throw new Error(`sampleTokens: draws and done of [${B}] expected for logits [${logits.shape}], got [${draws.shape}] and [${done.shape}]`);
+  }
+  if (!(temperature > 0)) throw new Error(`sampleTokens: temperature must be above 0 (got ${temperature}); greedy choice is an argmax`);
+  return tf.tidy(() => tf.cast(tf.engine().runKernel(SAMPLE_TOKENS_KERNEL, { logits, draws, done }, { temperature, padId }) as tf.Tensor1D, 'int32'));
+}
