@@ -13,13 +13,14 @@ const program = new Command()
   .option('--steps <n>', 'GRPO steps to train before the picture', intFlag('steps', 1), 20)
   .option('--out <file>', 'PNG file to write', 'docs/figures/lab.png')
   .option('--chromium <path>', 'browser executable', '/usr/bin/chromium')
+  .option('--height <px>', 'window height: charts below the window are not drawn (they redraw only on screen)', intFlag('height', 600), 1100)
   .option('--full-page', 'capture the whole page, not just the window', false);
 
 async function main(): Promise<void> {
-  const o = program.parse().opts<{ url: string; steps: number; out: string; chromium: string; fullPage: boolean }>();
+  const o = program.parse().opts<{ url: string; steps: number; out: string; chromium: string; height: number; fullPage: boolean }>();
   const browser = await chromium.launch({ executablePath: o.chromium, args: ['--no-sandbox', '--enable-unsafe-webgpu'] });
   try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 1100 } });
+    const page = await browser.newPage({ viewport: { width: 1440, height: o.height } });
     await page.goto(o.url);
     const phase = page.getByTestId('phase');
     await phase.and(page.locator('[data-phase="ready"]')).waitFor({ timeout: 60_000 });

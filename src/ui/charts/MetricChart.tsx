@@ -13,6 +13,7 @@ import {
 } from 'recharts';
 import type { MetricPoint, WeightChange } from '../../../workers/protocol';
 import { buildChartRows, formatValue, isEvalKey, type ChartDataSpec, type ChartRow } from './series';
+import { stepTicks } from './step-ticks';
 
 export interface ChartLine {
   /** Metric name in MetricPoint.values; "eval/..." names are drawn unsmoothed, with dots. */
@@ -206,6 +207,7 @@ function MetricChartImpl({
                 type="number"
                 // From 0 so the ticks fall on round steps (0, 2500, 5000) rather than 1, 2501, 5001.
                 domain={[0, 'dataMax']}
+                ticks={stepTicks(rows[rows.length - 1]?.step ?? 0)}
                 allowDecimals={false}
                 interval={0}
                 tick={TICK}
