@@ -13,7 +13,7 @@ import {
 } from 'recharts';
 import type { MetricPoint, WeightChange } from '../../../workers/protocol';
 import { buildChartRows, formatValue, isEvalKey, type ChartDataSpec, type ChartRow } from './series';
-import { stepTicks } from './step-ticks';
+import { resolveDomain, stepTicks, valueTicks } from './axis-ticks';
 
 export interface ChartLine {
   /** Metric name in MetricPoint.values; "eval/..." names are drawn unsmoothed, with dots. */
@@ -159,6 +159,21 @@ const StaticLegend = memo(function StaticLegend({ lines, band }: { lines: readon
   );
 });
 
+/** The lowest and highest value the rows hold for the chart's lines and band (0, 0 when none). */
+function dataExtent(rows: readonly ChartRow[], spec: ChartDataSpec): [number, number] {
+  let low = Infinity;
+  let high = -Infinity;
+  const take = (v: unknown): void => {
+    if (typeof v === 'number' && Number.isFinite(v)) { low = Math.min(low, v); high = Math.max(high, v); }
+  };
+  for (const row of rows) {
+    for (const key of spec.keys) take(row[key]);
+    const band = spec.band ? row[spec.band.key] : undefined;
+    if (Array.isArray(band)) band.forEach(take);
+  }
+  return low <= high ? [low, high] : [0, 0];
+}
+
 function MetricChartImpl({
   id, title, explanation, lines, band, history, historyVersion, smoothing, weightChanges, stageBands,
   yDomain, emptyText, maxPoints = DEFAULT_MAX_POINTS, height = DEFAULT_HEIGHT, sectionRef,
@@ -181,6 +196,12 @@ function MetricChartImpl({
     () => Array.from(new Set(weightChanges.map((c) => c.step))).sort((a, b) => a - b),
     [weightChanges],
   );
+
+  const yTicks = useMemo(() => {
+    const [low, high] = dataExtent(rows, spec);
+    const [from, to] = resolveDomain(yDomain, low, high);
+    return valueTicks(from, to);
+  }, [rows, spec, yDomain]);
 
   // A single row draws no line segment; dots make the first step visible.
   const stepDot = rows.length === 1 ? { r: 3 } : false;
@@ -217,7 +238,8 @@ function MetricChartImpl({
               />
               <YAxis
                 width={52}
-                domain={yDomain ?? ['auto', 'auto']}
+                domain={[yTicks[0] as number, yTicks[yTicks.length - 1] as number]}
+                ticks={yTicks}
                 allowDataOverflow={false}
                 interval={0}
                 tick={TICK}
