@@ -5,8 +5,8 @@
  *
  * As tfjs ops (token-choice.ts, chooseTokensOnDevice, then a select for the stopped rows) this is
  * about twenty kernels: max, subtract, divide, exp, two sums, a cumulative sum, compares, casts
- * and a range. On a GPU each is a dispatch, and a sampled token of the default model is about
- * ninety, so this one kernel takes a fifth of them away.
+ * and a range. On a GPU each is a dispatch, and with them a sampled token of the default model
+ * was about ninety dispatches: this kernel (and its cast) takes a fifth of them away.
  *
  * The kernel follows the host rule (chooseToken): weights exp((l − max) / temperature), and the
  * first token at which u · Σ weights, less the running weights, falls below zero. Where rounding
