@@ -96,7 +96,12 @@ function setTfFlags(pairs: string[]): Record<string, number | boolean | string> 
   for (const pair of pairs) {
     const [name, raw] = pair.split('=');
     if (!name || raw === undefined) throw new Error(`--tf-flag: expected NAME=VALUE (got "${pair}")`);
-    const current = tf.env().get(name);
+    let current: unknown;
+    try {
+      current = tf.env().get(name);
+    } catch {
+      throw new Error(`--tf-flag: "${name}" is not a tfjs flag of this backend (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE)`);
+    }
     const value = typeof current === 'number' ? Number(raw) : typeof current === 'boolean' ? raw === 'true' : raw;
     if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`--tf-flag ${name}: must be a number (got "${raw}")`);
     tf.env().set(name, value);
