@@ -1,7 +1,8 @@
 /**
- * Every fused kernel's name, in one list: what bench:gpu --no-fused unregisters to measure what
- * the kernels save, and what the tests register plain JavaScript versions of. A new fused op
- * adds its name here, and its output shape below when that is not its first input's.
+ * Every fused kernel's name, in lists: FUSED_KERNELS, which every backend of ours has (WebGPU,
+ * wasm in C, cpu in JavaScript for the tests), and the device loop's, which only WebGPU needs;
+ * bench:gpu --no-fused unregisters both to measure what the kernels save. A new fused op adds its
+ * name to one of them, and its output shape below when that is not its first input's.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
