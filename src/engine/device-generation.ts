@@ -21,14 +21,6 @@ import type { Rng } from './rng';
 import type { Generation, PaddedPrompts, SamplingOptions } from './sampling';
 import { nextDraws, nextTokensOnDevice } from './token-choice';
 
-/** The loop's state between steps, all on the backend. */
-interface DeviceState {
-  /** [B] bool: the row has produced a stop token. */
-  done: tf.Tensor1D;
-  /** [B, Tk] 0 where a key is visible, MASKED where it is a prompt's pad. */
-  keyBias: tf.Tensor2D;
-}
-
 /** Tokens between two checks of whether every row has stopped (a one-flag readback each). */
 export const STOP_CHECK_EVERY = 8;
 
@@ -50,53 +42,53 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
   const first = prefill(p, c, rows.padded, rows.valid, true);
   let logits = first.logits;
   let cache = first.cache as KVCache;
-  let state: DeviceState = {
-    done: tf.zeros([B], 'bool') as tf.Tensor1D,
-    keyBias: tf.tensor2d(rows.valid.map((row) => row.map((v) => (v === 1 ? 0 : MASKED)))),
-  };
+  // [B] bool: the row has produced a stop token.
+  let done = tf.zeros([B], 'bool') as tf.Tensor1D;
+  // Every key the loop will have, [B, prompt + maxNewTokens]: MASKED over a prompt's pads, 0 over
+  // every generated token. Each step attends through the columns of the keys it has so far.
+  const keyBias = tf.tensor2d(rows.valid.map((row) => [...row.map((v) => (v === 1 ? 0 : MASKED)), ...new Array<number>(o.maxNewTokens).fill(0)]));
+  const promptWidth = rows.valid[0]?.length ?? 0;
   // int32 like the tokens, so that comparing them casts nothing.
   const stopIds = o.stopIds.map((id) => tf.scalar(id, 'int32'));
   const chosen: tf.Tensor1D[] = [];
   for (let step = 0; step < o.maxNewTokens; step++) {
     const u = tf.tensor1d(nextDraws(draws, B));
-    const next = tf.tidy(() => nextTokensOnDevice(tf.squeeze(logits, [1]) as tf.Tensor2D, u, state.done, o));
+    const next = tf.tidy(() => nextTokensOnDevice(tf.squeeze(logits, [1]) as tf.Tensor2D, u, done, o));
     u.dispose();
     logits.dispose();
     chosen.push(next);
     if (step === o.maxNewTokens - 1) break;
-    const out = advance(p, c, state, next, c.promptAnchor + step, cache, stopIds);
+    const out = advance(p, c, done, next, c.promptAnchor + step, keyBias, promptWidth + step + 1, cache, stopIds);
     disposeCache(cache);
-    state.done.dispose();
-    state.keyBias.dispose();
-    ({ logits, cache, state } = out);
+    done.dispose();
+    ({ logits, cache, done } = out);
     if (o.stopIds.length > 0 && (step + 1) % STOP_CHECK_EVERY === 0) {
-      const allStopped = tf.all(state.done);
+      const allStopped = tf.all(done);
       const stopped = (yield allStopped)[0] === 1;
       allStopped.dispose();
       if (stopped) break;
     }
   }
   if (!logits.isDisposed) logits.dispose();
-  tf.dispose(stopIds);
+  tf.dispose([...stopIds, keyBias, done]);
   disposeCache(cache);
-  state.done.dispose();
-  state.keyBias.dispose();
   const block = tf.stack(chosen, 1) as tf.Tensor2D;
   chosen.forEach((t) => t.dispose());
   return block;
 }
 
-/** Feeds this step's tokens, and marks the rows that stopped with them. */
+/** Feeds this step's tokens, attending through the first `keys` columns of keyBias, and marks the rows that stopped with them. */
 function advance(
-  p: Params, c: ModelConfig, state: DeviceState, next: tf.Tensor1D, position: number, cache: KVCache, stopIds: readonly tf.Scalar[],
-): StepOut & { cache: KVCache; state: DeviceState } {
+  p: Params, c: ModelConfig, done: tf.Tensor1D, next: tf.Tensor1D, position: number, keyBias: tf.Tensor2D, keys: number, cache: KVCache,
+  stopIds: readonly tf.Scalar[],
+): StepOut & { cache: KVCache; done: tf.Tensor1D } {
   const B = next.shape[0];
   return tidyObject(() => {
-    const keyBias = tf.concat([state.keyBias, tf.zeros([B, 1])], 1) as tf.Tensor2D;
-    const out = decodeStep(p, c, tf.reshape(next, [B, 1]) as tf.Tensor2D, position, tf.reshape(keyBias, [B, 1, 1, -1]) as tf.Tensor4D, cache);
-    // From a clone, so that the new state never is the old one (which the caller disposes).
-    const done = stopIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(next, id)), tf.clone(state.done)) as tf.Tensor1D;
-    return { logits: out.logits, cache: out.cache as KVCache, state: { done, keyBias } };
+    const bias = tf.reshape(tf.slice(keyBias, [0, 0], [B, keys]), [B, 1, 1, keys]) as tf.Tensor4D;
+    const out = decodeStep(p, c, tf.reshape(next, [B, 1]) as tf.Tensor2D, position, bias, cache);
+    // From a clone, so that the new flags are never the old tensor (which the caller disposes).
+    const stopped = stopIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(next, id)), tf.clone(done)) as tf.Tensor1D;
+    return { logits: out.logits, cache: out.cache as KVCache, done: stopped };
   });
 }
 

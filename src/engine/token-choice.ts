@@ -12,6 +12,7 @@
  * kept total.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedWhereRegistered } from './fused/fused-op';
 import { SAMPLE_TOKENS_KERNEL, fusedSampleTokens } from './fused/sample-tokens';
 import { type Rng, weightedIndex } from './rng';
 
@@ -72,15 +73,27 @@ export function chooseTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, o:
   return tf.sum(tf.mul(sorted.indices, tf.oneHot(rank, V, 1, 0, 'int32')), 1) as tf.Tensor1D;
 }
 
+/** The chosen tokens [B], with padId for the rows that are done. */
+function padStopped(tokens: tf.Tensor1D, done: tf.Tensor1D, padId: number): tf.Tensor1D {
+  return tf.where(done, tf.fill([done.shape[0]], padId, 'int32'), tokens) as tf.Tensor1D;
+}
+
+/** Plain sampling (no top-k or top-p) as tfjs ops, stopped rows padded: what GrpoSampleTokens computes. */
+export function plainSamplingOps(logits: tf.Tensor2D, draws: tf.Tensor1D, done: tf.Tensor1D, temperature: number, padId: number): tf.Tensor1D {
+  return padStopped(chooseTokensOnDevice(logits, draws, { temperature, topK: 0, topP: 1 }), done, padId);
+}
+
+/** Plain sampling, stopped rows padded: one kernel where the backend has it (fused/sample-tokens.ts). */
+const plainSampling = fusedWhereRegistered(SAMPLE_TOKENS_KERNEL, fusedSampleTokens, plainSamplingOps);
+
 /**
  * The device loop's next tokens: chooseTokensOnDevice for the rows still running, padId for
- * those that are done. Plain sampling (no top-k or top-p, a temperature above 0) is one kernel
- * where the backend has it (fused/sample-tokens.ts); the rest are tfjs ops. Call inside tf.tidy.
+ * those that are done. Plain sampling (a temperature above 0, no top-k or top-p) is one kernel
+ * where the backend has it; greedy choice and truncated sampling are tfjs ops. Call inside tf.tidy.
  */
 export function nextTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, done: tf.Tensor1D, o: TokenChoice & { padId: number }): tf.Tensor1D {
-  const plain = o.temperature > 0 && o.topK === 0 && o.topP >= 1;
-  if (plain && tf.getKernel(SAMPLE_TOKENS_KERNEL, tf.getBackend())) return fusedSampleTokens(logits, draws, done, o.temperature, o.padId);
-  return tf.where(done, tf.fill([logits.shape[0]], o.padId, 'int32'), chooseTokensOnDevice(logits, draws, o)) as tf.Tensor1D;
+  if (o.temperature > 0 && o.topK === 0 && o.topP >= 1) return plainSampling(logits, draws, done, o.temperature, o.padId);
+  return padStopped(chooseTokensOnDevice(logits, draws, o), done, o.padId);
 }
 
 /** The column of each row [B, V] where the running weight first exceeds draw times the row's total. */

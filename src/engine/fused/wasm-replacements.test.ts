@@ -44,6 +44,13 @@ async function threeWays(shape: number[], fn: (x: tf.Tensor) => tf.Tensor | tf.T
   return { cpu, tfjs, ours, splitV: after.splitV - before!.splitV, sum: after.sum - before!.sum, gather: after.gather - before!.gather };
 }
 
+/** A copy kernel's check: exactly the values of cpu and of tfjs-wasm, output by output, from one call of ours. */
+function expectCopiedByOurs(r: Awaited<ReturnType<typeof threeWays>>, kernel: 'splitV' | 'gather'): void {
+  expect(r.ours).toEqual(r.cpu);
+  expect(r.ours).toEqual(r.tfjs);
+  expect(r[kernel], 'computed by ours').toBe(1);
+}
+
 beforeAll(async () => {
   await useBackend('wasm');
 });
@@ -74,11 +81,7 @@ describe('our SplitV on wasm', () => {
     [[11], [3, 8], 0],
     [[2, 3, 4, 5], [2, 3], -1],
   ])('%j split %j along axis %i: the values of tfjs, computed by ours', async (shape, splits, axis) => {
-    const r = await threeWays(shape, (x) => tf.split(x, splits, axis));
-    // A copy: exactly tfjs's values, output by output.
-    expect(r.ours).toEqual(r.cpu);
-    expect(r.ours).toEqual(r.tfjs);
-    expect(r.splitV, 'computed by ours').toBe(1);
+    expectCopiedByOurs(await threeWays(shape, (x) => tf.split(x, splits, axis)), 'splitV');
   });
 
   test('int32 goes to tfjs', async () => {
@@ -192,10 +195,7 @@ describe('our GatherV2 on wasm', () => {
     [[3, 1], [2]],
     [[6], [5, 0]],
   ])('%j, first-axis rows %j: the values of tfjs, computed by ours', async (shape, rows) => {
-    const r = await threeWays(shape, (x) => tf.gather(x, tf.tensor1d(rows, 'int32')));
-    expect(r.ours).toEqual(r.cpu);
-    expect(r.ours).toEqual(r.tfjs);
-    expect(r.gather, 'computed by ours').toBe(1);
+    expectCopiedByOurs(await threeWays(shape, (x) => tf.gather(x, tf.tensor1d(rows, 'int32'))), 'gather');
   });
 
   test('int32 values are copied too; another axis, and an index out of range, go to tfjs', async () => {

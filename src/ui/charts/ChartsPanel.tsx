@@ -53,7 +53,7 @@ interface ChartDef {
 
 /**
  * From 0 to the data's maximum, for metrics that are often exactly 0 (KL with beta = 0, clipping
- * with mu = 1): a floor keeps an all-zero line on a small axis instead of recharts' 0..4.
+ * with mu = 1): a floor keeps an all-zero line on a small axis (0 to 0.04) instead of 0 to 1.
  */
 const FROM_ZERO: AxisDomain = [0, (max: number) => (max > 0 ? max : 0.04)];
 
