@@ -43,8 +43,8 @@ export interface WebGpuProbe {
     layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; tokenStats: number[];
     decodeAttention: number[]; adamW: number[];
   };
-  /** The fused token choice against the ops on the same rows: rows that differ, and how many different tokens the running rows got. */
-  sampleTokens: { mismatches: number; distinct: number };
+  /** The fused token choice against the ops on the same rows: rows that differ, how many different tokens the running rows got, and the ids' dtype. */
+  sampleTokens: { mismatches: number; distinct: number; dtype: string };
 }
 
 /** GrpoSampleTokens against chooseTokensOnDevice's ops, 256 rows over a vocabulary of 70, every fifth row stopped. */
@@ -56,8 +56,9 @@ async function sampleTokensMismatches(): Promise<WebGpuProbe['sampleTokens']> {
   const fused = fusedSampleTokens(logits, draws, done, 0.8, pad);
   const ops = tf.tidy(() => plainSamplingOps(logits, draws, done, 0.8, pad));
   const [a, b] = [await fused.data(), await ops.data()];
+  const dtype = fused.dtype;
   tf.dispose([logits, draws, done, fused, ops]);
-  return { mismatches: a.filter((id, i) => id !== b[i]).length, distinct: new Set(a.filter((_, i) => i % 5 !== 0)).size };
+  return { mismatches: a.filter((id, i) => id !== b[i]).length, distinct: new Set(a.filter((_, i) => i % 5 !== 0)).size, dtype };
 }
 
 async function sampledTokens(backend: string): Promise<number[][]> {
@@ -97,8 +98,9 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   const [fusedEntropy, opsEntropy] = [fusedTokenEntropy(logits[0]!), tokenEntropyOps(logits[0]!)];
   const tokenStats = [...logProbs, largestAbsDifference(await fusedEntropy.data(), await opsEntropy.data())];
   tf.dispose([...ln, ...attention, ...mlp, ...qkv, bias, ...logits, targets, fusedEntropy, opsEntropy]);
-  // Off a multiple of 4: head width 5 over 7 keys; 37 weights.
-  const decodeAttention = [await decodeStepDifference(3, 2, 6, 5)];
+  // Off a multiple of 4: head width 5 over 7 keys, then under a bias 4 columns wider (as the
+  // device loop passes it); 37 weights.
+  const decodeAttention = [await decodeStepDifference(3, 2, 6, 5), await decodeStepDifference(3, 2, 6, 5, 1, 4)];
   return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, tokenStats, decodeAttention, adamW: [await adamWDifference(37)] };
 }
 

@@ -17,6 +17,7 @@ test('WebGPU: tokens chosen on the device match cpu, and each fused kernel match
   expect(probe.tokens.webgpu.flat().some((id) => id !== 0)).toBe(true);
   expect(probe.unregistered).toEqual([]);
   expect(probe.sampleTokens.mismatches).toBe(0);
+  expect(probe.sampleTokens.dtype).toBe('int32');
   // 204 running rows over 70 tokens: a kernel that picked one token for all would give 1.
   expect(probe.sampleTokens.distinct).toBeGreaterThan(20);
   // Layer norm's gradients divide by a row's standard deviation, which magnifies rounding.

@@ -35,14 +35,12 @@ export function prefill(
 
 /**
  * One new token per row: tokens [B, 1] int32 at the same position in every row (rows advance
- * together), attending to the cache under bias [B, 1, 1, Tk] where Tk counts the cache plus the
- * new token.
+ * together), attending to the cache under bias [B, 1, 1, W]: its first Tk columns, where Tk
+ * counts the cache plus the new token (a wider bias lets the device loop keep one for every step).
  */
 export function decodeStep(p: Params, c: ModelConfig, tokens: tf.Tensor2D, position: number, bias: tf.Tensor4D, cache: KVCache): StepOut {
   return tidyObject(() => {
-    const B = tokens.shape[0];
-    const positions = tf.fill([B, 1], Math.min(position, c.context - 1), 'int32') as tf.Tensor2D;
-    const out = forward(p, c, tokens, positions, bias, cache, true);
+    const out = forward(p, c, tokens, Math.min(position, c.context - 1), bias, cache, true);
     return { logits: out.logits, cache: out.cache as KVCache };
   });
 }

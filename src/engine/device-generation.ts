@@ -5,15 +5,19 @@
  * has stopped (the loop ends there; without it, it would always run maxNewTokens steps, twice
  * what a batch of ~30-token answers needs). On a GPU this removes a wait per token.
  *
- * A row that has stopped stays in the batch (on a GPU a step costs its dispatches, not its rows)
- * and is given the pad token from then on, whatever its logits say. Its later keys are left
- * visible to its own queries: masking them would change only logits that are never used, and
- * rows do not see each other. So the completions are the host loop's, which drops stopped rows.
- * Per token the loop runs the model's decode step, one kernel to choose the tokens
- * (fused/sample-tokens.ts, for plain sampling), and a few ops to mark the rows that stopped.
+ * The stopped flags are brought up to date at those checks only, from the tokens chosen since
+ * the last one: per token that would be a compare and an or (two dispatches per stop id).
+ * A row that has stopped stays in the batch (on a GPU a step costs its dispatches, not its rows):
+ * until the next check it samples on, and after it it is given the pad token, whatever its
+ * logits say. Either way its tokens after the stop token are cut off (completionsFrom), and they
+ * change nothing else: rows do not see each other, and a stopped row's later keys are seen by
+ * its own queries only, so they are left unmasked. So the completions are the host loop's, which
+ * drops stopped rows.
+ * Per token the loop runs the model's decode step and one kernel to choose the tokens
+ * (fused/sample-tokens.ts, for plain sampling).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type StepOut, decodeStep, disposeCache, prefill, tidyObject } from './decoding';
+import { decodeStep, disposeCache, prefill, tidyObject } from './decoding';
 import type { ModelConfig } from './model-config';
 import { type KVCache, MASKED, type Params } from './model';
 import type { Readbacks } from './readback';
@@ -35,19 +39,21 @@ export function* generateOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts
 
 /**
  * The loop itself: [B, steps] int32 token ids (steps = maxNewTokens unless every row stopped
- * sooner), pads after a row's stop token, left on the backend for the caller to read.
+ * sooner), left on the backend for the caller to read. After a row's stop token come its own
+ * samples up to the next check, then pads.
  */
 function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts, o: SamplingOptions, draws: Rng): Readbacks<tf.Tensor2D> {
   const B = rows.padded.length;
   const first = prefill(p, c, rows.padded, rows.valid, true);
   let logits = first.logits;
   let cache = first.cache as KVCache;
-  // [B] bool: the row has produced a stop token.
+  // [B] bool: the row had produced a stop token by the last check.
   let done = tf.zeros([B], 'bool') as tf.Tensor1D;
-  // Every key the loop will have, [B, prompt + maxNewTokens]: MASKED over a prompt's pads, 0 over
-  // every generated token. Each step attends through the columns of the keys it has so far.
-  const keyBias = tf.tensor2d(rows.valid.map((row) => [...row.map((v) => (v === 1 ? 0 : MASKED)), ...new Array<number>(o.maxNewTokens).fill(0)]));
-  const promptWidth = rows.valid[0]?.length ?? 0;
+  // Every key the loop will have, [B, 1, 1, prompt + maxNewTokens]: MASKED over a prompt's pads,
+  // 0 over every generated token. Each step's attention reads the columns of the keys it has so
+  // far (fused/decode-attention.ts), so one tensor serves every step.
+  const width = (rows.valid[0]?.length ?? 0) + o.maxNewTokens;
+  const keyBias = tf.tensor4d(rows.valid.flatMap((row) => [...row.map((v) => (v === 1 ? 0 : MASKED)), ...new Array<number>(o.maxNewTokens).fill(0)]), [B, 1, 1, width]);
   // int32 like the tokens, so that comparing them casts nothing.
   const stopIds = o.stopIds.map((id) => tf.scalar(id, 'int32'));
   const chosen: tf.Tensor1D[] = [];
@@ -58,11 +64,14 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
     logits.dispose();
     chosen.push(next);
     if (step === o.maxNewTokens - 1) break;
-    const out = advance(p, c, done, next, c.promptAnchor + step, keyBias, promptWidth + step + 1, cache, stopIds);
+    const out = tidyObject(() => decodeStep(p, c, tf.reshape(next, [B, 1]) as tf.Tensor2D, c.promptAnchor + step, keyBias, cache));
     disposeCache(cache);
-    done.dispose();
-    ({ logits, cache, done } = out);
-    if (o.stopIds.length > 0 && (step + 1) % STOP_CHECK_EVERY === 0) {
+    logits = out.logits;
+    cache = out.cache as KVCache;
+    if (stopIds.length > 0 && (step + 1) % STOP_CHECK_EVERY === 0) {
+      const marked = markStopped(done, chosen.slice(-STOP_CHECK_EVERY), stopIds);
+      done.dispose();
+      done = marked;
       const allStopped = tf.all(done);
       const stopped = (yield allStopped)[0] === 1;
       allStopped.dispose();
@@ -77,18 +86,12 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
   return block;
 }
 
-/** Feeds this step's tokens, attending through the first `keys` columns of keyBias, and marks the rows that stopped with them. */
-function advance(
-  p: Params, c: ModelConfig, done: tf.Tensor1D, next: tf.Tensor1D, position: number, keyBias: tf.Tensor2D, keys: number, cache: KVCache,
-  stopIds: readonly tf.Scalar[],
-): StepOut & { cache: KVCache; done: tf.Tensor1D } {
-  const B = next.shape[0];
-  return tidyObject(() => {
-    const bias = tf.reshape(tf.slice(keyBias, [0, 0], [B, keys]), [B, 1, 1, keys]) as tf.Tensor4D;
-    const out = decodeStep(p, c, tf.reshape(next, [B, 1]) as tf.Tensor2D, position, bias, cache);
-    // From a clone, so that the new flags are never the old tensor (which the caller disposes).
-    const stopped = stopIds.reduce<tf.Tensor>((acc, id) => tf.logicalOr(acc, tf.equal(next, id)), tf.clone(done)) as tf.Tensor1D;
-    return { logits: out.logits, cache: out.cache as KVCache, done: stopped };
+/** done [B] with the rows that chose a stop token among `recent` (each [B]) marked too: a new tensor. */
+function markStopped(done: tf.Tensor1D, recent: tf.Tensor1D[], stopIds: readonly tf.Scalar[]): tf.Tensor1D {
+  return tf.tidy(() => {
+    const block = tf.stack(recent, 1); // [B, recent]
+    const hit = stopIds.map((id) => tf.equal(block, id)).reduce((a, b) => tf.logicalOr(a, b));
+    return tf.logicalOr(done, tf.any(hit, 1)) as tf.Tensor1D;
   });
 }
 

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../node/tfjs-node';
 import { packBatch } from './batch';
 import {
-  GPT, MASKED, type KVCache, disposeParams, type Params, causalBias, forward, initialWeights, positionsFor, weightShapes,
+  GPT, MASKED, type KVCache, disposeParams, type Params, causalBias, forward, initialWeights, matMulAdd, positionsFor, weightShapes,
 } from './model';
 import { MODEL_SIZES, type ModelConfig, type ModelSizeName, modelSize, parameterCount } from './model-config';
 import { Rng } from './rng';
@@ -144,6 +144,18 @@ describe.each(['cpu', 'wasm'])('forward on %s', (backend) => {
     tf.dispose(Object.values(p));
   });
 
+  test('a decoding step\'s shared position, given as a number, gives the logits of the same position as ids, bit for bit', () => {
+    const c = KV_CONFIGS[1] as ModelConfig;
+    const p = toParams(c, randomWeights(c, 8));
+    const tokens = tf.tensor2d([[3], [17], [40]], [3, 1], 'int32');
+    const bias = tf.zeros([3, 1, 1, 1]) as tf.Tensor4D;
+    const asIds = forward(p, c, tokens, tf.fill([3, 1], 23, 'int32') as tf.Tensor2D, bias).logits;
+    const asNumber = forward(p, c, tokens, 23, bias).logits;
+    expect(Array.from(asNumber.dataSync())).toEqual(Array.from(asIds.dataSync()));
+    expect(() => forward(p, c, tokens, c.context, bias)).toThrow(`position ${c.context} is outside the position table (0 to ${c.context - 1})`);
+    tf.dispose([tokens, bias, asIds, asNumber, ...Object.values(p)]);
+  });
+
   test('logits at a position do not depend on later tokens (causal mask)', () => {
     const c = KV_CONFIGS[1] as ModelConfig;
     const p = toParams(c, randomWeights(c, 6));
@@ -154,6 +166,30 @@ describe.each(['cpu', 'wasm'])('forward on %s', (backend) => {
     for (let t = 0; t < 3; t++) expect(maxAbsDiff(out[0]?.[t] as number[], out[1]?.[t] as number[])).toBeLessThan(1e-5);
     expect(maxAbsDiff(out[0]?.[3] as number[], out[1]?.[3] as number[])).toBeGreaterThan(1e-2);
     tf.dispose(Object.values(p));
+  });
+});
+
+describe('matMulAdd (one fused kernel on cpu and webgpu)', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  test.each([['a bias [n]', [3]], ['a residual [m, n]', [4, 3]]])('with %s: the values and gradients of matMul then add, bit for bit', (_name, shape) => {
+    const a = tf.randomNormal([4, 5], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([5, 3], 0, 1, 'float32', 2);
+    const addend = tf.randomNormal(shape as number[], 0, 1, 'float32', 3);
+    const weights = tf.randomNormal([4, 3], 0, 1, 'float32', 4);
+    const loss = (f: (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(f(x, y, z), weights));
+    const fused = tf.grads(loss((x, y, z) => matMulAdd(x, y, z)))([a, b, addend]);
+    const plain = tf.grads(loss((x, y, z) => tf.add(tf.matMul(x, y), z)))([a, b, addend]);
+    fused.forEach((g, i) => {
+      expect(g.shape).toEqual((plain[i] as tf.Tensor).shape);
+      expect(Array.from(g.dataSync())).toEqual(Array.from((plain[i] as tf.Tensor).dataSync()));
+    });
+    tf.tidy(() => {
+      expect(Array.from(matMulAdd(a, b, addend).dataSync())).toEqual(Array.from(tf.add(tf.matMul(a, b), addend).dataSync()));
+    });
+    tf.dispose([a, b, addend, weights, ...fused, ...plain]);
   });
 });
 

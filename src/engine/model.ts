@@ -186,6 +186,21 @@ export function matMul2d(a: tf.Tensor, b: tf.Tensor, transposeB = false): tf.Ten
   return tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, transposeB);
 }
 
+/**
+ * a [m, k] times b [k, n], plus addend (broadcast to [m, n]): a bias, or the residual stream.
+ * Where the backend adds inside its matmul (tfjs's fused matmul on webgpu and cpu) this is one
+ * kernel instead of two, which on a GPU is one dispatch per layer and token fewer. Addition
+ * commutes, so the values are those of matMul2d then add. wasm keeps our SIMD matmul
+ * (fused/batch-matmul-wasm.ts) and a separate add: its fused matmul is tfjs's own.
+ */
+export function matMulAdd(a: tf.Tensor, b: tf.Tensor, addend: tf.Tensor): tf.Tensor2D {
+  if (tf.getBackend() === 'wasm') return tf.add(matMul2d(a, b), addend) as tf.Tensor2D;
+  // tfjs multiplies as [1, m, n]: an addend of that shape has a gradient without a sum over the
+  // leading 1 (a copy, and a dispatch).
+  const bias = addend.rank === 2 ? tf.reshape(addend, [1, ...addend.shape]) : addend;
+  return tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }) as tf.Tensor2D;
+}
+
 function weight(p: Params, name: string): tf.Tensor {
   const t = p[name];
   if (!t) throw new Error(`model: weight "${name}" is missing`);
@@ -204,6 +219,16 @@ function embed(ids: tf.Tensor2D, table: tf.Tensor, differentiable: boolean): tf.
   if (!differentiable) return tf.reshape(tf.gather(table, flat), [B, T, width]);
   const oneHot = tf.oneHot(flat, rows); // [B*T, rows]
   return tf.reshape(matMul2d(tf.cast(oneHot, 'float32'), table), [B, T, width]);
+}
+
+/** Position embeddings: [B, T, d] for a position per token, [1, 1, d] (which broadcasts) for one shared position. */
+function embedPositions(positions: Positions, table: tf.Tensor, differentiable: boolean): tf.Tensor3D {
+  if (typeof positions !== 'number') return embed(positions, table, differentiable);
+  const [rows, width] = table.shape as [number, number];
+  if (!Number.isInteger(positions) || positions < 0 || positions >= rows) {
+    throw new Error(`model: position ${positions} is outside the position table (0 to ${rows - 1})`);
+  }
+  return tf.reshape(tf.slice(table, [positions, 0], [1, width]), [1, 1, width]);
 }
 
 interface BlockOut {
@@ -273,11 +298,11 @@ function block(
   const qkv = tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]) as tf.Tensor3D;
   const scale = 1 / Math.sqrt(d / c.heads);
   const { attn, k, v } = attend(qkv, bias, pastK, pastV, keepCache, c.heads, scale);
-  const proj = tf.reshape(matMul2d(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`)), [B, T, d]);
-  const x1 = tf.add(x, proj) as tf.Tensor3D;
+  // The residual stream as the projection's addend: x + attn·Wo in one kernel where it fuses.
+  const x1 = tf.reshape(matMulAdd(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`), tf.reshape(x, [B * T, d])), [B, T, d]) as tf.Tensor3D;
   const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
   const m1 = biasGelu(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`));
-  const m2 = tf.add(matMul2d(m1, weight(p, `h${l}.mlp.w2`)), weight(p, `h${l}.mlp.b2`));
+  const m2 = matMulAdd(m1, weight(p, `h${l}.mlp.w2`), weight(p, `h${l}.mlp.b2`));
   return { x: tf.add(x1, tf.reshape(m2, [B, T, d])) as tf.Tensor3D, k, v };
 }
 
@@ -289,11 +314,18 @@ export interface ForwardResult {
 }
 
 /**
- * Logits for tokens [B, T] at positions [B, T], attending to the cache (if any) and to each other
+ * Where tokens [B, T] sit: a position per token [B, T], or one number when every row feeds a
+ * single token at the same position (a decoding step), which is looked up as a slice of the
+ * position table: one kernel, where ids take a fill and a gather.
+ */
+export type Positions = tf.Tensor2D | number;
+
+/**
+ * Logits for tokens [B, T] at positions, attending to the cache (if any) and to each other
  * under bias [B, 1, T, Tpast + T]. With keepCache, the returned cache holds past + new keys.
  */
 export function forward(
-  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D,
+  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: Positions, bias: tf.Tensor4D,
   cache: KVCache | null = null, keepCache = false,
 ): ForwardResult {
   const [B, T] = tokens.shape;
@@ -313,11 +345,11 @@ export function hiddenStates(p: Params, c: ModelConfig, tokens: tf.Tensor2D, pos
 
 /** Embeddings, every block, and the final layer norm; with each layer's keys and values when a cache is kept or extended. */
 function runTrunk(
-  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D, cache: KVCache | null, keepCache: boolean,
+  p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: Positions, bias: tf.Tensor4D, cache: KVCache | null, keepCache: boolean,
 ): { hidden: tf.Tensor3D; cache: KVCache } {
   // A call that reads or keeps a cache is generation, which nothing differentiates.
   const differentiable = !cache && !keepCache;
-  let x = tf.add(embed(tokens, weight(p, 'wte'), differentiable), embed(positions, weight(p, 'wpe'), differentiable)) as tf.Tensor3D;
+  let x = tf.add(embed(tokens, weight(p, 'wte'), differentiable), embedPositions(positions, weight(p, 'wpe'), differentiable)) as tf.Tensor3D;
   const kept: KVCache = { k: [], v: [] };
   for (let l = 0; l < c.layers; l++) {
     const out = block(p, l, c, x, bias, cache?.k[l] ?? null, cache?.v[l] ?? null, keepCache);

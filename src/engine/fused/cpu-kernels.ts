@@ -10,7 +10,7 @@ import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
 import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL, attentionLayout } from './attention';
 import { BIAS_GELU_GRAD_KERNEL, BIAS_GELU_KERNEL, GELU_SLOPE } from './bias-gelu';
 import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention';
-import { FUSED_KERNELS, fusedOutputShape } from './kernels';
+import { FUSED_KERNELS, fusedOutputDtype, fusedOutputShape } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
@@ -20,7 +20,7 @@ import { chooseToken } from '../token-choice';
 /** The two methods of tfjs's cpu backend these kernels use (its class is not exported with types). */
 interface CpuBackend {
   readSync(dataId: object): Float32Array;
-  makeTensorInfo(shape: number[], dtype: string, values: Float32Array): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: string, values: Float32Array | Int32Array): tf.TensorInfo;
 }
 
 export type Compute = (read: (t: tf.TensorInfo) => Float32Array, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>) => Float32Array;
@@ -139,6 +139,7 @@ function appendHeads(read: (t: tf.TensorInfo) => Float32Array, { past, qkv }: Re
 function decodeAttention(read: (t: tf.TensorInfo) => Float32Array, inputs: Record<string, tf.TensorInfo>, { scale }: Record<string, number>): Float32Array {
   const [qkv, keys, values, mask] = [read(inputs.qkv!), read(inputs.keys!), read(inputs.values!), read(inputs.bias!)];
   const [B, H, Tk, hd] = inputs.keys!.shape as [number, number, number, number];
+  const maskWidth = inputs.bias!.shape[3] as number;
   const d = H * hd;
   const out = new Float32Array(B * d);
   const logits = new Float32Array(Tk);
@@ -149,7 +150,7 @@ function decodeAttention(read: (t: tf.TensorInfo) => Float32Array, inputs: Recor
       for (let t = 0; t < Tk; t++) {
         let dot = 0;
         for (let j = 0; j < hd; j++) dot += qkv[q + j]! * keys[kv + t * hd + j]!;
-        logits[t] = Math.fround(dot * scale!) + mask[b * Tk + t]!;
+        logits[t] = Math.fround(dot * scale!) + mask[b * maskWidth + t]!;
       }
       const top = Math.max(...logits);
       let total = 0;
@@ -317,7 +318,8 @@ export function registerCpuFusedKernels(names: readonly string[] = FUSED_KERNELS
         const cpu = backend as unknown as CpuBackend;
         const named = inputs as Record<string, tf.TensorInfo>;
         const values = compute((t) => cpu.readSync(t.dataId), named, attrs as Record<string, number>);
-        return cpu.makeTensorInfo(fusedOutputShape(name, named, attrs as Record<string, unknown>), 'float32', values);
+        const dtype = fusedOutputDtype(name);
+        return cpu.makeTensorInfo(fusedOutputShape(name, named, attrs as Record<string, unknown>), dtype, dtype === 'int32' ? Int32Array.from(values) : values);
       },
     });
   }

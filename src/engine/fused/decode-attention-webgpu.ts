@@ -45,7 +45,10 @@ registerFlatWebGpuKernel(DECODE_ATTENTION_KERNEL, 'grpoDecodeAttention', (inputs
     inputs: [['qkv', qkv], ['keyCache', keys], ['valueCache', values], ['mask', bias]],
     outputShape: [B, 1, H * hd],
     threads: B * H * hd,
-    uniforms: [['heads', 'i32', H], ['keys', 'i32', Tk], ['headDim', 'i32', hd], ['scale', 'f32', (attrs as { scale: number }).scale]],
+    uniforms: [
+      ['heads', 'i32', H], ['keys', 'i32', Tk], ['maskWidth', 'i32', bias.shape[3] as number], ['headDim', 'i32', hd],
+      ['scale', 'f32', (attrs as { scale: number }).scale],
+    ],
     // index = b * d + h * headDim + j, the [B, 1, d] layout; q sits at b * 3d + h * headDim.
     body: `
       let hd = uniforms.headDim;
@@ -55,7 +58,7 @@ registerFlatWebGpuKernel(DECODE_ATTENTION_KERNEL, 'grpoDecodeAttention', (inputs
       let j = index % hd;
       let q = b * 3 * d + h * hd;
       let kv = (b * uniforms.heads + h) * uniforms.keys * hd;
-      let m = b * uniforms.keys;
+      let m = b * uniforms.maskWidth;
       var top = -3.0e38;
       for (var t = 0; t < uniforms.keys; t++) {
         var dot = 0.0;

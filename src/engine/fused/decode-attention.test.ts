@@ -49,6 +49,21 @@ describe('decode-step attention', () => {
     tf.dispose([c.qkv, c.keys, c.values, c.bias, bias, out]);
   });
 
+  test('a bias wider than the keys is read through its first Tk columns only (fused and ops alike)', () => {
+    const c = handCase();
+    // The hand case's two keys, the first hidden, then two columns that would dominate if read.
+    const wide = tf.tensor4d([-1e9, 0, 50, 50], [1, 1, 1, 4]);
+    for (const fused of [false, true]) {
+      if (fused) registerCpuFusedKernels(DECODE_KERNELS);
+      const out = decodeAttention(c.qkv, c.keys, c.values, wide, 1, 1);
+      expect(Array.from(out.dataSync())).toEqual([3, 4]);
+      out.dispose();
+    }
+    const narrow = tf.zeros([1, 1, 1, 1]);
+    expect(() => decodeAttention(c.qkv, c.keys, c.values, narrow, 1, 1)).toThrow(/bias \[1, 1, 1, at least 2\] expected, got \[1,1,2,2\] and \[1,1,1,1\]/);
+    tf.dispose([c.qkv, c.keys, c.values, c.bias, wide, narrow]);
+  });
+
   test('appendHeads puts the new token after the cache, from the k or the v third of qkv', () => {
     registerCpuFusedKernels(DECODE_KERNELS);
     // B = 1, H = 2, hd = 1: qkv = [q0 q1 | k0 k1 | v0 v1]; the cache holds one row per head.
@@ -65,6 +80,7 @@ describe('decode-step attention', () => {
   test('the fused kernels give the composite values over masked rows, and run as three kernels', async () => {
     registerCpuFusedKernels(DECODE_KERNELS);
     expect(await decodeStepDifference(3, 4, 6, 8)).toBeLessThan(1e-6);
+    expect(await decodeStepDifference(3, 4, 6, 8, 1, 5)).toBeLessThan(1e-6);
     const x = decodeInputs(3, 4, 6, 8);
     const run = await tf.profile(() => tf.tidy(() => {
       const [k, v] = [appendHeads(x.pastK, x.qkv, QKV_PART.k, 4), appendHeads(x.pastV, x.qkv, QKV_PART.v, 4)];

@@ -13,7 +13,9 @@
  * - GrpoAppendHeads, twice: the cache [B, H, Tpast, hd] with this token's keys (or values),
  *   read straight out of qkv [B, 1, 3d], as row Tpast: [B, H, Tpast + 1, hd];
  * - GrpoDecodeAttention: for each row and head, softmax(q · keys * scale + bias) · values,
- *   written in the [B, 1, d] layout the output projection reads.
+ *   written in the [B, 1, d] layout the output projection reads. The bias may be wider than the
+ *   keys (its first Tk columns are read), so that the device loop passes one bias for every step
+ *   instead of slicing it each token (a dispatch).
  *
  * Inference only: sampling never takes gradients, so no backward pass is written; a gradient
  * through these kernels is refused by tfjs ("gradient function not found"). Training and the
@@ -45,7 +47,9 @@ export function appendHeadsOps(past: tf.Tensor, qkv: tf.Tensor, part: QkvPart, h
 
 /** The composite form of decodeAttention: the model's own attention over the cache. */
 export function decodeAttentionOps(qkv: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
-  return attendHeads(headsOf(qkv, QKV_PART.q, heads), keys, values, bias, scale);
+  const Tk = keys.shape[2] as number;
+  const used = bias.shape[3] === Tk ? bias : tf.slice(bias, [0, 0, 0, 0], [-1, -1, -1, Tk]);
+  return attendHeads(headsOf(qkv, QKV_PART.q, heads), keys, values, used, scale);
 }
 
 /** The shapes the kernels index by; anything else is refused here, not read wrongly on a GPU. */
@@ -66,8 +70,9 @@ export function fusedAppendHeads(past: tf.Tensor, qkv: tf.Tensor, part: QkvPart,
 export function fusedDecodeAttention(qkv: tf.Tensor, keys: tf.Tensor, values: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
   checkShapes(qkv, keys, heads, 'decodeAttention');
   const [B, , Tk] = keys.shape as [number, number, number, number];
-  if (!tf.util.arraysEqual(values.shape, keys.shape) || !tf.util.arraysEqual(bias.shape, [B, 1, 1, Tk])) {
-    throw new Error(`decodeAttention: values [${keys.shape}] and bias [${B}, 1, 1, ${Tk}] expected, got [${values.shape}] and [${bias.shape}]`);
+  const [bB, b1, b2, width] = bias.shape as number[];
+  if (!tf.util.arraysEqual(values.shape, keys.shape) || bias.rank !== 4 || bB !== B || b1 !== 1 || b2 !== 1 || (width as number) < Tk) {
+    throw new Error(`decodeAttention: values [${keys.shape}] and bias [${B}, 1, 1, at least ${Tk}] expected, got [${values.shape}] and [${bias.shape}]`);
   }
   return tf.engine().runKernel(DECODE_ATTENTION_KERNEL, { qkv, keys, values, bias }, { scale }) as tf.Tensor;
 }
@@ -80,6 +85,6 @@ export const appendHeads = fusedWhereRegistered(APPEND_HEADS_KERNEL, fusedAppend
 
 /**
  * One token's attention output [B, 1, d] from its q (in qkv [B, 1, 3d]) over keys and values
- * [B, H, Tk, hd] (the cache including this token) under bias [B, 1, 1, Tk].
+ * [B, H, Tk, hd] (the cache including this token) under the first Tk columns of bias [B, 1, 1, W ≥ Tk].
  */
 export const decodeAttention = fusedWhereRegistered(DECODE_ATTENTION_KERNEL, fusedDecodeAttention, decodeAttentionOps);

@@ -2,7 +2,8 @@
  * Every fused kernel's name, in lists: FUSED_KERNELS, which every backend of ours has (WebGPU,
  * wasm in C, cpu in JavaScript for the tests), and the device loop's, which only WebGPU needs;
  * bench:gpu --no-fused unregisters both to measure what the kernels save. A new fused op adds its
- * name to one of them, and its output shape below when that is not its first input's.
+ * name to one of them, its output shape below when that is not its first input's, and its
+ * output dtype when that is not float32.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { ADAM_MOMENT_KERNEL, ADAMW_STEP_KERNEL } from './adamw';
@@ -60,4 +61,16 @@ const OUTPUT_SHAPES: Record<string, (inputs: Inputs, attrs: Attrs) => number[]> 
 /** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless listed above. */
 export function fusedOutputShape(name: string, inputs: Inputs, attrs: Attrs = {}): number[] {
   return OUTPUT_SHAPES[name]?.(inputs, attrs) ?? (Object.values(inputs)[0] as tf.TensorInfo).shape;
+}
+
+/**
+ * The kernels whose output is not float32. Token ids come out as int32, what the embedding
+ * lookup reads: as float32 they would need a cast, one more dispatch per sampled token.
+ */
+const OUTPUT_DTYPES: Record<string, 'int32'> = {
+  [SAMPLE_TOKENS_KERNEL]: 'int32',
+};
+
+export function fusedOutputDtype(name: string): 'float32' | 'int32' {
+  return OUTPUT_DTYPES[name] ?? 'float32';
 }

@@ -5,6 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
+import { fusedOutputDtype } from './kernels';
 import { registerFlatWebGpuKernel } from './webgpu-program';
 
 registerFlatWebGpuKernel(SAMPLE_TOKENS_KERNEL, 'grpoSampleTokens', (inputs, attrs) => {
@@ -15,6 +16,7 @@ registerFlatWebGpuKernel(SAMPLE_TOKENS_KERNEL, 'grpoSampleTokens', (inputs, attr
     // done is bool, which tfjs binds as i32.
     inputs: [['logits', logits], ['draws', draws], ['done', done]],
     outputShape: [B],
+    outputDtype: fusedOutputDtype(SAMPLE_TOKENS_KERNEL),
     threads: B,
     uniforms: [['vocab', 'i32', V], ['temperature', 'f32', temperature], ['padId', 'f32', padId]],
     body: `

@@ -61,7 +61,11 @@ describe('fused token choice (GrpoSampleTokens)', () => {
     const [logits, u, done] = [tf.randomNormal([4, 9], 0, 2, 'float32', 1) as tf.Tensor2D, tf.tensor1d([0.1, 0.4, 0.6, 0.9]), tf.tensor1d([false, true, false, false], 'bool')];
     const kernels = async (o: { temperature: number; topK: number; topP: number }) =>
       (await tf.profile(() => nextTokensOnDevice(logits, u, done, { ...o, padId: PAD }))).kernelNames;
-    expect(await kernels({ temperature: 1, topK: 0, topP: 1 })).toEqual([SAMPLE_TOKENS_KERNEL, 'Cast']);
+    // One kernel, no cast: it writes int32 ids itself.
+    expect(await kernels({ temperature: 1, topK: 0, topP: 1 })).toEqual([SAMPLE_TOKENS_KERNEL]);
+    const plain = nextTokensOnDevice(logits, u, done, { temperature: 1, topK: 0, topP: 1, padId: PAD });
+    expect(plain.dtype).toBe('int32');
+    plain.dispose();
     for (const o of [{ temperature: 0, topK: 0, topP: 1 }, { temperature: 1, topK: 3, topP: 1 }, { temperature: 1, topK: 0, topP: 0.9 }]) {
       expect(await kernels(o)).not.toContain(SAMPLE_TOKENS_KERNEL);
     }

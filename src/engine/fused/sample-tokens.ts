@@ -6,12 +6,12 @@
  * As tfjs ops (token-choice.ts, chooseTokensOnDevice, then a select for the stopped rows) this is
  * about twenty kernels: max, subtract, divide, exp, two sums, a cumulative sum, compares, casts
  * and a range. On a GPU each is a dispatch, and with them a sampled token of the default model
- * was about ninety dispatches: this kernel (and its cast) takes a fifth of them away.
+ * was about ninety dispatches: this kernel takes a fifth of them away.
  *
  * The kernel follows the host rule (chooseToken): weights exp((l − max) / temperature), and the
  * first token at which u · Σ weights, less the running weights, falls below zero. Where rounding
  * leaves no such token it takes the last token with weight, as the ops do. The ids come out as
- * float32 (exact for any vocabulary below 2^24), like every fused kernel's output, and are cast.
+ * int32, ready for the embedding lookup (kernels.ts, fusedOutputDtype).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -27,5 +27,5 @@ export function fusedSampleTokens(logits: tf.Tensor2D, draws: tf.Tensor1D, done:
     throw new Error(`sampleTokens: draws and done of [${B}] expected for logits [${logits.shape}], got [${draws.shape}] and [${done.shape}]`);
   }
   if (!(temperature > 0)) throw new Error(`sampleTokens: temperature must be above 0 (got ${temperature}); greedy choice is an argmax`);
-  return tf.tidy(() => tf.cast(tf.engine().runKernel(SAMPLE_TOKENS_KERNEL, { logits, draws, done }, { temperature, padId }) as tf.Tensor1D, 'int32'));
+  return tf.engine().runKernel(SAMPLE_TOKENS_KERNEL, { logits, draws, done }, { temperature, padId }) as tf.Tensor1D;
 }

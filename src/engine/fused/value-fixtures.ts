@@ -17,18 +17,21 @@ export interface DecodeInputs {
   pastV: tf.Tensor4D;
   /** [B, 1, 3 H hd]: this token's q, k and v. */
   qkv: tf.Tensor3D;
-  /** [B, 1, 1, Tp + 1]: row b hides its first b keys (left padding); the new key is always visible. */
+  /**
+   * [B, 1, 1, Tp + 1 + unread]: row b hides its first b keys (left padding); the new key is always
+   * visible. The `unread` columns past the keys hold 30, which would outweigh every score if read.
+   */
   bias: tf.Tensor4D;
 }
 
-export function decodeInputs(B: number, H: number, Tp: number, hd: number, seed = 1): DecodeInputs {
-  const bias = Array.from({ length: B }, (_, b) => Array.from({ length: Tp + 1 }, (_, t) => (t < b && t < Tp ? MASKED : 0)));
+export function decodeInputs(B: number, H: number, Tp: number, hd: number, seed = 1, unread = 0): DecodeInputs {
+  const bias = Array.from({ length: B }, (_, b) => Array.from({ length: Tp + 1 + unread }, (_, t) => (t > Tp ? 30 : t < b && t < Tp ? MASKED : 0)));
   return {
     pastK: tf.randomNormal([B, H, Tp, hd], 0, 1, 'float32', seed),
     pastV: tf.randomNormal([B, H, Tp, hd], 0, 1, 'float32', seed + 1),
     // Scores of a few units, so that the softmax is far from uniform.
     qkv: tf.randomNormal([B, 1, 3 * H * hd], 0, 1.5, 'float32', seed + 2),
-    bias: tf.tensor4d(bias.flat(), [B, 1, 1, Tp + 1]),
+    bias: tf.tensor4d(bias.flat(), [B, 1, 1, Tp + 1 + unread]),
   };
 }
 
@@ -56,9 +59,9 @@ function decodeStep(x: DecodeInputs, fused: boolean): tf.Tensor {
   });
 }
 
-/** The decode step through the fused kernels against the ops, on a cache of Tp keys. */
-export async function decodeStepDifference(B: number, H: number, Tp: number, hd: number, seed = 1): Promise<number> {
-  const x = decodeInputs(B, H, Tp, hd, seed);
+/** The decode step through the fused kernels against the ops, on a cache of Tp keys (a bias `unread` columns wider). */
+export async function decodeStepDifference(B: number, H: number, Tp: number, hd: number, seed = 1, unread = 0): Promise<number> {
+  const x = decodeInputs(B, H, Tp, hd, seed, unread);
   try {
     return await valueDifference(() => decodeStep(x, true), () => decodeStep(x, false));
   } finally {

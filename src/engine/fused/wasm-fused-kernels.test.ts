@@ -160,8 +160,10 @@ describe('the fused kernels on wasm', () => {
     const [B, H, Tp, hd] = shape as [number, number, number, number];
     const calls = wasmFusedKernelCalls() as number;
     expect(await decodeStepDifference(B, H, Tp, hd, 21)).toBeLessThan(1e-5);
-    // Three fused calls, and the composite's masked softmax (itself fused) one more.
-    expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 4);
+    // A bias wider than the keys, as the device loop passes: only its first Tp + 1 columns count.
+    expect(await decodeStepDifference(B, H, Tp, hd, 21, 3)).toBeLessThan(1e-5);
+    // Each comparison: three fused calls, and the composite's masked softmax (itself fused) one more.
+    expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 8);
   });
 
   // The models' shape (T = 43 tokens, 4 heads of 32), and head widths and lengths off the 4-row

@@ -35,7 +35,7 @@ type AdamMomentFn = (moment: number, grad: number, out: number, n: number, beta:
 type AdamWStepFn = (param: number, m: number, v: number, out: number, n: number, keep: number, stepSize: number, sqrtBc2: number, eps: number) => void;
 type AppendHeadsFn = (past: number, qkv: number, out: number, batch: number, heads: number, rows: number, headDim: number, part: number) => void;
 type DecodeAttentionFn = (
-  qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, headDim: number, scale: number,
+  qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, maskWidth: number, headDim: number, scale: number,
 ) => void;
 type AttentionProbsFn = (qkv: number, mask: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number) => void;
 type AttentionValuesFn = (probs: number, qkv: number, out: number, batch: number, heads: number, t: number, headDim: number, scratch: number) => void;
@@ -131,7 +131,7 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     },
     [DECODE_ATTENTION_KERNEL]: (ptr, out, { qkv, keys, values, bias }, { scale }) => {
       const [B, H, Tk, hd] = keys!.shape as [number, number, number, number];
-      decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, hd, scale!);
+      decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, bias!.shape[3] as number, hd, scale!);
     },
     [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch) => {
       const { B, T, hd } = attentionLayout(qkv!.shape, heads!);

@@ -1,6 +1,6 @@
 /**
  * What our fused WGSL kernels share: one thread per item (a row, or an element) in a flat
- * dispatch of 64-wide workgroups, float32 in and out, and scalar uniforms declared once with
+ * dispatch of 64-wide workgroups, float32 in and (unless a kernel says int32) out, and scalar uniforms declared once with
  * their values, so the WGSL declarations and the data tfjs writes to the uniform buffer cannot
  * fall out of order. Each *-webgpu.ts file says only what its thread computes.
  */
@@ -19,6 +19,8 @@ export interface FlatKernel {
   body: string;
   /** WGSL functions the body calls, declared before it (they see the inputs and uniforms too). */
   helpers?: string;
+  /** The output's dtype (default float32). setOutputAtIndex still takes an f32 and converts it. */
+  outputDtype?: 'float32' | 'int32';
 }
 
 class FlatProgram implements WebGPUProgram {
@@ -75,5 +77,5 @@ export function runFlatWebGpuKernel(backend: WebGPUBackend, shaderKey: string, k
     { type: 'int32', data: [k.threads] },
     ...k.uniforms.map(([, type, value]) => ({ type: type === 'i32' ? 'int32' : 'float32', data: [value] })),
   ];
-  return backend.runWebGPUProgram(new FlatProgram(shaderKey, k), k.inputs.map(([, t]) => t), 'float32', uniforms);
+  return backend.runWebGPUProgram(new FlatProgram(shaderKey, k), k.inputs.map(([, t]) => t), k.outputDtype ?? 'float32', uniforms);
 }

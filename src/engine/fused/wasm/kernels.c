@@ -537,16 +537,17 @@ void append_heads(const float *past, const float *qkv, float *out, u32 batch, u3
 /*
  * GrpoDecodeAttention: out [batch, 1, heads * hd], for each row and head
  * softmax(q . keys * scale + mask) . values, with q in qkv [batch, 1, 3 * heads * hd] and the
- * mask [batch, tk] shared by the heads. Without scratch memory the scores are computed twice:
+ * mask [batch, mask_width] shared by the heads, of which the first tk columns are read (the
+ * device loop passes the mask of every key it will have). Without scratch memory the scores are computed twice:
  * once for their maximum, then four keys at a time for their exponentials, each key's value row
  * added into out with its weight as it goes; out is divided by the weights' sum at the end.
  */
 __attribute__((export_name("decode_attention")))
 void decode_attention(const float *qkv, const float *keys, const float *values, const float *mask, float *out,
-                      u32 batch, u32 heads, u32 tk, u32 hd, float scale) {
+                      u32 batch, u32 heads, u32 tk, u32 mask_width, u32 hd, float scale) {
   const u32 d = heads * hd;
   for (u32 b = 0; b < batch; b++) {
-    const float *m = mask + b * tk;
+    const float *m = mask + b * mask_width;
     for (u32 h = 0; h < heads; h++) {
       const float *q = qkv + b * 3 * d + h * hd;
       const float *k = keys + (b * heads + h) * tk * hd;
