@@ -19,9 +19,10 @@ test('the page opens with the shipped base model loaded and the backend badge se
   // SwiftShader is a software adapter, so 'auto' picks wasm and says why.
   await expect(lab.badge).toHaveAttribute('data-backend', 'wasm');
   await expect(page.getByTestId('backend-note').first()).toContainText('software adapter');
-  // Large matmuls are shared with a helper thread per extra core (blob-URL workers, shared memory).
+  // tfjs-wasm runs on a shared memory, so a helper thread per extra core (blob-URL workers) works
+  // in place on its tensors, in large matmuls and fused kernels alike.
   const cores = await page.evaluate(() => navigator.hardwareConcurrency);
-  await expect(page.getByTestId('backend-adapter')).toHaveText(`WebAssembly SIMD, matmuls on ${cores} thread${cores === 1 ? '' : 's'}, ${cores} cores`);
+  await expect(page.getByTestId('backend-adapter')).toHaveText(`WebAssembly SIMD on ${cores} thread${cores === 1 ? '' : 's'}, ${cores} cores`);
   await expect(page.getByTestId('model-name')).toHaveText('default');
   await expect(page.getByTestId('model-parameters')).toHaveText('812,544');
   await expect(page.getByTestId('model-origin')).toContainText('base.json');

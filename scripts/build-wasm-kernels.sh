@@ -37,8 +37,9 @@ for src in "$dir"/*.c; do
   "$CLANG" --target=wasm32 -msimd128 -O3 -ffreestanding -nostdlib -Wall -Wextra -Werror -c "$src" -o "$tmp/$name.o"
   "$CLANG" --target=wasm32 -msimd128 -matomics -mbulk-memory -O3 -ffreestanding -nostdlib -Wall -Wextra -Werror -c "$src" -o "$tmp/$name-shared.o"
   "$WASM_LD" --no-entry --import-memory --strip-all -o "$tmp/$name.wasm" "$tmp/$name.o"
-  # The largest shared memory a helper may be given: 1 GiB (a maximum is required for shared memory).
-  "$WASM_LD" --no-entry --import-memory --shared-memory --max-memory=1073741824 --strip-all -o "$tmp/$name-shared.wasm" "$tmp/$name-shared.o"
+  # The largest shared memory it may be given: 4 GiB, tfjs-wasm's own maximum, so that it can run
+  # on tfjs's memory made shared (shared-heap.ts). A maximum is required for shared memory.
+  "$WASM_LD" --no-entry --import-memory --shared-memory --max-memory=4294967296 --strip-all -o "$tmp/$name-shared.wasm" "$tmp/$name-shared.o"
   for built in "$name" "$name-shared"; do
     check "$tmp/$built.wasm"
     cp "$tmp/$built.wasm" "$dir/$built.wasm"

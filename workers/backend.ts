@@ -18,6 +18,7 @@ import '../src/engine/fused/webgpu-kernels';
 // Our SIMD batched matmul for wasm (tfjs's runs batched and transposed products at ~3 GFLOP/s)
 // and the fused kernels' wasm versions, one module.
 import { installWasmKernels } from '../src/engine/fused/wasm-kernels';
+import { initWasmBackend } from '../src/engine/fused/shared-heap';
 import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
 // The same kernels for the helper threads that share large matmuls (a shared memory).
 import kernelsSharedWasm from '../src/engine/fused/wasm/kernels-shared.wasm?url';
@@ -54,8 +55,8 @@ setWasmPaths({
   'tfjs-backend-wasm-simd.wasm': wasmSimd,
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedSimd,
 });
-// tfjs-wasm's own threads stay off (its threaded build crashed in a minified bundle, and our
-// kernels need its unshared memory); large matmuls get helper threads of our own instead.
+// tfjs-wasm's own threads stay off (its threaded build crashed in a minified bundle); large
+// matmuls get helper threads of our own instead.
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 
 function describeAdapter(a: GpuAdapterLike): { text: string; fallback: boolean } {
@@ -72,7 +73,10 @@ async function probeWebGpu(timeoutMs: number): Promise<GpuAdapterLike | null> {
 }
 
 async function activate(name: BackendName, timeoutMs: number): Promise<void> {
-  const ok = await withTimeout(tf.setBackend(name).then(async (r) => { await tf.ready(); return r; }), timeoutMs, `the ${name} backend`);
+  // wasm starts on a shared memory where the page allows one (shared-heap.ts): the matmul
+  // helpers then work in place on its tensors.
+  const start = () => tf.setBackend(name).then(async (r) => { await tf.ready(); return r; });
+  const ok = await withTimeout(name === 'wasm' ? initWasmBackend(start) : start(), timeoutMs, `the ${name} backend`);
   if (!ok) throw new Error(`the ${name} backend failed to initialise`);
 }
 
@@ -80,10 +84,18 @@ function cores(): number | null {
   return typeof navigator.hardwareConcurrency === 'number' ? navigator.hardwareConcurrency : null;
 }
 
-function cpuDescription(name: BackendName, threads: number): string {
+/** How wasm uses the cores: helpers in place share matmuls and the large fused kernels; on copies, matmuls only. */
+interface WasmThreads {
+  threads: number;
+  inPlace: boolean;
+}
+
+function cpuDescription(name: BackendName, wasm: WasmThreads): string {
   const n = cores();
   const suffix = n === null ? '' : `, ${n} cores`;
-  return name === 'wasm' ? `WebAssembly SIMD, matmuls on ${threads} thread${threads === 1 ? '' : 's'}${suffix}` : `plain JavaScript${suffix}`;
+  if (name !== 'wasm') return `plain JavaScript${suffix}`;
+  const threads = `${wasm.threads} thread${wasm.threads === 1 ? '' : 's'}`;
+  return wasm.inPlace || wasm.threads === 1 ? `WebAssembly SIMD on ${threads}${suffix}` : `WebAssembly SIMD, matmuls on ${threads}${suffix}`;
 }
 
 /** Fetches a file of the app's own, saying which and why when it fails. */
@@ -93,15 +105,15 @@ async function fetchBytes(url: string): Promise<ArrayBuffer> {
   return r.arrayBuffer();
 }
 
-/** Our wasm kernels, with a helper thread per core besides the trainer's (capped); returns the thread count. */
-async function installKernels(notes: string[]): Promise<number> {
+/** Our wasm kernels, with a helper thread per core besides the trainer's (capped); returns how the threads work. */
+async function installKernels(notes: string[]): Promise<WasmThreads> {
   const helpers = matmulThreadsFor(cores() ?? 1) - 1;
-  const status = await installWasmKernels(fetchBytes(kernelsWasm), {
-    threads: { sharedModule: fetchBytes(kernelsSharedWasm), helpers, start: startBrowserHelper },
+  const status = await installWasmKernels({ unshared: fetchBytes(kernelsWasm), shared: fetchBytes(kernelsSharedWasm) }, {
+    threads: { helpers, start: startBrowserHelper },
   });
   if (status.error) notes.push(`wasm: ${status.error} (tfjs's own kernels are used)`);
   if (status.threadsError) notes.push(`wasm: ${status.threadsError}`);
-  return status.threads;
+  return { threads: status.threads, inPlace: status.inPlace };
 }
 
 /** Tries backends in order; returns the one in use, its adapter, and why earlier ones were skipped. */
@@ -110,7 +122,7 @@ export async function initBackend(choice: BackendChoice, timeoutMs: number): Pro
   const notes: string[] = [];
   for (const name of order) {
     try {
-      let adapter = cpuDescription(name, 1);
+      let adapter = cpuDescription(name, { threads: 1, inPlace: false });
       let fallbackAdapter = false;
       if (name === 'webgpu') {
         const a = await probeWebGpu(timeoutMs);

@@ -12,9 +12,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { installWasmKernels, uninstallWasmKernels } from '../engine/fused/wasm-kernels';
+import { type KernelModules, installWasmKernels, uninstallWasmKernels } from '../engine/fused/wasm-kernels';
 import { matmulThreadsFor } from '../engine/fused/matmul-pool';
 import { startNodeHelper } from './matmul-threads';
+import { initWasmBackend } from '../engine/fused/shared-heap';
 
 // Production mode: silences tfjs's advice to install tfjs-node (a native build that cannot be
 // downloaded here) and skips debug-only checks.
@@ -25,6 +26,11 @@ export const NODE_BACKENDS: readonly NodeBackend[] = ['cpu', 'wasm'];
 
 const KERNELS_WASM = new URL('../engine/fused/wasm/kernels.wasm', import.meta.url);
 const KERNELS_SHARED_WASM = new URL('../engine/fused/wasm/kernels-shared.wasm', import.meta.url);
+
+/** Our wasm kernels' two builds, read from the source tree. */
+export function nodeKernelModules(): KernelModules {
+  return { unshared: readFile(KERNELS_WASM), shared: readFile(KERNELS_SHARED_WASM) };
+}
 
 /** Threads for large wasm matmuls by default: every core, up to MAX_MATMUL_THREADS. */
 export const DEFAULT_WASM_THREADS = matmulThreadsFor(os.availableParallelism());
@@ -45,6 +51,11 @@ export interface BackendOptions {
    * DEFAULT_WASM_THREADS; 1 keeps every matmul on this thread). Results are identical either way.
    */
   wasmThreads?: number;
+  /**
+   * wasm only, at its first start in the process: tfjs's memory made shared, so that helper
+   * threads work in place (default true; false leaves it unshared, and helpers work on copies).
+   */
+  wasmSharedHeap?: boolean;
 }
 
 /**
@@ -55,15 +66,17 @@ export async function useBackend(name: string, options: BackendOptions = {}): Pr
   if (!NODE_BACKENDS.includes(name as NodeBackend)) {
     throw new Error(`backend: "${name}" is not available in Node (allowed: ${NODE_BACKENDS.join(', ')})`);
   }
-  const ok = await tf.setBackend(name);
+  // tfjs-wasm starts on a shared memory (shared-heap.ts) so that the helper threads work in place
+  // on its tensors. It starts once per process: later calls keep the memory it started with.
+  const ok = await (name === 'wasm' ? initWasmBackend(() => tf.setBackend(name), options.wasmSharedHeap ?? true) : tf.setBackend(name));
   await tf.ready();
   if (!ok || tf.getBackend() !== name) throw new Error(`backend: "${name}" failed to initialise`);
   if (name === 'wasm') {
     if (options.wasmKernels ?? true) {
       const helpers = (options.wasmThreads ?? DEFAULT_WASM_THREADS) - 1;
-      const status = await installWasmKernels(readFile(KERNELS_WASM), {
+      const status = await installWasmKernels(nodeKernelModules(), {
         fused: options.wasmFused ?? true,
-        threads: { sharedModule: readFile(KERNELS_SHARED_WASM), helpers, start: startNodeHelper },
+        threads: { helpers, start: startNodeHelper },
       });
       if (status.error) console.warn(`warning: ${status.error}`);
       if (status.threadsError) console.warn(`warning: ${status.threadsError}`);

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { tf, useBackend } from '../../node/tfjs-node';
+import { nodeKernelModules, tf, useBackend } from '../../node/tfjs-node';
 import { causalBias, forward, initialWeights, matMul2d, positionsFor, weightShapes } from '../model';
 import type { ModelConfig } from '../model-config';
 import { Rng } from '../rng';
@@ -8,7 +7,10 @@ import { largestAbsDifference } from './compare';
 import { wasmBatchMatMulCalls } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 
-const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
+/** Not a WebAssembly module: install must refuse it and change nothing. */
+const BROKEN = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]);
+const BROKEN_MODULES = { unshared: BROKEN, shared: BROKEN };
+
 
 function randomValues(size: number, rng: Rng): Float32Array {
   return Float32Array.from({ length: size }, () => 2 * rng.next() - 1);
@@ -135,7 +137,7 @@ describe('our SIMD batched matmul on the wasm backend', () => {
     expect(() => tf.tidy(() => tf.matMul(tf.ones([2, 3, 3], 'int32'), tf.ones([2, 3, 3], 'int32')))).toThrow(/non-float32/);
     expect(wasmBatchMatMulCalls()).toBe(calls);
 
-    const broken = await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]));
+    const broken = await installWasmKernels(BROKEN_MODULES);
     expect(broken.installed).toBe(false);
     expect(broken.error).toMatch(/not in use/);
     expect(wasmBatchMatMulCalls()).toBe(calls);
@@ -144,7 +146,7 @@ describe('our SIMD batched matmul on the wasm backend', () => {
     expect(wasmBatchMatMulCalls()).toBeNull();
     const y = tf.tidy(() => tf.matMul(tf.ones([3, 2, 5]), tf.ones([3, 2, 5]), true, false).dataSync());
     expect(Array.from(y.slice(0, 3))).toEqual([2, 2, 2]);
-    expect((await installWasmKernels(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(nodeKernelModules())).installed).toBe(true);
   });
 
   test("matMul2d: transpose flags with our kernel, explicit transposes with tfjs's, the same values and gradients", async () => {
@@ -163,7 +165,7 @@ describe('our SIMD batched matmul on the wasm backend', () => {
       expect(wasmBatchMatMulCalls()).toBeGreaterThan(calls);
       uninstallWasmKernels();
       const theirs = run(transposeB);
-      expect((await installWasmKernels(WASM)).installed).toBe(true);
+      expect((await installWasmKernels(nodeKernelModules())).installed).toBe(true);
       ours.forEach((x, i) => expect(maxAbsDiff(x, theirs[i] as Float32Array)).toBeLessThan(1e-4));
     }
   });

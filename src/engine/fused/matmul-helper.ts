@@ -1,6 +1,8 @@
 /**
- * The loop a matmul helper thread runs (matmul-pool.ts): wait for a job in its control slot,
- * run our SIMD batched matmul on the shared memory, say done, wait again.
+ * The loop a helper thread of the matmul pool runs (matmul-pool.ts): wait for a job in its
+ * control slot, call the named export of our module (kernels-shared.wasm) with the job's
+ * arguments, say done, wait again. A job is a part of a large matmul (batch_matmul) or, where
+ * the helper works in place on tfjs's memory, a run of rows of a fused kernel (kernel-split.ts).
  *
  * The function is shipped to the thread as source text (Function.prototype.toString), so that
  * one file serves Node's worker_threads and the browser's Worker without a bundler entry of its
@@ -20,18 +22,28 @@ export const SLOT_FIELDS = {
   done: 1,
   /** RUN_JOB or QUIT. */
   command: 2,
-  /** The 14 arguments of batch_matmul, in its order (kernels.c), from here on. */
-  args: 3,
+  /** Which export to call: an index into HelperInit.exports. */
+  fn: 3,
+  /** How many arguments follow. */
+  argc: 4,
+  /** The arguments, as float64 (exact for pointers, sizes and float32 attributes alike), from here on. */
+  args: 8,
 } as const;
-export const SLOT_INTS = 32;
+export const SLOT_INTS = 64;
+/** Arguments a job may have: the float64s that fit in a slot after the fields. */
+export const MAX_JOB_ARGS = (SLOT_INTS - SLOT_FIELDS.args) / 2;
 export const RUN_JOB = 0;
 export const QUIT = 1;
 
 export interface HelperInit {
   /** kernels-shared.wasm, compiled. */
   module: WebAssembly.Module;
-  /** The pool's shared memory: control slots first, then the jobs' copies of their operands. */
+  /** The memory the jobs' pointers point into: tfjs's own (shared), or the pool's, holding copies. */
   memory: WebAssembly.Memory;
+  /** Every helper's control slot. */
+  control: SharedArrayBuffer;
+  /** The exports a job may call, by index. */
+  exports: string[];
   /** This helper's slot: int32 index of its first field. */
   slot: number;
   fields: typeof SLOT_FIELDS;
@@ -41,9 +53,10 @@ export interface HelperInit {
 /** Never returns until it reads QUIT; calls ready once its module is instantiated. */
 export function serveMatmulJobs(init: HelperInit, ready: () => void): void {
   const instance = new WebAssembly.Instance(init.module, { env: { memory: init.memory } });
-  const matmul = instance.exports.batch_matmul as (...args: number[]) => void;
-  const control = new Int32Array(init.memory.buffer);
-  const { seq, done, command, args } = init.fields;
+  const calls = init.exports.map((name) => instance.exports[name] as (...args: number[]) => void);
+  const control = new Int32Array(init.control);
+  const numbers = new Float64Array(init.control);
+  const { seq, done, command, fn, argc, args } = init.fields;
   const base = init.slot;
   let seen = 0;
   ready();
@@ -52,11 +65,8 @@ export function serveMatmulJobs(init: HelperInit, ready: () => void): void {
     Atomics.wait(control, base + seq, seen);
     seen = Atomics.load(control, base + seq);
     if (control[base + command] === init.quit) return;
-    const a = base + args;
-    matmul(
-      control[a]!, control[a + 1]!, control[a + 2]!, control[a + 3]!, control[a + 4]!, control[a + 5]!, control[a + 6]!,
-      control[a + 7]!, control[a + 8]!, control[a + 9]!, control[a + 10]!, control[a + 11]!, control[a + 12]!, control[a + 13]!,
-    );
+    const first = (base + args) / 2;
+    calls[control[base + fn]!]!(...numbers.subarray(first, first + control[base + argc]!));
     Atomics.store(control, base + done, seen);
     Atomics.notify(control, base + done);
   }

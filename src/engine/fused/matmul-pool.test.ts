@@ -1,54 +1,57 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
-import { tf, useBackend } from '../../node/tfjs-node';
-import { Rng } from '../rng';
+import { nodeKernelModules, tf, useBackend } from '../../node/tfjs-node';
+import { startNodeHelper } from '../../node/matmul-threads';
 import { wasmMatmulSplitCalls, wasmMatmulThreads, wasmMatmulThreadsFailure } from './batch-matmul-wasm';
 import { installWasmKernels } from './wasm-kernels';
 import { MAX_MATMUL_THREADS, type StartHelper, matmulThreadsFor } from './matmul-pool';
+import { MATMUL_CASES, product, sameBits, seededValues, testSplitProducts } from './matmul-pool-cases';
+import { biasGelu } from './bias-gelu';
+import { attention } from './attention';
+import { causalBias } from '../model';
+import { isSharedMemory } from './shared-heap';
+import { type WasmBackendLike, tfjsMemory } from './wasm-backend';
 
-const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
-const SHARED_WASM = readFileSync(new URL('./wasm/kernels-shared.wasm', import.meta.url));
-
-interface Case { name: string; a: number[]; b: number[]; transposeA?: boolean; transposeB?: boolean }
-
-/** Each large enough that a helper takes part (matmul-pool.ts's thresholds). */
-const CASES: Case[] = [
-  { name: 'one matrix, rows not a multiple of the 4-row tile', a: [403, 256], b: [256, 200] },
-  { name: 'A transposed (a weight gradient)', a: [600, 192], b: [600, 160], transposeA: true },
-  { name: 'B transposed (a gradient through a linear layer)', a: [520, 160], b: [224, 160], transposeB: true },
-  { name: 'batches, cut into runs of whole matrices', a: [8, 128, 128], b: [8, 128, 128] },
-  { name: 'B shared by every batch of A', a: [6, 192, 128], b: [128, 160] },
-];
-
-function values(shape: number[], seed: number): tf.Tensor {
-  const rng = new Rng(seed);
-  return tf.tensor(Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => 2 * rng.next() - 1), shape);
-}
-
-function product(c: Case): Float32Array {
-  return tf.tidy(() => tf.matMul(values(c.a, 1), values(c.b, 2), c.transposeA, c.transposeB).dataSync() as Float32Array);
-}
+const CASES = MATMUL_CASES;
 
 /** Installs our kernels on the active wasm backend with the given helper threads. */
 async function installWith(start: StartHelper, answerMs?: number) {
-  return installWasmKernels(WASM, { threads: { sharedModule: SHARED_WASM, helpers: 1, start, answerMs } });
+  return installWasmKernels(nodeKernelModules(), { threads: { helpers: 1, start, answerMs } });
 }
 
 afterAll(async () => {
   await useBackend('wasm');
 });
 
-describe('large wasm matmuls shared with helper threads', () => {
-  test.each(CASES)('$name: the same bits as on one thread, and a helper took part', async (c) => {
+describe('large wasm matmuls shared with helper threads, in place on tfjs\'s shared memory', () => {
+  testSplitProducts({});
+
+  test('tfjs-wasm runs on a shared memory, and the helpers work in place on it', async () => {
     await useBackend('wasm', { wasmThreads: 1 });
-    expect(wasmMatmulThreads()).toBe(1);
-    const alone = product(c);
+    expect(isSharedMemory(tfjsMemory(tf.backend() as unknown as WasmBackendLike) as WebAssembly.Memory)).toBe(true);
+    const status = await installWasmKernels(nodeKernelModules(), { threads: { helpers: 1, start: startNodeHelper } });
+    expect(status).toMatchObject({ installed: true, threads: 2, inPlace: true });
+  });
+
+  test('a training batch\'s bias + GELU and attention kernels are cut across the threads: the same bits and gradients as on one thread', async () => {
+    // The update's shapes: 32 rows of 43 tokens, 4 heads of 32.
+    const x = seededValues([1376, 512], 3);
+    const bias = seededValues([512], 4);
+    const qkv = tf.tidy(() => tf.mul(seededValues([32, 43, 384], 5), 2));
+    const mask = causalBias(Array.from({ length: 32 }, (_, b) => Array.from({ length: 43 }, (_, t) => (t < b % 7 ? 0 : 1))));
+    const run = (): Float32Array[] => tf.tidy(() => {
+      const [dx, dBias] = tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(biasGelu(a, c))))([x, bias]);
+      const dqkv = tf.grad((q: tf.Tensor) => tf.sum(tf.square(attention(q, mask, 4, 0.17))))(qkv);
+      return [biasGelu(x, bias), dx!, dBias!, attention(qkv, mask, 4, 0.17), dqkv].map((t) => t.dataSync() as Float32Array);
+    });
+    await useBackend('wasm', { wasmThreads: 1 });
+    const alone = run();
     await useBackend('wasm', { wasmThreads: 2 });
-    expect(wasmMatmulThreads()).toBe(2);
     const before = wasmMatmulSplitCalls() as number;
-    const shared = product(c);
-    expect(wasmMatmulSplitCalls()).toBe(before + 1);
-    expect(Buffer.from(shared.buffer).equals(Buffer.from(alone.buffer))).toBe(true);
+    const shared = run();
+    // Bias + GELU and its gradient, and the attention's three kernels, each cut once (besides the matmuls).
+    expect((wasmMatmulSplitCalls() as number) - before).toBeGreaterThanOrEqual(5);
+    shared.forEach((values, i) => expect(sameBits(values, alone[i] as Float32Array), `output ${i}`).toBe(true));
+    tf.dispose([x, bias, qkv, mask]);
   });
 
   test('every core shares the matmuls, up to the cap', () => {

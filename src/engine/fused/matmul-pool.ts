@@ -1,19 +1,24 @@
 /**
  * Helper threads for our wasm matmul: the calling thread computes the first part of a large
- * matmul in tfjs's memory while each helper computes another part (matmul-split.ts).
+ * matmul while each helper computes another part (matmul-split.ts), posted through the helper's
+ * control slot (matmul-helper.ts).
  *
- * tfjs-wasm's single-threaded build keeps tensors in an unshared memory that no other thread
- * can see, so a helper works in a shared memory of the pool's own: the calling thread copies in
- * the operands a helper's part reads, posts the job through the helper's control slot
- * (matmul-helper.ts), computes its own part, waits, and copies the helper's rows back. The
- * copies are linear in the operands and the work is cubic, so only matmuls with enough
- * arithmetic per copied float are split; the rest run on the calling thread alone.
+ * Two ways for a helper to reach the operands:
+ * - in place, when tfjs-wasm's memory is shared (shared-heap.ts): the helper's module is
+ *   instantiated on that very memory, and a part is just pointers into it (plus scratch that the
+ *   calling thread allocates there). Nothing is copied, so smaller products are worth sharing.
+ * - on copies, when it is not (tfjs-wasm's own unshared memory, e.g. a page without cross-origin
+ *   isolation): the helper works in a shared memory of the pool's own; the calling thread copies
+ *   in the operands a helper's part reads and copies its rows back afterwards. The copies are
+ *   linear in the operands and the work is cubic, so only matmuls with enough arithmetic per
+ *   copied float are split.
  *
  * The calling thread blocks in Atomics.wait, which a browser allows in a worker (the lab trains
  * in one) and Node allows everywhere. A helper that does not answer within ANSWER_MS is taken for
  * dead: its part is computed by the calling thread, the pool stops, and `failure` says why.
  */
-import { type HelperInit, QUIT, RUN_JOB, SLOT_FIELDS, SLOT_INTS } from './matmul-helper';
+import { type HelperInit, MAX_JOB_ARGS, QUIT, RUN_JOB, SLOT_FIELDS, SLOT_INTS } from './matmul-helper';
+import { HELPER_EXPORTS, type SplittableCall, cutCall } from './kernel-split';
 import { type MatmulJob, multiplyAdds, operandExtent, scratchFloats, splitMatmul } from './matmul-split';
 import { withTimeout } from '../timeout';
 
@@ -41,9 +46,9 @@ export function matmulThreadsFor(cores: number): number {
 const PAGE_BYTES = 65536;
 const FLOAT_BYTES = 4;
 const INT_BYTES = 4;
-/** The control slots live in the first page: room for 512 helpers. */
-const CONTROL_BYTES = PAGE_BYTES;
-/** 1 GiB, the maximum kernels-shared.wasm declares; a job needing more runs on one thread. */
+/** The control slots, in a SharedArrayBuffer of their own: room for 256 helpers. */
+const CONTROL_BYTES = 4 * PAGE_BYTES;
+/** 1 GiB, the most the pool's own memory grows to; a job needing more runs on one thread. */
 const MAX_PAGES = 16384;
 /** 1 MiB to start: at least the minimum the module declares (wasm-ld's default is 2 pages). */
 const INITIAL_PAGES = 16;
@@ -58,10 +63,26 @@ export const ANSWER_MS = 30_000;
  */
 const MIN_PART_MULTIPLY_ADDS = 1 << 23;
 /**
- * ... and this many multiply-adds per float copied in or out: copying is the calling thread's
- * time, about as costly per float as several multiply-adds.
+ * ... and, on copies, this many multiply-adds per float copied in or out: copying is the calling
+ * thread's time, about as costly per float as several multiply-adds. In place only the minimum
+ * above applies (the wake-up and the wait still cost about 0.1 ms).
  */
 const MIN_MULTIPLY_ADDS_PER_COPIED_FLOAT = 16;
+/**
+ * A fused kernel's part is posted with at least this many floats to read and write (1 MiB). A
+ * helper's wake-up and the wait for it cost about 0.1 ms here: the update's bias + GELU and
+ * attention kernels (1-2 ms each) are cut and gain, its layer norms (about 0.1 ms, 350 000
+ * floats) would lose, and a sampled token's kernels (a few thousand floats) are far below.
+ */
+const MIN_PART_FLOATS = 1 << 18;
+const MATMUL_EXPORT = HELPER_EXPORTS.indexOf('batch_matmul');
+
+/** tfjs-wasm's memory when it is shared, with its allocator, for helpers that work in place. */
+export interface SharedHeap {
+  memory: WebAssembly.Memory;
+  malloc(bytes: number): number;
+  free(pointer: number): void;
+}
 
 /** Where a helper's part lives in the shared memory (byte offsets), and how many floats each operand spans. */
 interface Placement {
@@ -74,9 +95,9 @@ function align16(bytes: number): number {
   return Math.ceil(bytes / 16) * 16;
 }
 
-/** Lays the helpers' parts out one after another past the control slots. */
+/** Lays the helpers' parts out one after another in the pool's memory. */
 function place(parts: MatmulJob[]): { placements: Placement[]; end: number } {
-  let at = CONTROL_BYTES;
+  let at = 0;
   const take = (floats: number): number => {
     const start = at;
     at += align16(floats * FLOAT_BYTES);
@@ -97,12 +118,12 @@ function worthPosting(p: Placement): boolean {
 }
 
 export class MatmulPool {
+  /** Where the helpers compute: tfjs's memory (in place) or the pool's own (on copies). */
   private readonly memory: WebAssembly.Memory;
-  /**
-   * The control slots, viewed once: a shared memory never moves when it grows, so a view of its
-   * first page stays valid (memory.buffer only returns a longer view afterwards).
-   */
+  private readonly heap: SharedHeap | null;
   private readonly control: Int32Array;
+  /** The same slots, read as float64 where a job's arguments are. */
+  private readonly numbers: Float64Array;
   private threads: HelperThread[];
   private posted: number[];
   private readonly answerMs: number;
@@ -110,28 +131,42 @@ export class MatmulPool {
   /** Matmuls that helpers took part in, for tests and reports. */
   splitCalls = 0;
 
-  private constructor(memory: WebAssembly.Memory, threads: HelperThread[], answerMs: number) {
+  private constructor(memory: WebAssembly.Memory, heap: SharedHeap | null, control: SharedArrayBuffer, threads: HelperThread[], answerMs: number) {
     this.memory = memory;
-    this.control = new Int32Array(memory.buffer, 0, CONTROL_BYTES / INT_BYTES);
+    this.heap = heap;
+    this.control = new Int32Array(control);
+    this.numbers = new Float64Array(control);
     this.answerMs = answerMs;
     this.threads = threads;
     this.posted = threads.map(() => 0);
   }
 
-  /** Starts `helpers` threads on a compiled kernels-shared.wasm; throws (having stopped them) when any fails. */
-  static async start(module: WebAssembly.Module, helpers: number, startHelper: StartHelper, answerMs = ANSWER_MS): Promise<MatmulPool> {
+  /**
+   * Starts `helpers` threads on a compiled kernels-shared.wasm, working in place on `heap` when
+   * given (tfjs's memory, shared) and on copies otherwise; throws (having stopped them) when any fails.
+   */
+  static async start(
+    module: WebAssembly.Module, helpers: number, startHelper: StartHelper, answerMs = ANSWER_MS, heap: SharedHeap | null = null,
+  ): Promise<MatmulPool> {
     if (typeof SharedArrayBuffer === 'undefined') throw new Error('SharedArrayBuffer is unavailable (the page is not cross-origin isolated)');
-    if (helpers < 1 || helpers * SLOT_INTS * INT_BYTES > CONTROL_BYTES) throw new Error(`helpers: ${helpers} is not between 1 and 512`);
-    const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    if (helpers < 1 || helpers * SLOT_INTS * INT_BYTES > CONTROL_BYTES) throw new Error(`helpers: ${helpers} is not between 1 and 256`);
+    const memory = heap?.memory ?? new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAX_PAGES, shared: true });
+    const control = new SharedArrayBuffer(CONTROL_BYTES);
     const threads: HelperThread[] = [];
     try {
-      for (let i = 0; i < helpers; i++) threads.push(startHelper({ module, memory, slot: i * SLOT_INTS, fields: SLOT_FIELDS, quit: QUIT }));
+      const exports = [...HELPER_EXPORTS];
+      for (let i = 0; i < helpers; i++) threads.push(startHelper({ module, memory, control, exports, slot: i * SLOT_INTS, fields: SLOT_FIELDS, quit: QUIT }));
       await withTimeout(Promise.all(threads.map((t) => t.ready)), READY_MS, 'starting the matmul helper threads');
     } catch (e) {
       for (const t of threads) t.stop();
       throw e;
     }
-    return new MatmulPool(memory, threads, answerMs);
+    return new MatmulPool(memory, heap, control, threads, answerMs);
+  }
+
+  /** True when helpers work on tfjs's own memory, without copies. */
+  get inPlace(): boolean {
+    return this.heap !== null;
   }
 
   /** Threads that compute a split matmul, the calling one included (1 once stopped). */
@@ -150,13 +185,14 @@ export class MatmulPool {
    * is not worth splitting: the caller then runs it whole.
    */
   run(job: MatmulJob, heap: WebAssembly.Memory, runLocal: (part: MatmulJob) => void): boolean {
+    if (this.heap) return this.runInPlace(job, runLocal);
     const plan = this.plan(job);
     if (!plan) return false;
     const { parts, placements } = plan;
     this.splitCalls++;
     const tfjsFloats = new Float32Array(heap.buffer);
     this.copyIn(placements, tfjsFloats);
-    placements.forEach((p, i) => this.post(i, p));
+    placements.forEach((p, i) => this.postMatmul(i, p));
     runLocal(parts[0] as MatmulJob);
     placements.forEach((p, i) => {
       if (this.stopReason !== null || !this.finished(i)) runLocal(p.part);
@@ -176,6 +212,66 @@ export class MatmulPool {
       thread.stop();
     });
     this.threads = [];
+  }
+
+  /** Each helper's part posted with pointers into tfjs's memory and scratch allocated there; nothing copied. */
+  private runInPlace(job: MatmulJob, runLocal: (part: MatmulJob) => void): boolean {
+    const heap = this.heap as SharedHeap;
+    const parts = this.planInPlace(job);
+    if (!parts) return false;
+    this.splitCalls++;
+    const helperParts = parts.slice(1);
+    const scratch = helperParts.map((part) => heap.malloc(scratchFloats(part) * FLOAT_BYTES));
+    try {
+      helperParts.forEach((part, i) => this.postMatmul(i, { part, a: part.a, b: part.b, out: part.out, scratch: scratch[i] as number }));
+      runLocal(parts[0] as MatmulJob);
+      helperParts.forEach((part, i) => {
+        if (this.stopReason !== null || !this.finished(i)) runLocal(part);
+      });
+    } finally {
+      scratch.forEach((pointer) => heap.free(pointer));
+    }
+    return true;
+  }
+
+  /**
+   * Computes a fused kernel's call across the threads, in place (kernel-split.ts); false, having
+   * done nothing, when helpers cannot work in place or the call is too small to cut.
+   */
+  runSplit(call: SplittableCall): boolean {
+    const heap = this.heap;
+    const units = call.args[call.unitsArg] as number;
+    if (!heap || this.threads.length === 0) return false;
+    const count = Math.min(this.threads.length + 1, Math.floor((units * call.floatsPerUnit) / MIN_PART_FLOATS));
+    if (count < 2) return false;
+    const parts = cutCall(call, count);
+    if (parts.length < 2) return false;
+    this.splitCalls++;
+    const helperParts = parts.slice(1);
+    const scratch = call.scratch ? helperParts.map(() => heap.malloc(Math.max(1, (call.scratch as readonly [number, number])[1]) * FLOAT_BYTES)) : [];
+    try {
+      helperParts.forEach((args, i) => {
+        if (call.scratch) args[call.scratch[0]] = scratch[i] as number;
+        this.post(i, HELPER_EXPORTS.indexOf(call.name), args);
+      });
+      call.local(...(parts[0] as number[]));
+      helperParts.forEach((args, i) => {
+        if (this.stopReason !== null || !this.finished(i)) call.local(...args);
+      });
+    } finally {
+      scratch.forEach((pointer) => heap.free(pointer));
+    }
+    return true;
+  }
+
+  /** The most parts (up to one per thread) each worth a helper's wake-up; null for none. */
+  private planInPlace(job: MatmulJob): MatmulJob[] | null {
+    if (multiplyAdds(job) < 2 * MIN_PART_MULTIPLY_ADDS) return null;
+    for (let count = this.threads.length + 1; count >= 2; count--) {
+      const parts = splitMatmul(job, count);
+      if (parts && parts.every((part) => multiplyAdds(part) >= MIN_PART_MULTIPLY_ADDS)) return parts;
+    }
+    return null;
   }
 
   /** The most parts (up to one per thread) that are each worth posting and fit the shared memory; null for none. */
@@ -211,14 +307,21 @@ export class MatmulPool {
     }
   }
 
-  private post(helper: number, p: Placement): void {
+  private postMatmul(helper: number, p: Pick<Placement, 'part' | 'a' | 'b' | 'out' | 'scratch'>): void {
+    const j = p.part;
+    this.post(helper, MATMUL_EXPORT, [
+      p.a, p.b, p.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, p.scratch,
+    ]);
+  }
+
+  /** Posts a call of export `fn` (an index into HELPER_EXPORTS) to a helper. */
+  private post(helper: number, fn: number, args: number[]): void {
+    if (args.length > MAX_JOB_ARGS) throw new Error(`matmul pool: a job of ${args.length} arguments (at most ${MAX_JOB_ARGS})`);
     const control = this.control;
     const slot = helper * SLOT_INTS;
-    const j = p.part;
-    control.set([
-      p.a, p.b, p.out, j.batch, j.m, j.n, j.k,
-      j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, p.scratch,
-    ], slot + SLOT_FIELDS.args);
+    this.numbers.set(args, (slot + SLOT_FIELDS.args) / 2);
+    control[slot + SLOT_FIELDS.fn] = fn;
+    control[slot + SLOT_FIELDS.argc] = args.length;
     control[slot + SLOT_FIELDS.command] = RUN_JOB;
     this.posted[helper] = (this.posted[helper] as number) + 1;
     Atomics.store(control, slot + SLOT_FIELDS.seq, this.posted[helper] as number);

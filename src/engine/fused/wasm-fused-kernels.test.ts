@@ -3,9 +3,8 @@
  * composite ops on the wasm backend: each kernel's values and gradients, the whole model's
  * logits and gradients, no tensor or heap left behind, and install / uninstall.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { tf, useBackend } from '../../node/tfjs-node';
+import { nodeKernelModules, tf, useBackend } from '../../node/tfjs-node';
 import { MASKED } from '../model';
 import { wasmBatchMatMulInstalled } from './batch-matmul-wasm';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
@@ -24,7 +23,10 @@ import { MASKED_SOFTMAX_KERNEL, fusedMaskedSoftmax, maskedSoftmaxOps } from './m
 import { largestDifference, modelFixture } from './model-fixture';
 import { wasmFusedKernelCalls } from './wasm-fused-kernels';
 
-const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
+/** Not a WebAssembly module: install must refuse it and change nothing. */
+const BROKEN = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]);
+const BROKEN_MODULES = { unshared: BROKEN, shared: BROKEN };
+
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -71,13 +73,13 @@ describe('the fused kernels on wasm', () => {
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeUndefined();
     expect(wasmFusedKernelCalls()).toBeNull();
     // The matmul alone.
-    expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
+    expect((await installWasmKernels(nodeKernelModules(), { fused: false })).installed).toBe(true);
     expect(wasmBatchMatMulInstalled()).toBe(true);
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeUndefined();
-    expect((await installWasmKernels(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(nodeKernelModules())).installed).toBe(true);
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
     // A broken module changes nothing.
-    expect((await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
+    expect((await installWasmKernels(BROKEN_MODULES)).installed).toBe(false);
     for (const name of FUSED_KERNELS) expect(tf.getKernel(name, 'wasm'), name).toBeDefined();
   });
 
@@ -218,11 +220,11 @@ const { randomParams, generationLogits, weightGradients, kernelNames } = modelFi
 
 /** Runs fn with the matmul alone (the composite ops), then puts every kernel back. */
 async function withoutFused<T>(fn: () => T): Promise<T> {
-  expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
+  expect((await installWasmKernels(nodeKernelModules(), { fused: false })).installed).toBe(true);
   try {
     return fn();
   } finally {
-    expect((await installWasmKernels(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(nodeKernelModules())).installed).toBe(true);
   }
 }
 

@@ -21,6 +21,8 @@ import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL 
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
+import type { SplittableCall } from './kernel-split';
+import type { MatmulPool } from './matmul-pool';
 
 const BACKEND = 'wasm';
 const FLOAT_BYTES = 4;
@@ -49,11 +51,24 @@ type AttentionGradFn = (
 /**
  * How one kernel calls its C function: the pointers of its inputs and the output, the sizes and
  * attrs. `scratch` allocates floats on tfjs's heap for the call's duration (freed after it).
+ * `split` runs a call that may be cut across the matmul pool's threads (kernel-split.ts), or
+ * whole on this one.
  */
 export type Call = (
   ptr: (t: tf.TensorInfo) => number, out: number, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, number>,
-  scratch: (floats: number) => number,
+  scratch: (floats: number) => number, split: (call: SplittableCall) => void,
 ) => void;
+
+/** A row-wise kernel's call: `rowPointers` are the arguments that point at [rows, width] data. */
+function rowsCall(
+  name: string, local: (...args: number[]) => void, args: number[], unitsArg: number, rowPointers: number[], width: number,
+): SplittableCall {
+  return {
+    name, local, args, unitsArg,
+    advance: rowPointers.map((arg) => [arg, width * FLOAT_BYTES] as const),
+    floatsPerUnit: rowPointers.length * width,
+  };
+}
 
 /**
  * Floats matmul_strided packs the attention's products into: B of each product in panels of 8
@@ -95,29 +110,33 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     return [tf.util.sizeFromShape(logits.shape) / V, V];
   };
   return {
-    [LAYER_NORM_KERNEL]: (ptr, out, { x, gain, bias }, { eps }) => {
+    [LAYER_NORM_KERNEL]: (ptr, out, { x, gain, bias }, { eps }, _scratch, split) => {
       const width = x!.shape.at(-1) as number;
-      layerNorm(ptr(x!), ptr(gain!), ptr(bias!), out, tf.util.sizeFromShape(x!.shape) / width, width, eps!);
+      const rows = tf.util.sizeFromShape(x!.shape) / width;
+      split(rowsCall('layer_norm', layerNorm, [ptr(x!), ptr(gain!), ptr(bias!), out, rows, width, eps!], 4, [0, 3], width));
     },
     [MASKED_SOFTMAX_KERNEL]: (ptr, out, { scores, bias }, { scale }) => {
       const [B, H, T, Tk] = scores!.shape as [number, number, number, number];
       maskedSoftmax(ptr(scores!), ptr(bias!), out, B, H, T, Tk, scale!);
     },
-    [BIAS_GELU_KERNEL]: (ptr, out, { x, bias }) => {
+    [BIAS_GELU_KERNEL]: (ptr, out, { x, bias }, _attrs, _scratch, split) => {
       const width = x!.shape.at(-1) as number;
-      biasGelu(ptr(x!), ptr(bias!), out, tf.util.sizeFromShape(x!.shape) / width, width, GELU_SLOPE);
+      const rows = tf.util.sizeFromShape(x!.shape) / width;
+      split(rowsCall('bias_gelu', biasGelu, [ptr(x!), ptr(bias!), out, rows, width, GELU_SLOPE], 3, [0, 2], width));
     },
-    [LAYER_NORM_GRAD_KERNEL]: (ptr, out, { x, gain, dy }, { eps }) => {
+    [LAYER_NORM_GRAD_KERNEL]: (ptr, out, { x, gain, dy }, { eps }, _scratch, split) => {
       const width = x!.shape.at(-1) as number;
-      layerNormGrad(ptr(x!), ptr(gain!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, eps!);
+      const rows = tf.util.sizeFromShape(x!.shape) / width;
+      split(rowsCall('layer_norm_grad', layerNormGrad, [ptr(x!), ptr(gain!), ptr(dy!), out, rows, width, eps!], 4, [0, 2, 3], width));
     },
     [LAYER_NORM_GAIN_GRAD_KERNEL]: (ptr, out, { x, dy }, { eps }) => {
       const width = x!.shape.at(-1) as number;
       layerNormGainGrad(ptr(x!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, eps!);
     },
-    [BIAS_GELU_GRAD_KERNEL]: (ptr, out, { x, bias, dy }) => {
+    [BIAS_GELU_GRAD_KERNEL]: (ptr, out, { x, bias, dy }, _attrs, _scratch, split) => {
       const width = x!.shape.at(-1) as number;
-      biasGeluGrad(ptr(x!), ptr(bias!), ptr(dy!), out, tf.util.sizeFromShape(x!.shape) / width, width, GELU_SLOPE);
+      const rows = tf.util.sizeFromShape(x!.shape) / width;
+      split(rowsCall('bias_gelu_grad', biasGeluGrad, [ptr(x!), ptr(bias!), ptr(dy!), out, rows, width, GELU_SLOPE], 4, [0, 2, 3], width));
     },
     [ADAM_MOMENT_KERNEL]: (ptr, out, { moment, grad }, { beta, rest, squared }) => {
       adamMoment(ptr(moment!), ptr(grad!), out, tf.util.sizeFromShape(moment!.shape), beta!, rest!, squared!);
@@ -133,20 +152,37 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
       const [B, H, Tk, hd] = keys!.shape as [number, number, number, number];
       decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, bias!.shape[3] as number, hd, scale!);
     },
-    [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch) => {
-      const { B, T, hd } = attentionLayout(qkv!.shape, heads!);
-      attentionProbs(ptr(qkv!), ptr(bias!), out, B, heads!, T, hd, scale!, scratch(attentionPackFloats(T, hd)));
+    // The attention's kernels are cut by batch row: per row, qkv [T, 3d], the mask and each
+    // head's probabilities [T, T], the output [T, d] (or [T, 3d] for the gradient).
+    [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch, split) => {
+      const { B, T, hd, row } = attentionLayout(qkv!.shape, heads!);
+      const pack = attentionPackFloats(T, hd);
+      split({
+        name: 'attention_probs', local: attentionProbs, args: [ptr(qkv!), ptr(bias!), out, B, heads!, T, hd, scale!, scratch(pack)], unitsArg: 3,
+        advance: [[0, T * row * FLOAT_BYTES], [1, T * T * FLOAT_BYTES], [2, heads! * T * T * FLOAT_BYTES]], scratch: [8, pack],
+        floatsPerUnit: T * row + T * T + heads! * T * T,
+      });
     },
-    [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch) => {
+    [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch, split) => {
       const H = probs!.shape[1] as number;
-      const { B, T, hd } = attentionLayout(qkv!.shape, H);
-      attentionValues(ptr(probs!), ptr(qkv!), out, B, H, T, hd, scratch(attentionPackFloats(T, hd)));
+      const { B, T, hd, d, row } = attentionLayout(qkv!.shape, H);
+      const pack = attentionPackFloats(T, hd);
+      split({
+        name: 'attention_values', local: attentionValues, args: [ptr(probs!), ptr(qkv!), out, B, H, T, hd, scratch(pack)], unitsArg: 3,
+        advance: [[0, H * T * T * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, T * d * FLOAT_BYTES]], scratch: [7, pack],
+        floatsPerUnit: H * T * T + T * row + T * d,
+      });
     },
-    [ATTENTION_GRAD_KERNEL]: (ptr, out, { dy, qkv, probs }, { scale }, scratch) => {
+    [ATTENTION_GRAD_KERNEL]: (ptr, out, { dy, qkv, probs }, { scale }, scratch, split) => {
       const H = probs!.shape[1] as number;
-      const { B, T, hd } = attentionLayout(qkv!.shape, H);
+      const { B, T, hd, d, row } = attentionLayout(qkv!.shape, H);
       // dS for every head of a row, then the packing.
-      attentionGrad(ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, hd, scale!, scratch(H * T * T + attentionPackFloats(T, hd)));
+      const floats = H * T * T + attentionPackFloats(T, hd);
+      split({
+        name: 'attention_grad', local: attentionGrad, args: [ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, hd, scale!, scratch(floats)], unitsArg: 4,
+        advance: [[0, T * d * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, H * T * T * FLOAT_BYTES], [3, T * row * FLOAT_BYTES]], scratch: [9, floats],
+        floatsPerUnit: T * d + 2 * T * row + H * T * T,
+      });
     },
     [TOKEN_LOGPROBS_KERNEL]: (ptr, out, { logits, targets }) => tokenLogProbs(ptr(logits!), ptr(targets!), out, ...rowsOf(logits!)),
     [TOKEN_LOGPROBS_GRAD_KERNEL]: (ptr, out, { logits, targets, dy }) => tokenLogProbsGrad(ptr(logits!), ptr(targets!), ptr(dy!), out, ...rowsOf(logits!)),
@@ -154,7 +190,9 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
   };
 }
 
-function run(name: string, memory: WebAssembly.Memory, call: Call, fallback: Compute, args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo {
+function run(
+  name: string, memory: WebAssembly.Memory, pool: MatmulPool | null, call: Call, fallback: Compute, args: Parameters<tf.KernelFunc>[0],
+): tf.TensorInfo {
   const inputs = args.inputs as Record<string, tf.TensorInfo>;
   const attrs = args.attrs as Record<string, number>;
   const backend = args.backend as unknown as WasmBackendLike;
@@ -175,19 +213,26 @@ function run(name: string, memory: WebAssembly.Memory, call: Call, fallback: Com
     return at;
   };
   try {
-    call((t) => backend.getMemoryOffset(t.dataId), backend.getMemoryOffset(out.dataId), inputs, attrs, scratch);
+    const split = (c: SplittableCall): void => {
+      if (!pool?.runSplit(c)) c.local(...c.args);
+    };
+    call((t) => backend.getMemoryOffset(t.dataId), backend.getMemoryOffset(out.dataId), inputs, attrs, scratch, split);
   } finally {
     for (const at of allocated) backend.wasm._free(at);
   }
   return out;
 }
 
-/** Registers the fused kernels on the wasm backend, calling an instance of our module that imports `memory` (tfjs's). */
-export function registerWasmFusedKernels(kernels: Record<string, Call>, memory: WebAssembly.Memory): void {
+/**
+ * Registers the fused kernels on the wasm backend, calling an instance of our module that imports
+ * `memory` (tfjs's); large calls of the row-wise ones are cut across `pool`'s threads where it
+ * works in place.
+ */
+export function registerWasmFusedKernels(kernels: Record<string, Call>, memory: WebAssembly.Memory, pool: MatmulPool | null = null): void {
   unregisterWasmFusedKernels();
   for (const [name, call] of Object.entries(kernels)) {
     const fallback = FUSED_KERNELS_JS[name] as Compute;
-    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: (args) => run(name, memory, call, fallback, args) });
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc: (args) => run(name, memory, pool, call, fallback, args) });
     registered.push(name);
   }
 }

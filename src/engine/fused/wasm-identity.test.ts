@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { tf, useBackend } from '../../node/tfjs-node';
+import { nodeKernelModules, tf, useBackend } from '../../node/tfjs-node';
 import { modelFixture, largestDifference } from './model-fixture';
 import { unregisterWasmIdentity, wasmIdentityShares } from './wasm-identity';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 
-const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
 
 beforeAll(async () => {
   await useBackend('wasm');
@@ -42,7 +40,7 @@ describe('Identity on wasm', () => {
     uninstallWasmKernels();
     expect(wasmIdentityShares()).toBe(false);
     expect(cloneBuffers(tf.tensor1d([5, 6, 7])).buffers).toBe(1);
-    expect((await installWasmKernels(WASM)).installed).toBe(true);
+    expect((await installWasmKernels(nodeKernelModules())).installed).toBe(true);
     expect(cloneBuffers(tf.tensor1d([5, 6, 7])).buffers).toBe(0);
   });
 

@@ -3,15 +3,17 @@
  * against tfjs's: values on the cpu backend and with tfjs's wasm kernels, the cases handed back
  * to tfjs, gradients through both, and install / uninstall.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { tf, useBackend } from '../../node/tfjs-node';
+import { nodeKernelModules, tf, useBackend } from '../../node/tfjs-node';
 import { Rng } from '../rng';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { largestAbsDifference } from './compare';
 import { wasmReplacementCalls } from './wasm-replacements';
 
-const WASM = readFileSync(new URL('./wasm/kernels.wasm', import.meta.url));
+/** Not a WebAssembly module: install must refuse it and change nothing. */
+const BROKEN = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]);
+const BROKEN_MODULES = { unshared: BROKEN, shared: BROKEN };
+
 
 function randomValues(size: number, seed: number): Float32Array {
   const rng = new Rng(seed);
@@ -219,12 +221,12 @@ test('installed with the module whatever `fused`, taken out by uninstall; no ten
   expect(wasmReplacementCalls()).toBeNull();
   // tfjs's own kernels are back and work.
   expect(run([2, 3], 0, (x) => tf.sum(x, 0), [1, 2, 3, 4, 5, 6])).toEqual([{ values: [5, 7, 9], shape: [3] }]);
-  expect((await installWasmKernels(WASM, { fused: false })).installed).toBe(true);
+  expect((await installWasmKernels(nodeKernelModules(), { fused: false })).installed).toBe(true);
   expect(wasmReplacementCalls()).not.toBeNull();
   // A broken module changes nothing.
-  expect((await installWasmKernels(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]))).installed).toBe(false);
+  expect((await installWasmKernels(BROKEN_MODULES)).installed).toBe(false);
   expect(wasmReplacementCalls()).not.toBeNull();
-  expect((await installWasmKernels(WASM)).installed).toBe(true);
+  expect((await installWasmKernels(nodeKernelModules())).installed).toBe(true);
 
   const x = tf.ones([32, 43, 384]);
   const once = () => tf.tidy(() => tf.sum(tf.split(x, 3, -1)[1] as tf.Tensor, [0, 1]).dataSync()[0]);
