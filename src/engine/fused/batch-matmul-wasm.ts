@@ -168,7 +168,7 @@ export function wasmMatmulThreadsFailure(): string | null {
   return installed?.pool?.failure ?? null;
 }
 
-/** Matmuls the helper threads took part in, in this process (null while our kernel is not installed). */
+/** Calls (matmuls, and fused kernels in place) the helper threads took part in, in this process (null while our kernel is not installed). */
 export function wasmMatmulSplitCalls(): number | null {
   return installed ? installed.pool?.splitCalls ?? 0 : null;
 }

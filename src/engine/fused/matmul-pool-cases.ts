@@ -5,7 +5,7 @@
  * processes because tfjs-wasm chooses its memory once per process.
  */
 import { expect, test } from 'vitest';
-import { type BackendOptions, tf, useBackend } from '../../node/tfjs-node';
+import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../rng';
 import { wasmMatmulSplitCalls, wasmMatmulThreads } from './batch-matmul-wasm';
 
@@ -29,17 +29,19 @@ export function product(c: MatmulCase): Float32Array {
   return tf.tidy(() => tf.matMul(seededValues(c.a, 1), seededValues(c.b, 2), c.transposeA, c.transposeB).dataSync() as Float32Array);
 }
 
+/** The same floats bit for bit (NaNs and signed zeros included). */
 export function sameBits(a: Float32Array, b: Float32Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  const [x, y] = [new Uint32Array(a.buffer, a.byteOffset, a.length), new Uint32Array(b.buffer, b.byteOffset, b.length)];
+  return x.length === y.length && x.every((bits, i) => bits === y[i]);
 }
 
-/** The products on one thread and on two, under `options` (the first call starts tfjs-wasm). */
-export function testSplitProducts(options: BackendOptions): void {
+/** The products on one thread and on two; `useWasm` selects the wasm backend with that many threads. */
+export function testSplitProducts(useWasm: (threads: number) => Promise<unknown>): void {
   test.each(MATMUL_CASES)('$name: the same bits as on one thread, and a helper took part', async (c) => {
-    await useBackend('wasm', { ...options, wasmThreads: 1 });
+    await useWasm(1);
     expect(wasmMatmulThreads()).toBe(1);
     const alone = product(c);
-    await useBackend('wasm', { ...options, wasmThreads: 2 });
+    await useWasm(2);
     expect(wasmMatmulThreads()).toBe(2);
     const before = wasmMatmulSplitCalls() as number;
     const shared = product(c);

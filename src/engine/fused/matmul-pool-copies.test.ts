@@ -14,7 +14,7 @@ import { type WasmBackendLike, tfjsMemory } from './wasm-backend';
 const UNSHARED = { wasmSharedHeap: false };
 
 describe('large wasm matmuls shared with helper threads, on copies of an unshared memory', () => {
-  testSplitProducts(UNSHARED);
+  testSplitProducts((threads) => useBackend('wasm', { ...UNSHARED, wasmThreads: threads }));
 
   test('tfjs-wasm keeps its unshared memory; fused kernels stay on the calling thread', async () => {
     await useBackend('wasm', { ...UNSHARED, wasmThreads: 2 });

@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('large wasm matmuls shared with helper threads, in place on tfjs\'s shared memory', () => {
-  testSplitProducts({});
+  testSplitProducts((threads) => useBackend('wasm', { wasmThreads: threads }));
 
   test('tfjs-wasm runs on a shared memory, and the helpers work in place on it', async () => {
     await useBackend('wasm', { wasmThreads: 1 });

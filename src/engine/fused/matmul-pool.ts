@@ -6,12 +6,13 @@
  * Two ways for a helper to reach the operands:
  * - in place, when tfjs-wasm's memory is shared (shared-heap.ts): the helper's module is
  *   instantiated on that very memory, and a part is just pointers into it (plus scratch that the
- *   calling thread allocates there). Nothing is copied, so smaller products are worth sharing.
- * - on copies, when it is not (tfjs-wasm's own unshared memory, e.g. a page without cross-origin
- *   isolation): the helper works in a shared memory of the pool's own; the calling thread copies
- *   in the operands a helper's part reads and copies its rows back afterwards. The copies are
- *   linear in the operands and the work is cubic, so only matmuls with enough arithmetic per
- *   copied float are split.
+ *   calling thread allocates there). Nothing is copied, and large fused kernels are cut across
+ *   the threads too (runSplit, kernel-split.ts).
+ * - on copies, when it is not (an engine that refused the shared start, or a process started
+ *   with wasmSharedHeap false): the helper works in a shared memory of the pool's own; the
+ *   calling thread copies in the operands a helper's part reads and copies its rows back
+ *   afterwards. The copies are linear in the operands and the work is cubic, so only matmuls
+ *   with enough arithmetic per copied float are split.
  *
  * The calling thread blocks in Atomics.wait, which a browser allows in a worker (the lab trains
  * in one) and Node allows everywhere. A helper that does not answer within ANSWER_MS is taken for
@@ -128,7 +129,7 @@ export class MatmulPool {
   private posted: number[];
   private readonly answerMs: number;
   private stopReason: string | null = null;
-  /** Matmuls that helpers took part in, for tests and reports. */
+  /** Calls (matmuls, and fused kernels in place) that helpers took part in, for tests and reports. */
   splitCalls = 0;
 
   private constructor(memory: WebAssembly.Memory, heap: SharedHeap | null, control: SharedArrayBuffer, threads: HelperThread[], answerMs: number) {

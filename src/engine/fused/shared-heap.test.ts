@@ -13,7 +13,7 @@ const WITHOUT_MAXIMUM = new Uint8Array([...HEADER, 0x05, 0x03, 0x01, 0x00, 0x01,
 const TFJS_WASM = new Uint8Array(readFileSync(new URL('../../../node_modules/@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm', import.meta.url)));
 
 async function exportedMemory(bytes: Uint8Array): Promise<WebAssembly.Memory> {
-  const { instance } = await WebAssembly.instantiate(bytes);
+  const { instance } = await WebAssembly.instantiate(bytes as Uint8Array<ArrayBuffer>);
   return instance.exports.memory as WebAssembly.Memory;
 }
 
@@ -33,7 +33,7 @@ describe('tfjs-wasm on a shared memory', () => {
     const patched = withSharedMemoryDeclared(TFJS_WASM) as Uint8Array;
     expect(patched).not.toBeNull();
     expect(Array.from(patched).filter((b, i) => b !== TFJS_WASM[i]).length).toBe(1);
-    expect(WebAssembly.validate(patched)).toBe(true);
+    expect(WebAssembly.validate(patched as Uint8Array<ArrayBuffer>)).toBe(true);
   });
 
   test('what cannot be patched is refused with null: no maximum, no memory of its own, not WebAssembly', () => {
