@@ -44,10 +44,12 @@ describe('buildReport', () => {
     };
     const r = buildReport([wasm], torch, QUICK_SHAPES, { warmup: 0, repeats: 1 }, {});
     expect(r.ratio_train_wasm_over_torch).toBe(3);
+    expect(r.ratio_train_one_batch_wasm_over_torch).toBe(3.5);
     expect(r.ratio_generate_cached_speedup).toBe(10);
     expect(r.ratio_generate_wasm_over_torch).toBe(2);
     const without = buildReport([wasm], { unavailable: 'no torch' }, QUICK_SHAPES, { warmup: 0, repeats: 1 }, {});
     expect(without.ratio_train_wasm_over_torch).toBeNull();
+    expect(without.ratio_train_one_batch_wasm_over_torch).toBeNull();
     expect(without.ratio_generate_cached_speedup).toBe(10);
   });
 });
