@@ -25,7 +25,7 @@ const FLOAT_BYTES = 4;
 export type BatchMatMulFn = (
   a: number, b: number, out: number, batch: number, m: number, n: number, k: number,
   aBatchStride: number, aRowStride: number, aInnerStride: number,
-  bBatchStride: number, bInnerStride: number, bColStride: number, scratch: number,
+  bBatchStride: number, bInnerStride: number, bColStride: number, outBatchStride: number, outRowStride: number, scratch: number,
 ) => void;
 
 interface Installed {
@@ -100,9 +100,10 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
       const job: MatmulJob = {
         a: aPtr, b: bPtr, out: outPtr, batch, m, n, k: inner,
         aBatchStride: batchA === 1 ? 0 : aSize, aRow, aInner, bBatchStride: batchB === 1 ? 0 : bSize, bInner, bCol,
+        outBatchStride: m * n, outRow: n,
       };
       const runHere = (j: MatmulJob): void => {
-        k.run(j.a, j.b, j.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, scratch);
+        k.run(j.a, j.b, j.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, j.outBatchStride, j.outRow, scratch);
       };
       if (!k.pool?.run(job, k.memory, runHere)) runHere(job);
     } else {
@@ -110,7 +111,7 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
       for (let i = 0; i < batch; i++) {
         const ai = aPtr + broadcastIndex(i, outer, aOuter) * aSize * FLOAT_BYTES;
         const bi = bPtr + broadcastIndex(i, outer, bOuter) * bSize * FLOAT_BYTES;
-        k.run(ai, bi, outPtr + i * m * n * FLOAT_BYTES, 1, m, n, inner, 0, aRow, aInner, 0, bInner, bCol, scratch);
+        k.run(ai, bi, outPtr + i * m * n * FLOAT_BYTES, 1, m, n, inner, 0, aRow, aInner, 0, bInner, bCol, m * n, n, scratch);
       }
     }
   } finally {

@@ -14,6 +14,7 @@ export interface MatmulCase { name: string; a: number[]; b: number[]; transposeA
 export const MATMUL_CASES: MatmulCase[] = [
   { name: 'one matrix, rows not a multiple of the 4-row tile', a: [403, 256], b: [256, 200] },
   { name: 'A transposed (a weight gradient)', a: [600, 192], b: [600, 160], transposeA: true },
+  { name: 'a weight gradient with more columns than rows, cut by columns (203: off the 8-column panel)', a: [900, 96], b: [900, 203], transposeA: true },
   { name: 'B transposed (a gradient through a linear layer)', a: [520, 160], b: [224, 160], transposeB: true },
   { name: 'batches, cut into runs of whole matrices', a: [8, 128, 128], b: [8, 128, 128] },
   { name: 'B shared by every batch of A', a: [6, 192, 128], b: [128, 160] },

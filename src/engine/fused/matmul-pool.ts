@@ -193,7 +193,7 @@ export class MatmulPool {
     this.splitCalls++;
     const tfjsFloats = new Float32Array(heap.buffer);
     this.copyIn(placements, tfjsFloats);
-    placements.forEach((p, i) => this.postMatmul(i, p));
+    placements.forEach((p, i) => this.postMatmul(i, p, true));
     runLocal(parts[0] as MatmulJob);
     placements.forEach((p, i) => {
       if (this.stopReason !== null || !this.finished(i)) runLocal(p.part);
@@ -224,7 +224,7 @@ export class MatmulPool {
     const helperParts = parts.slice(1);
     const scratch = helperParts.map((part) => heap.malloc(scratchFloats(part) * FLOAT_BYTES));
     try {
-      helperParts.forEach((part, i) => this.postMatmul(i, { part, a: part.a, b: part.b, out: part.out, scratch: scratch[i] as number }));
+      helperParts.forEach((part, i) => this.postMatmul(i, { part, a: part.a, b: part.b, out: part.out, scratch: scratch[i] as number }, false));
       runLocal(parts[0] as MatmulJob);
       helperParts.forEach((part, i) => {
         if (this.stopReason !== null || !this.finished(i)) runLocal(part);
@@ -281,7 +281,8 @@ export class MatmulPool {
     // those whose helper part (at most half the work) could not reach the minimum.
     if (multiplyAdds(job) < 2 * MIN_PART_MULTIPLY_ADDS) return null;
     for (let count = this.threads.length + 1; count >= 2; count--) {
-      const parts = splitMatmul(job, count);
+      // Whole rows: a helper's rows are copied back densely.
+      const parts = splitMatmul(job, count, { columns: false });
       if (!parts) continue;
       const { placements, end } = place(parts.slice(1));
       if (placements.every(worthPosting)) return this.ensureBytes(end) ? { parts, placements } : null;
@@ -308,10 +309,12 @@ export class MatmulPool {
     }
   }
 
-  private postMatmul(helper: number, p: Pick<Placement, 'part' | 'a' | 'b' | 'out' | 'scratch'>): void {
+  /** Posts a matmul part whose operands are at a, b and out (in place: the part's own; on copies: the copies, out dense). */
+  private postMatmul(helper: number, p: Pick<Placement, 'part' | 'a' | 'b' | 'out' | 'scratch'>, dense: boolean): void {
     const j = p.part;
+    const [outBatchStride, outRow] = dense ? [j.m * j.n, j.n] : [j.outBatchStride, j.outRow];
     this.post(helper, MATMUL_EXPORT, [
-      p.a, p.b, p.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, p.scratch,
+      p.a, p.b, p.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, outBatchStride, outRow, p.scratch,
     ]);
   }
 

@@ -105,14 +105,15 @@ static inline __attribute__((always_inline)) void load_row(const float *src, v12
 
 /*
  * One tile: `rows` (1..MR, a compile-time constant at each call site, so unused accumulators
- * vanish) rows of A from `a` times one packed panel, into out (row stride ldo).
+ * vanish) rows of A from `a` times one packed panel of `depth` steps of k, into out (row stride
+ * ldo), adding to what out holds when `carry` (the sums of the earlier k-chunks).
  */
 static inline __attribute__((always_inline)) void tile(
-    const u32 rows, const float *a, u32 ms, u32 ks, const float *panel, u32 p0, u32 p1,
+    const u32 rows, const float *a, u32 ms, u32 ks, const float *panel, u32 depth, u32 carry,
     float *out, u32 ldo, u32 cols) {
   v128_t c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00;
   v128_t c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-  if (p0 > 0) {
+  if (carry) {
     /* Carry on from the sums of the earlier k-chunks: the same additions in the same order. */
     load_row(out, &c00, &c01, cols);
     if (rows > 1) load_row(out + ldo, &c10, &c11, cols);
@@ -120,7 +121,7 @@ static inline __attribute__((always_inline)) void tile(
     if (rows > 3) load_row(out + 3 * ldo, &c30, &c31, cols);
   }
   const float *a0 = a, *a1 = a + ms, *a2 = a + 2 * ms, *a3 = a + 3 * ms;
-  for (u32 p = p0; p < p1; p++) {
+  for (u32 p = 0; p < depth; p++) {
     const v128_t b0 = wasm_v128_load(panel + p * NR);
     const v128_t b1 = wasm_v128_load(panel + p * NR + 4);
     const u32 off = p * ks;
@@ -149,36 +150,44 @@ static inline __attribute__((always_inline)) void tile(
   if (rows > 3) store_row(out + 3 * ldo, c30, c31, cols);
 }
 
-/* Steps of k per pass: 256 x 8 floats of a panel (8 KiB) stay in L1 while a tile walks them. */
+/*
+ * Steps of k per pass: 256 x 8 floats of a panel (8 KiB) stay in L1 while a tile walks them, and
+ * a chunk of B packed for up to 512 columns (512 KiB) stays in L2 while every row tile uses it.
+ */
 #define KC 256
 
 /*
  * out[i] = A[i] x B[i] for i in [0, batch), where A[i][r][p] = a[i * a_bs + r * a_ms + p * a_ks],
  * B[i][p][j] = b[i * b_bs + p * b_ks + j * b_js] and out[i][r][j] = out[i * o_bs + r * o_ms + j]
- * (rows of out contiguous, anywhere). scratch holds k x round_up(n, 8) floats. Strides are in
- * elements.
+ * (rows of out contiguous, anywhere). scratch holds min(k, KC) x round_up(n, 8) floats. Strides
+ * are in elements.
  */
 static void matmul_strided(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
                            u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch) {
+  const u32 chunked = k > KC;
   for (u32 i = 0; i < batch; i++) {
-    /* A B shared by every batch (b_bs == 0) is packed once. */
-    if (i == 0 || b_bs != 0) pack_b(b + i * b_bs, k, n, b_ks, b_js, scratch);
     const float *ai = a + i * a_bs;
+    const float *bi = b + i * b_bs;
     float *oi = out + i * o_bs;
-    /* k in chunks of KC, so that the part of a panel a tile walks stays in L1 (a weight
-     * gradient sums over all 1,376 tokens of a micro-batch: a whole panel would not fit). */
+    /* k in chunks of KC, each packed just before its use, so that the part of a panel a tile
+     * walks stays in L1 and the packed chunk in L2 (a weight gradient sums over all 1,376 tokens
+     * of a micro-batch, 5,504 of a whole batch: B packed whole was megabytes, written to memory
+     * and read back by every row tile). */
     for (u32 p0 = 0; p0 < k; p0 += KC) {
-      const u32 p1 = k - p0 < KC ? k : p0 + KC;
+      const u32 depth = k - p0 < KC ? k - p0 : KC;
+      /* A B shared by every batch (b_bs == 0) that fits one chunk is packed once. */
+      if (chunked || i == 0 || b_bs != 0) pack_b(bi + p0 * b_ks, depth, n, b_ks, b_js, scratch);
+      const float *ap = ai + p0 * a_ks;
       for (u32 j0 = 0; j0 < n; j0 += NR) {
         const u32 cols = n - j0 < NR ? n - j0 : NR;
-        const float *panel = scratch + j0 * k;
+        const float *panel = scratch + j0 * depth;
         float *oj = oi + j0;
         u32 r = 0;
-        for (; r + MR <= m; r += MR) tile(4, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols);
+        for (; r + MR <= m; r += MR) tile(4, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols);
         switch (m - r) {
-          case 3: tile(3, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols); break;
-          case 2: tile(2, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols); break;
-          case 1: tile(1, ai + r * a_ms, a_ms, a_ks, panel, p0, p1, oj + r * o_ms, o_ms, cols); break;
+          case 3: tile(3, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+          case 2: tile(2, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+          case 1: tile(1, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
           default: break;
         }
       }
@@ -186,11 +195,15 @@ static void matmul_strided(const float *a, const float *b, float *out, u32 batch
   }
 }
 
-/* batch_matmul: matmul_strided with out dense, [batch, m, n]. */
+/*
+ * batch_matmul: matmul_strided itself. out's strides are arguments so that a helper thread can
+ * compute a run of columns of a dense output (matmul-split.ts): o_bs = m * n and o_ms = n for
+ * the whole product.
+ */
 __attribute__((export_name("batch_matmul")))
 void batch_matmul(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
-                  u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, float *scratch) {
-  matmul_strided(a, b, out, batch, m, n, k, a_bs, a_ms, a_ks, b_bs, b_ks, b_js, m * n, n, scratch);
+                  u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch) {
+  matmul_strided(a, b, out, batch, m, n, k, a_bs, a_ms, a_ks, b_bs, b_ks, b_js, o_bs, o_ms, scratch);
 }
 
 /*
