@@ -17,7 +17,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import '../src/engine/fused/webgpu-kernels';
 // Our SIMD batched matmul for wasm (tfjs's runs batched and transposed products at ~3 GFLOP/s)
 // and the fused kernels' wasm versions, one module.
-import { installWasmKernels } from '../src/engine/fused/wasm-kernels';
+import { type WasmKernelsStatus, installWasmKernels } from '../src/engine/fused/wasm-kernels';
 import { initWasmBackend } from '../src/engine/fused/shared-heap';
 import kernelsWasm from '../src/engine/fused/wasm/kernels.wasm?url';
 // The same kernels for the helper threads that share large matmuls (a shared memory).
@@ -85,10 +85,7 @@ function cores(): number | null {
 }
 
 /** How wasm uses the cores: helpers in place share matmuls and the large fused kernels; on copies, matmuls only. */
-interface WasmThreads {
-  threads: number;
-  inPlace: boolean;
-}
+type WasmThreads = Pick<WasmKernelsStatus, 'threads' | 'inPlace'>;
 
 function cpuDescription(name: BackendName, wasm: WasmThreads): string {
   const n = cores();

@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
 import type { MatmulPool } from './matmul-pool';
-import { type MatmulJob, scratchFloats } from './matmul-split';
+import { type MatmulJob, batchMatmulArgs, scratchFloats } from './matmul-split';
 
 const KERNEL = tf.BatchMatMul;
 const BACKEND = 'wasm';
@@ -103,7 +103,7 @@ function batchMatMul(k: Installed, args: Parameters<tf.KernelFunc>[0]): tf.Tenso
         outBatchStride: m * n, outRow: n,
       };
       const runHere = (j: MatmulJob): void => {
-        k.run(j.a, j.b, j.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, j.outBatchStride, j.outRow, scratch);
+        k.run(...(batchMatmulArgs(j, scratch) as Parameters<BatchMatMulFn>));
       };
       if (!k.pool?.run(job, k.memory, runHere)) runHere(job);
     } else {

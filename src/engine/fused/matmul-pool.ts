@@ -20,7 +20,7 @@
  */
 import { type HelperInit, MAX_JOB_ARGS, QUIT, RUN_JOB, SLOT_FIELDS, SLOT_INTS } from './matmul-helper';
 import { HELPER_EXPORTS, type SplittableCall, cutCall } from './kernel-split';
-import { type MatmulJob, multiplyAdds, operandExtent, scratchFloats, splitMatmul } from './matmul-split';
+import { MATMUL_SCRATCH_ARG, type MatmulJob, batchMatmulArgs, multiplyAdds, operandExtent, scratchFloats, splitMatmul } from './matmul-split';
 import { withTimeout } from '../timeout';
 
 export interface HelperThread {
@@ -182,18 +182,18 @@ export class MatmulPool {
 
   /**
    * Computes the job across the threads, the calling thread's part through `runLocal` (on
-   * tfjs's memory `heap`, with its scratch). Returns false, having done nothing, when the job
-   * is not worth splitting: the caller then runs it whole.
+   * `tfjsMemory`, with its scratch). Returns false, having done nothing, when the job is not
+   * worth splitting: the caller then runs it whole.
    */
-  run(job: MatmulJob, heap: WebAssembly.Memory, runLocal: (part: MatmulJob) => void): boolean {
+  run(job: MatmulJob, tfjsMemory: WebAssembly.Memory, runLocal: (part: MatmulJob) => void): boolean {
     if (this.heap) return this.runInPlace(job, runLocal);
     const plan = this.plan(job);
     if (!plan) return false;
     const { parts, placements } = plan;
     this.splitCalls++;
-    const tfjsFloats = new Float32Array(heap.buffer);
+    const tfjsFloats = new Float32Array(tfjsMemory.buffer);
     this.copyIn(placements, tfjsFloats);
-    placements.forEach((p, i) => this.postMatmul(i, p, true));
+    placements.forEach((p, i) => this.post(i, MATMUL_EXPORT, batchMatmulArgs({ ...p.part, a: p.a, b: p.b, out: p.out, outBatchStride: p.part.m * p.part.n, outRow: p.part.n }, p.scratch)));
     runLocal(parts[0] as MatmulJob);
     placements.forEach((p, i) => {
       if (this.stopReason !== null || !this.finished(i)) runLocal(p.part);
@@ -215,23 +215,13 @@ export class MatmulPool {
     this.threads = [];
   }
 
-  /** Each helper's part posted with pointers into tfjs's memory and scratch allocated there; nothing copied. */
+  /** A matmul's parts posted with pointers into tfjs's memory; nothing copied. */
   private runInPlace(job: MatmulJob, runLocal: (part: MatmulJob) => void): boolean {
-    const heap = this.heap as SharedHeap;
     const parts = this.planInPlace(job);
     if (!parts) return false;
-    this.splitCalls++;
-    const helperParts = parts.slice(1);
-    const scratch = helperParts.map((part) => heap.malloc(scratchFloats(part) * FLOAT_BYTES));
-    try {
-      helperParts.forEach((part, i) => this.postMatmul(i, { part, a: part.a, b: part.b, out: part.out, scratch: scratch[i] as number }, false));
-      runLocal(parts[0] as MatmulJob);
-      helperParts.forEach((part, i) => {
-        if (this.stopReason !== null || !this.finished(i)) runLocal(part);
-      });
-    } finally {
-      scratch.forEach((pointer) => heap.free(pointer));
-    }
+    // Scratch 0 for now: shareInPlace allocates each helper's.
+    this.shareInPlace(MATMUL_EXPORT, parts.map((part) => batchMatmulArgs(part, 0)), (i) => runLocal(parts[i] as MatmulJob),
+      { arg: MATMUL_SCRATCH_ARG, floats: (i) => scratchFloats(parts[i] as MatmulJob) });
     return true;
   }
 
@@ -240,29 +230,43 @@ export class MatmulPool {
    * done nothing, when helpers cannot work in place or the call is too small to cut.
    */
   runSplit(call: SplittableCall): boolean {
-    const heap = this.heap;
+    if (!this.heap || this.threads.length === 0) return false;
+    const fn = HELPER_EXPORTS.indexOf(call.name);
+    if (fn < 0) throw new Error(`matmul pool: "${call.name}" is not in HELPER_EXPORTS`);
     const units = call.args[call.unitsArg] as number;
-    if (!heap || this.threads.length === 0) return false;
     const count = Math.min(this.threads.length + 1, Math.floor((units * call.floatsPerUnit) / MIN_PART_FLOATS));
     if (count < 2) return false;
     const parts = cutCall(call, count);
     if (parts.length < 2) return false;
+    const scratch = call.scratch;
+    this.shareInPlace(fn, parts, (i) => call.local(...(parts[i] as number[])), scratch && { arg: scratch[0], floats: () => scratch[1] });
+    return true;
+  }
+
+  /**
+   * Posts parts 1.. (each call's arguments) to the helpers, with scratch of their own from tfjs's
+   * heap at argument `scratch.arg` where the export takes some, runs part 0 here through
+   * `local`, and waits; a helper that does not answer has its part run here too.
+   */
+  private shareInPlace(
+    fn: number, parts: number[][], local: (part: number) => void, scratch?: { arg: number; floats: (part: number) => number },
+  ): void {
+    const heap = this.heap as SharedHeap;
     this.splitCalls++;
     const helperParts = parts.slice(1);
-    const scratch = call.scratch ? helperParts.map(() => heap.malloc(Math.max(1, (call.scratch as readonly [number, number])[1]) * FLOAT_BYTES)) : [];
+    const allocated = scratch ? helperParts.map((_, i) => heap.malloc(Math.max(1, scratch.floats(i + 1)) * FLOAT_BYTES)) : [];
     try {
       helperParts.forEach((args, i) => {
-        if (call.scratch) args[call.scratch[0]] = scratch[i] as number;
-        this.post(i, HELPER_EXPORTS.indexOf(call.name), args);
+        if (scratch) args[scratch.arg] = allocated[i] as number;
+        this.post(i, fn, args);
       });
-      call.local(...(parts[0] as number[]));
-      helperParts.forEach((args, i) => {
-        if (this.stopReason !== null || !this.finished(i)) call.local(...args);
+      local(0);
+      helperParts.forEach((_, i) => {
+        if (this.stopReason !== null || !this.finished(i)) local(i + 1);
       });
     } finally {
-      scratch.forEach((pointer) => heap.free(pointer));
+      allocated.forEach((pointer) => heap.free(pointer));
     }
-    return true;
   }
 
   /** The most parts (up to one per thread) each worth a helper's wake-up; null for none. */
@@ -309,14 +313,6 @@ export class MatmulPool {
     }
   }
 
-  /** Posts a matmul part whose operands are at a, b and out (in place: the part's own; on copies: the copies, out dense). */
-  private postMatmul(helper: number, p: Pick<Placement, 'part' | 'a' | 'b' | 'out' | 'scratch'>, dense: boolean): void {
-    const j = p.part;
-    const [outBatchStride, outRow] = dense ? [j.m * j.n, j.n] : [j.outBatchStride, j.outRow];
-    this.post(helper, MATMUL_EXPORT, [
-      p.a, p.b, p.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, outBatchStride, outRow, p.scratch,
-    ]);
-  }
 
   /** Posts a call of export `fn` (an index into HELPER_EXPORTS) to a helper. */
   private post(helper: number, fn: number, args: number[]): void {

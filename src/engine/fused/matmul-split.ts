@@ -29,6 +29,14 @@ const ROW_TILE = 4;
 const PANEL = 8;
 const FLOAT_BYTES = 4;
 
+/** batch_matmul's arguments, in its order, for a job and its scratch. */
+export function batchMatmulArgs(j: MatmulJob, scratch: number): number[] {
+  return [j.a, j.b, j.out, j.batch, j.m, j.n, j.k, j.aBatchStride, j.aRow, j.aInner, j.bBatchStride, j.bInner, j.bCol, j.outBatchStride, j.outRow, scratch];
+}
+
+/** Where batch_matmul takes its scratch: its last argument. */
+export const MATMUL_SCRATCH_ARG = 15;
+
 /** Steps of k the kernel packs and multiplies at a time (KC in kernels.c). */
 const K_CHUNK = 256;
 
