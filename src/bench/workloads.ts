@@ -69,11 +69,13 @@ export async function benchGeneration(
 
 /** Random completions of shapes.update's length with advantages +1 and -1 in turn (seeded). */
 export function randomUpdateRows(tokenizer: Tokenizer, vocab: number, shapes: BenchShapes): UpdateRows {
-  const { rows, promptTokens, completionTokens } = shapes.update;
+  const { rows, promptTokens, completionTokens, groupSize } = shapes.update;
   const rng = new Rng(2);
-  const prompt = syntheticPrompt(tokenizer, promptTokens);
+  const digits = tokenizer.encode('0123456789');
+  // Distinct prompts of random digits, each repeated for its group's rows, as GRPO lays them out.
+  const distinct = Array.from({ length: Math.ceil(rows / groupSize) }, () => Array.from({ length: promptTokens }, () => digits[rng.int(0, digits.length - 1)] as number));
   return {
-    prompts: Array.from({ length: rows }, () => prompt),
+    prompts: Array.from({ length: rows }, (_, i) => distinct[Math.floor(i / groupSize)] as number[]),
     completions: Array.from({ length: rows }, () => Array.from({ length: completionTokens }, () => rng.int(0, vocab - 1))),
     advantages: Float32Array.from({ length: rows }, (_, i) => (i % 2 === 0 ? 1 : -1)),
   };

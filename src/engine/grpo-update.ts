@@ -9,10 +9,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { packBatch } from './batch';
-import { type BatchTensors, disposeBatchTensors, frozenLogProbs, toTensors } from './batch-tensors';
+import { type BatchTensors, type TensorOptions, disposeBatchTensors, frozenLogProbs, fullWidth, scoredLogits, toTensors } from './batch-tensors';
 import type { GrpoConfig } from './config';
 import { grpoLoss } from './grpo';
-import { type GPT, type Params, forward, tokenEntropy, tokenLogProbs } from './model';
+import { type GPT, type Params, tokenEntropy, tokenLogProbs } from './model';
 import type { AdamW } from './optim';
 import { stopGradient } from './stop-gradient';
 import { type Readbacks, runSync } from './readback';
@@ -80,15 +80,15 @@ function scaled(x: tf.Scalar, w: number): tf.Scalar {
 function lossPart(model: GPT, mb: MicroBatch, c: GrpoUpdateConfig): LossFn {
   return () => {
     const t = mb.tensors;
-    const logits = forward(model.params, model.config, t.inputs, t.positions, t.bias).logits;
-    const logp = tokenLogProbs(logits, t.targets);
+    const logits = scoredLogits(model.params, model.config, t);
+    const logp = fullWidth(tokenLogProbs(logits, t.scoredTargets), t);
     const out = grpoLoss(
       // With one update per batch the sampling policy is the current one: old log-probs are the
       // current ones with the gradient stopped (ratio exactly 1). With more, they were frozen first.
       { logp, oldLogp: mb.oldLogp ?? stopGradient(logp), refLogp: mb.refLogp, advantages: mb.advantages, mask: t.mask },
       { lossType: c.lossType, epsLow: c.epsLow, epsHigh: c.epsHigh, beta: c.beta, maxCompletionLength: c.maxCompletionLength },
     );
-    const entropy = tf.div(tf.sum(tf.mul(tokenEntropy(stopGradient(logits)), t.mask)), tf.maximum(tf.sum(t.mask), 1)) as tf.Scalar;
+    const entropy = tf.div(tf.sum(tf.mul(fullWidth(tokenEntropy(stopGradient(logits)), t), t.mask)), tf.maximum(tf.sum(t.mask), 1)) as tf.Scalar;
     const w = mb.weights;
     return {
       loss: scaled(out.loss, w.loss),
@@ -114,13 +114,13 @@ export interface GrpoLossParts {
  * and old policy when numIterations > 1), and returns one loss part per micro-batch.
  */
 export function grpoLossParts(
-  model: GPT, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, padId: number,
+  model: GPT, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, padId: number, options: TensorOptions = {},
 ): GrpoLossParts {
   const lengths = rows.completions.map((x) => x.length);
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   let referenceMs = 0;
   const batches: MicroBatch[] = microBatches(lengths, c.microBatchRows).map((idx) => {
-    const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor);
+    const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor, options);
     const tRef0 = performance.now();
     const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, tensors) : undefined;
     referenceMs += performance.now() - tRef0;
@@ -146,15 +146,17 @@ export function grpoLossParts(
 
 export function grpoUpdate(
   model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
+  options: TensorOptions = {},
 ): GrpoUpdateResult {
-  return runSync(grpoUpdateSteps(model, optimizer, reference, rows, c, lr, padId));
+  return runSync(grpoUpdateSteps(model, optimizer, reference, rows, c, lr, padId, options));
 }
 
 /** grpoUpdate() as a computation with readbacks (readback.ts). */
 export function* grpoUpdateSteps(
   model: GPT, optimizer: AdamW, reference: Params | null, rows: UpdateRows, c: GrpoUpdateConfig, lr: number, padId: number,
+  options: TensorOptions = {},
 ): Readbacks<GrpoUpdateResult> {
-  const loss = grpoLossParts(model, reference, rows, c, padId);
+  const loss = grpoLossParts(model, reference, rows, c, padId, options);
   const sums: Record<string, number> = {};
   let meanLoss = 0, gradNorm = 0, skipped = 0;
   try {

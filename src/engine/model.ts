@@ -284,6 +284,29 @@ function attend(
   return fullAttention(qkv, bias, pastK, pastV, heads, scale);
 }
 
+/** A block's attention input: its first layer norm, then the fused query/key/value projection. [B, T, d] → [B, T, 3d]. */
+export function blockQkv(p: Params, l: number, x: tf.Tensor3D): tf.Tensor3D {
+  const [B, T, d] = x.shape;
+  const h = layerNorm(x, weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`));
+  return tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]) as tf.Tensor3D;
+}
+
+/** The rest of a block once its attention output attn [B, T, d] is known: projection, residual, MLP. */
+export function blockAfterAttention(p: Params, l: number, x: tf.Tensor3D, attn: tf.Tensor3D): tf.Tensor3D {
+  const [B, T, d] = x.shape;
+  // The residual stream as the projection's addend: x + attn·Wo in one kernel where it fuses.
+  const x1 = tf.reshape(matMulAdd(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`), tf.reshape(x, [B * T, d])), [B, T, d]) as tf.Tensor3D;
+  const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
+  const m1 = biasGelu(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`));
+  const m2 = matMulAdd(m1, weight(p, `h${l}.mlp.w2`), weight(p, `h${l}.mlp.b2`));
+  return tf.add(x1, tf.reshape(m2, [B, T, d])) as tf.Tensor3D;
+}
+
+/** 1/sqrt(head width): the scale of attention scores. */
+export function attentionScale(c: ModelConfig): number {
+  return 1 / Math.sqrt(c.dModel / c.heads);
+}
+
 /**
  * One transformer block. pastK/pastV (the cache) are prepended to this call's keys and values;
  * bias [B, 1, T, Tpast + T] is 0 where attention is allowed and MASKED elsewhere. The block's
@@ -293,17 +316,8 @@ function block(
   p: Params, l: number, c: ModelConfig, x: tf.Tensor3D, bias: tf.Tensor4D,
   pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null, keepCache: boolean,
 ): BlockOut {
-  const [B, T, d] = x.shape;
-  const h = layerNorm(x, weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`));
-  const qkv = tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]) as tf.Tensor3D;
-  const scale = 1 / Math.sqrt(d / c.heads);
-  const { attn, k, v } = attend(qkv, bias, pastK, pastV, keepCache, c.heads, scale);
-  // The residual stream as the projection's addend: x + attn·Wo in one kernel where it fuses.
-  const x1 = tf.reshape(matMulAdd(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`), tf.reshape(x, [B * T, d])), [B, T, d]) as tf.Tensor3D;
-  const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
-  const m1 = biasGelu(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`));
-  const m2 = matMulAdd(m1, weight(p, `h${l}.mlp.w2`), weight(p, `h${l}.mlp.b2`));
-  return { x: tf.add(x1, tf.reshape(m2, [B, T, d])) as tf.Tensor3D, k, v };
+  const { attn, k, v } = attend(blockQkv(p, l, x), bias, pastK, pastV, keepCache, c.heads, attentionScale(c));
+  return { x: blockAfterAttention(p, l, x, attn), k, v };
 }
 
 export interface ForwardResult {
@@ -328,11 +342,25 @@ export function forward(
   p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: Positions, bias: tf.Tensor4D,
   cache: KVCache | null = null, keepCache = false,
 ): ForwardResult {
-  const [B, T] = tokens.shape;
   const trunk = runTrunk(p, c, tokens, positions, bias, cache, keepCache);
-  const hf = tf.reshape(trunk.hidden, [B * T, c.dModel]);
-  const logits = tf.reshape(matMul2d(hf, weight(p, 'wte'), true), [B, T, c.vocabSize]);
-  return { logits: logits as tf.Tensor3D, cache: keepCache ? trunk.cache : null };
+  return { logits: languageModelHead(p, c, trunk.hidden), cache: keepCache ? trunk.cache : null };
+}
+
+/** Final hidden states [B, T, d] → logits [B, T, vocab], through the output layer tied to the token embedding. */
+export function languageModelHead(p: Params, c: ModelConfig, hidden: tf.Tensor3D): tf.Tensor3D {
+  const [B, T] = hidden.shape;
+  const hf = tf.reshape(hidden, [B * T, c.dModel]);
+  return tf.reshape(matMul2d(hf, weight(p, 'wte'), true), [B, T, c.vocabSize]) as tf.Tensor3D;
+}
+
+/** Token plus position embeddings of tokens [B, T] where a gradient may be taken: the trunk's input. */
+export function embedTokens(p: Params, tokens: tf.Tensor2D, positions: tf.Tensor2D): tf.Tensor3D {
+  return tf.add(embed(tokens, weight(p, 'wte'), true), embedPositions(positions, weight(p, 'wpe'), true)) as tf.Tensor3D;
+}
+
+/** The final layer norm, after the last block. */
+export function finalLayerNorm(p: Params, x: tf.Tensor3D): tf.Tensor3D {
+  return layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')) as tf.Tensor3D;
 }
 
 /**
@@ -359,7 +387,7 @@ function runTrunk(
       kept.v.push(out.v);
     }
   }
-  return { hidden: layerNorm(x, weight(p, 'lnf.g'), weight(p, 'lnf.b')) as tf.Tensor3D, cache: kept };
+  return { hidden: finalLayerNorm(p, x), cache: kept };
 }
 
 /**

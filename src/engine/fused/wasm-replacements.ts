@@ -1,7 +1,7 @@
 /**
  * Kernels of ours in place of tfjs-wasm's own, for the cases where tfjs's are slow; every other
- * case goes to tfjs's kernel. SplitV and Sum call our module's copy_rows, column_sum and row_sum
- * (wasm/kernels.c); GatherV2 copies blocks within tfjs's heap.
+ * case goes to tfjs's kernel. SplitV, Slice, Concat and Sum call our module's copy_rows,
+ * copy_rows_to, column_sum and row_sum (wasm/kernels.c); GatherV2 copies blocks within tfjs's heap.
  *
  * - SplitV of float32 (the attention's QKV split, [32, 43, 384] into three [32, 43, 128]):
  *   tfjs-wasm slices each output with one JavaScript typed-array copy per row, about 2.5 ms for
@@ -14,6 +14,11 @@
  * - GatherV2 of 4-byte values along the first axis (generation dropping finished rows from the
  *   KV cache): tfjs-wasm works out every element's source index, about 24 ns per element
  *   (12 ms for 96 rows of a [128, 4, 40, 32] cache). Each of ours is one block copy per index.
+ * - Slice of 4-byte values cut along one axis (the shared-prompt forward's two streams,
+ *   shared-prompt.ts): tfjs-wasm copies with typed-array sets, which on a shared heap
+ *   (shared-heap.ts) run at about 2 GB/s, 3 ms for a [4096, 384] slice. Ours copies in SIMD.
+ * - Concat of 4-byte values (the same forward, and the gradients of its slices): the same
+ *   typed-array sets in tfjs-wasm, one per input per row.
  *
  * Both sums add in tfjs's order (each column in row order, each row in column order, from 0),
  * so the values are tfjs's, bit for bit, whenever the axes are given in ascending order (as the
@@ -32,12 +37,14 @@ const BACKEND = 'wasm';
 const FLOAT_BYTES = 4;
 
 type CopyRowsFn = (x: number, out: number, rows: number, stride: number, width: number) => void;
+type CopyRowsToFn = (x: number, out: number, rows: number, stride: number, outStride: number, width: number) => void;
 type ColumnSumFn = (x: number, out: number, outer: number, rows: number, n: number) => void;
 type RowSumFn = (x: number, out: number, rows: number, n: number) => void;
 
 /** The module's functions these kernels call. */
 export interface ReplacementFunctions {
   copyRows: CopyRowsFn;
+  copyRowsTo: CopyRowsToFn;
   columnSum: ColumnSumFn;
   rowSum: RowSumFn;
 }
@@ -46,6 +53,7 @@ export interface ReplacementFunctions {
 export function replacementFunctions(exports: WebAssembly.Exports): ReplacementFunctions {
   return {
     copyRows: exported<CopyRowsFn>(exports, 'copy_rows'),
+    copyRowsTo: exported<CopyRowsToFn>(exports, 'copy_rows_to'),
     columnSum: exported<ColumnSumFn>(exports, 'column_sum'),
     rowSum: exported<RowSumFn>(exports, 'row_sum'),
   };
@@ -56,8 +64,8 @@ type Result = tf.TensorInfo | tf.TensorInfo[];
 
 /** tfjs's kernels, as registered before ours, by name; empty while ours are not registered. */
 let originals = new Map<string, tf.KernelConfig>();
-/** Splits, sums and gathers we computed (not handed back to tfjs's kernels) in this process, for tests. */
-const calls = { splitV: 0, sum: 0, gather: 0 };
+/** Splits, sums, gathers, slices and concatenations we computed (not handed back to tfjs's kernels) in this process, for tests. */
+const calls = { splitV: 0, sum: 0, gather: 0, slice: 0, concat: 0 };
 
 function splitV(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
   const { x } = args.inputs as { x: tf.TensorInfo };
@@ -125,6 +133,70 @@ function sum(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () =
   return out;
 }
 
+/**
+ * A slice cut along one axis (the other axes whole): one run of floats per index of the axes
+ * before it, all runs the same stride apart. Slices cut along several axes go to tfjs.
+ */
+function slice(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+  const backend = args.backend as unknown as WasmBackendLike;
+  if (!['float32', 'int32'].includes(x.dtype) || tfjsMemory(backend) !== memory || x.shape.length === 0) return delegate();
+  let starts: number[], sizes: number[];
+  try {
+    [starts, sizes] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
+    tf.slice_util.assertParamsValid(x as tf.Tensor, starts, sizes);
+  } catch {
+    // Bad parameters get tfjs's own error, from its kernel.
+    return delegate();
+  }
+  const cut = x.shape.map((d, i) => i).filter((i) => sizes[i] !== x.shape[i]);
+  if (cut.length > 1) return delegate();
+  const out = backend.makeOutput(sizes, x.dtype);
+  const a = cut[0] ?? 0;
+  // x is [rows, shape[a] * inner]; the slice is columns [start, start + width) of every row.
+  const rows = tf.util.sizeFromShape(x.shape.slice(0, a));
+  const inner = tf.util.sizeFromShape(x.shape.slice(a + 1));
+  const width = (sizes[a] as number) * inner;
+  if (rows * width === 0) return out;
+  calls.slice++;
+  const from = backend.getMemoryOffset(x.dataId) + (starts[a] as number) * inner * FLOAT_BYTES;
+  // float32 and int32 alike: copy_rows moves 4-byte words as bits.
+  f.copyRowsTo(from, backend.getMemoryOffset(out.dataId), rows, (x.shape[a] as number) * inner, width, width);
+  return out;
+}
+
+/** A concatenation of 4-byte values along any axis: each input's part of every output row, one SIMD copy per input. */
+function concat(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+  const inputs = args.inputs as unknown as tf.TensorInfo[];
+  const backend = args.backend as unknown as WasmBackendLike;
+  const first = inputs[0];
+  if (!first || !['float32', 'int32'].includes(first.dtype) || inputs.some((t) => t.dtype !== first.dtype) || tfjsMemory(backend) !== memory) return delegate();
+  let a: number, shape: number[];
+  try {
+    a = tf.util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, first.shape)[0] as number;
+    tf.backend_util.assertParamsConsistent(inputs.map((t) => t.shape), a);
+    shape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), a);
+  } catch {
+    // Mismatched shapes get tfjs's own error, from its kernel.
+    return delegate();
+  }
+  const out = backend.makeOutput(shape, first.dtype);
+  // The output is [rows, outWidth]; input i fills columns [column, column + width_i) of every row.
+  const rows = tf.util.sizeFromShape(shape.slice(0, a));
+  const outWidth = tf.util.sizeFromShape(shape.slice(a));
+  if (rows * outWidth === 0) return out;
+  calls.concat++;
+  const outPtr = backend.getMemoryOffset(out.dataId);
+  let column = 0;
+  for (const t of inputs) {
+    const width = tf.util.sizeFromShape(t.shape.slice(a));
+    if (width > 0) f.copyRowsTo(backend.getMemoryOffset(t.dataId), outPtr + column * FLOAT_BYTES, rows, width, outWidth, width);
+    column += width;
+  }
+  return out;
+}
+
 /** Whole blocks x[indices[i]] along the first axis: the same values as tfjs's, copied a block at a time. */
 function gather(_f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
@@ -151,10 +223,12 @@ const KERNELS: Record<string, (f: ReplacementFunctions, memory: WebAssembly.Memo
   [tf.SplitV]: splitV,
   [tf.Sum]: sum,
   [tf.GatherV2]: gather,
+  [tf.Slice]: slice,
+  [tf.Concat]: concat,
 };
 
 /**
- * Registers our SplitV, Sum and GatherV2 on the wasm backend, calling an instance of our module that
+ * Registers our SplitV, Sum, GatherV2, Slice and Concat on the wasm backend, calling an instance of our module that
  * imports `memory` (tfjs's), in place of tfjs's own (kept, for the cases ours hand back).
  */
 export function registerWasmReplacements(f: ReplacementFunctions, memory: WebAssembly.Memory): void {
@@ -170,7 +244,7 @@ export function registerWasmReplacements(f: ReplacementFunctions, memory: WebAss
   }
 }
 
-/** Puts tfjs's own SplitV, Sum and GatherV2 back (a no-op when ours are not registered). */
+/** Puts tfjs's own SplitV, Sum, GatherV2, Slice and Concat back (a no-op when ours are not registered). */
 export function unregisterWasmReplacements(): void {
   for (const [name, original] of originals) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
@@ -179,7 +253,7 @@ export function unregisterWasmReplacements(): void {
   originals = new Map();
 }
 
-/** How many splits, sums and gathers ours have computed in this process (null while ours are not registered). */
-export function wasmReplacementCalls(): { splitV: number; sum: number; gather: number } | null {
+/** How many splits, sums, gathers, slices and concatenations ours have computed in this process (null while ours are not registered). */
+export function wasmReplacementCalls(): { splitV: number; sum: number; gather: number; slice: number; concat: number } | null {
   return originals.size > 0 ? { ...calls } : null;
 }

@@ -394,14 +394,15 @@ void bias_gelu(const float *x, const float *bias, float *out, u32 rows, u32 widt
  */
 
 /*
- * out[r * width + j] = x[r * stride + j] for r in [0, rows), j in [0, width): `width` floats of
- * each of `rows` rows `stride` floats apart (one output of a split: its part of each row).
+ * out[r * out_stride + j] = x[r * stride + j] for r in [0, rows), j in [0, width): `width` floats
+ * of each of `rows` rows `stride` floats apart, to rows `out_stride` apart (a slice cut along one
+ * axis, or one input's part of every row of a concatenation).
  */
-__attribute__((export_name("copy_rows")))
-void copy_rows(const float *x, float *out, u32 rows, u32 stride, u32 width) {
+__attribute__((export_name("copy_rows_to")))
+void copy_rows_to(const float *x, float *out, u32 rows, u32 stride, u32 out_stride, u32 width) {
   for (u32 r = 0; r < rows; r++) {
     const float *src = x + r * stride;
-    float *dst = out + r * width;
+    float *dst = out + r * out_stride;
     u32 j = 0;
     for (; j + 16 <= width; j += 16) {
       const v128_t v0 = wasm_v128_load(src + j), v1 = wasm_v128_load(src + j + 4);
@@ -414,6 +415,12 @@ void copy_rows(const float *x, float *out, u32 rows, u32 stride, u32 width) {
     for (; j + 4 <= width; j += 4) wasm_v128_store(dst + j, wasm_v128_load(src + j));
     for (; j < width; j++) dst[j] = src[j];
   }
+}
+
+/* copy_rows_to into contiguous rows (one output of a split: its part of each row). */
+__attribute__((export_name("copy_rows")))
+void copy_rows(const float *x, float *out, u32 rows, u32 stride, u32 width) {
+  copy_rows_to(x, out, rows, stride, width, width);
 }
 
 /* Rows per block of column_sum: about 32 kB of x, which stays in L1 while each strip of columns reads it. */
