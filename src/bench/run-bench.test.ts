@@ -19,7 +19,7 @@ describe('runBench', () => {
     expect(figures.backend).toBe('cpu');
     const [size] = figures.sizes;
     expect(size?.size).toBe('test');
-    for (const w of [size?.generateCached, size?.generateCachedOnDevice, size?.generateRecompute, size?.update, size?.updateOneBatch]) {
+    for (const w of [size?.generateCached, size?.generateCachedOnDevice, size?.generateRecompute, size?.update, size?.updateOneBatch, size?.updateWholeRows]) {
       expect(w?.medianMs).toBeGreaterThan(0);
       expect(w?.tokensPerSecond).toBeGreaterThan(0);
       expect(w?.kernels).toBeGreaterThan(0);
@@ -36,7 +36,7 @@ describe('buildReport', () => {
     const workload = (medianMs: number, tokensPerSecond: number) => ({ medianMs, minMs: medianMs, samplesMs: [medianMs], tokensPerSecond, flopsPerSecond: 1, peakBytes: 1, kernels: 1 });
     const wasm = {
       backend: 'wasm', grpoStep: null, leak: null,
-      sizes: [{ size: 'default' as const, parameters: 10, generateCached: workload(100, 500), generateCachedOnDevice: workload(90, 550), generateRecompute: workload(900, 50), cachedSpeedup: 10, update: workload(300, 20), updateOneBatch: workload(350, 18) }],
+      sizes: [{ size: 'default' as const, parameters: 10, generateCached: workload(100, 500), generateCachedOnDevice: workload(90, 550), generateRecompute: workload(900, 50), cachedSpeedup: 10, update: workload(300, 20), updateOneBatch: workload(350, 18), updateWholeRows: workload(360, 17) }],
     };
     const torch = {
       torch: '1.13', threads: 1, blas: [],
@@ -45,6 +45,7 @@ describe('buildReport', () => {
     const r = buildReport([wasm], torch, QUICK_SHAPES, { warmup: 0, repeats: 1 }, {});
     expect(r.ratio_train_wasm_over_torch).toBe(3);
     expect(r.ratio_train_one_batch_wasm_over_torch).toBe(3.5);
+    expect(r.ratio_train_whole_rows_wasm_over_torch).toBeCloseTo(3.6, 12);
     expect(r.ratio_generate_cached_speedup).toBe(10);
     expect(r.ratio_generate_wasm_over_torch).toBe(2);
     const without = buildReport([wasm], { unavailable: 'no torch' }, QUICK_SHAPES, { warmup: 0, repeats: 1 }, {});

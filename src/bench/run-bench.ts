@@ -29,6 +29,11 @@ export interface SizeFigures {
   update: WorkloadFigures;
   /** The same update in one backward pass over every row (microBatchRows 0). */
   updateOneBatch: WorkloadFigures;
+  /**
+   * The preset's update with every row computed whole, prompt included (sharePrompts off,
+   * shared-prompt.ts), as the PyTorch reference computes it.
+   */
+  updateWholeRows: WorkloadFigures;
 }
 
 export interface BackendFigures {
@@ -72,8 +77,10 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, plan: BenchP
     const update = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(preset, plan.shapes), plan.repeats);
     log(`${size}: one GRPO update in one batch`);
     const updateOneBatch = await benchUpdate(model, tokenizer, plan.shapes, { ...updateConfig(preset, plan.shapes), microBatchRows: 0 }, plan.repeats);
+    log(`${size}: one GRPO update in micro-batches, every row computed whole`);
+    const updateWholeRows = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(preset, plan.shapes), plan.repeats, { sharePrompts: false });
     return {
-      size, parameters: model.parameterCount, generateCached, generateCachedOnDevice, generateRecompute, update, updateOneBatch,
+      size, parameters: model.parameterCount, generateCached, generateCachedOnDevice, generateRecompute, update, updateOneBatch, updateWholeRows,
       cachedSpeedup: generateRecompute ? generateCached.tokensPerSecond / generateRecompute.tokensPerSecond : null,
     };
   } finally {

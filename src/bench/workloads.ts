@@ -4,6 +4,7 @@
  * functions run in Node (npm run bench) and in Chromium (npm run bench:browser).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { TensorOptions } from '../engine/batch-tensors';
 import type { GrpoConfig } from '../engine/config';
 import { GrpoTrainer } from '../engine/grpo-trainer';
 import { type UpdateRows, grpoUpdateSteps } from '../engine/grpo-update';
@@ -19,7 +20,10 @@ import { type Repeats, type Timing, median, timeRepeated } from './timing';
 
 export interface WorkloadFigures extends Timing {
   tokensPerSecond: number;
-  /** Model FLOP/s at the median time (flops.ts). */
+  /**
+   * Model FLOP/s at the median time (flops.ts): the arithmetic of every row computed whole, so
+   * work the engine leaves out (a shared prompt computed once, shared-prompt.ts) shows as rate.
+   */
   flopsPerSecond: number;
   /** Largest tfjs tensor memory seen while it ran, weights included (bytes); null where not measured. */
   peakBytes: number | null;
@@ -91,12 +95,12 @@ export function updateConfig(base: GrpoConfig, shapes: BenchShapes): GrpoConfig 
  * advantages. The learning rate is tiny so the weights, and with them the arithmetic, stay put.
  */
 export async function benchUpdate(
-  model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, config: GrpoConfig, repeats: Repeats,
+  model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, config: GrpoConfig, repeats: Repeats, options: TensorOptions = {},
 ): Promise<WorkloadFigures> {
   const { rows } = shapes.update;
   const batch = randomUpdateRows(tokenizer, model.config.vocabSize, shapes);
   const optimizer = new AdamW(Object.values(model.variables), { weightDecay: 0 });
-  const run = async (): Promise<void> => { await runAsync(grpoUpdateSteps(model, optimizer, null, batch, config, 1e-7, tokenizer.padId)); };
+  const run = async (): Promise<void> => { await runAsync(grpoUpdateSteps(model, optimizer, null, batch, config, 1e-7, tokenizer.padId, options)); };
   try {
     const timing = await timeRepeated(run, repeats);
     const length = updateInputLength(shapes);

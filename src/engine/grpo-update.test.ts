@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest';
 import { tf, useBackend } from '../node/tfjs-node';
 import type { GrpoConfig } from './config';
-import { grpoUpdate, microBatchWeights, microBatches } from './grpo-update';
+import { grpoUpdate, microBatchWeights, microBatches, planMicroBatches, plannedColumns } from './grpo-update';
 import { GPT, disposeParams } from './model';
 import { modelSize } from './model-config';
 import { AdamW } from './optim';
@@ -73,4 +73,34 @@ describe('grpoUpdate in micro-batches', () => {
       }
     });
   }
+});
+
+describe('micro-batches of whole groups', () => {
+  const [a, b, c] = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 8, 7, 6]];
+
+  test('token columns: whole rows, or each distinct prompt once where rows share prompts', () => {
+    // 4 rows, prompts of 4 tokens, completions up to 5: whole rows are 4 x (4 + 5 - 1).
+    expect(plannedColumns([a, b, c, a], [5, 2, 3, 1])).toBe(32);
+    // 2 distinct prompts in 4 rows: each prompt's first 3 columns once, then 5 columns a row.
+    expect(plannedColumns([a, a, b, b], [5, 2, 3, 1])).toBe(2 * 3 + 4 * 5);
+    // A shorter prompt is left-padded: [pad, 1, 2, 3] is not [1, 2, 3, 4]'s first columns.
+    expect(plannedColumns([a, [1, 2, 3], a, [1, 2, 3]], [1, 1, 1, 1])).toBe(2 * 3 + 4 * 1);
+  });
+
+  test('prompt by prompt when that computes fewer columns, longest completions first otherwise', () => {
+    // Three prompts of 10 tokens, four rows each. By length, each micro-batch of 4 holds 3 prompts:
+    // whole rows, 4 x (10 + 5 - 1) + 4 x 13 + 4 x 12 = 156 columns. Prompt by prompt: 3 x (9 + 4 x 5) = 87.
+    const [p, q, r] = [0, 1, 2].map((k) => Array.from({ length: 10 }, (_, i) => k * 10 + i)) as [number[], number[], number[]];
+    const lengths = [5, 4, 3, 2, 5, 4, 3, 2, 5, 4, 3, 2];
+    expect(planMicroBatches([p, p, p, p, q, q, q, q, r, r, r, r], lengths, 4)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+    // Prompts of 4 tokens save less than the padding that whole groups cost (lengths 9 to 1 in a group).
+    const mixed = [9, 1, 8, 2, 7, 3, 9, 1, 6, 4, 5, 5];
+    const prompts = [a, a, a, a, b, b, b, b, c, c, c, c];
+    expect(planMicroBatches(prompts, mixed, 4)).toEqual(microBatches(mixed, 4));
+    // Every prompt different: nothing to share, so longest completions first.
+    const distinct = lengths.map((_, i) => Array.from({ length: 10 }, (__, j) => i * 10 + j));
+    expect(planMicroBatches(distinct, lengths, 4)).toEqual(microBatches(lengths, 4));
+    // One micro-batch: the whole batch either way.
+    expect(planMicroBatches(prompts, lengths, 0)).toEqual(microBatches(lengths, 0));
+  });
 });

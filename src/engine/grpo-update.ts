@@ -3,9 +3,9 @@
  * term), then numIterations optimiser steps of the clipped surrogate (grpo.ts). The trainer
  * calls it every step; the benchmark times it on its own.
  *
- * The batch is cut into micro-batches of rows of similar length (microBatchRows), whose
- * gradients add up to the whole batch's (see microBatchWeights): the same update with less
- * memory and less padding.
+ * The batch is cut into micro-batches (microBatchRows) of rows of similar length, or of whole
+ * groups sharing a prompt (planMicroBatches), whose gradients add up to the whole batch's (see
+ * microBatchWeights): the same update with less memory and less padding.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { packBatch } from './batch';
@@ -49,6 +49,45 @@ export function microBatches(completionLengths: readonly number[], size: number)
   const out: number[][] = [];
   for (let i = 0; i < order.length; i += size) out.push(order.slice(i, i + size));
   return out;
+}
+
+/**
+ * Row indices in micro-batches of at most `size` rows, in whichever of two orders has the model
+ * compute fewer token columns (plannedColumns): microBatches' longest completions first, which
+ * pads least; or prompt by prompt, so that each micro-batch holds whole groups of rows sharing a
+ * prompt, computed once (shared-prompt.ts). With completions of similar lengths the second wins;
+ * with lengths as varied as the r1-zero preset's early on (3 to 47 tokens in a group), padding
+ * costs more than prompts shared save. (A search swapping rows between the length-sorted
+ * micro-batches saved 2% of the columns there, for 230 ms a step.)
+ */
+export function planMicroBatches(prompts: readonly (readonly number[])[], completionLengths: readonly number[], size: number): number[][] {
+  const byLength = microBatches(completionLengths, size);
+  if (byLength.length === 1) return byLength;
+  const keys = prompts.map((p) => p.join(','));
+  const rowsOf = new Map<string, number[]>();
+  for (const i of byLength.flat()) rowsOf.set(keys[i] as string, [...(rowsOf.get(keys[i] as string) ?? []), i]);
+  // Groups in the order of their longest completion (each group's rows are already longest first).
+  const byPrompt = [...rowsOf.values()].flat();
+  const chunks: number[][] = [];
+  for (let i = 0; i < byPrompt.length; i += size) chunks.push(byPrompt.slice(i, i + size));
+  const columns = (rows: number[]): number => plannedColumns(rows.map((i) => prompts[i] as readonly number[]), rows.map((i) => completionLengths[i] as number));
+  const total = (plan: number[][]): number => plan.reduce((sum, rows) => sum + columns(rows), 0);
+  return total(chunks) < total(byLength) ? chunks : byLength;
+}
+
+/**
+ * Token columns the model computes for one micro-batch: each row's padded prompt and completion
+ * (packBatch), or, where its rows share prompts as promptSharing (shared-prompt.ts) finds them,
+ * each distinct prompt's columns once and each row's from its prompt's last token on.
+ */
+export function plannedColumns(prompts: readonly (readonly number[])[], completionLengths: readonly number[]): number {
+  const rows = prompts.length;
+  const promptWidth = Math.max(...prompts.map((p) => p.length));
+  const completionWidth = Math.max(1, ...completionLengths);
+  // promptSharing's key: the left-padded prompt without its last token.
+  const distinct = new Set(prompts.map((p) => `${promptWidth - p.length}|${p.slice(0, -1).join(',')}`)).size;
+  const shared = promptWidth >= 2 && 2 * distinct <= rows;
+  return shared ? distinct * (promptWidth - 1) + rows * completionWidth : rows * (promptWidth + completionWidth - 1);
 }
 
 /**
@@ -119,7 +158,7 @@ export function grpoLossParts(
   const lengths = rows.completions.map((x) => x.length);
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   let referenceMs = 0;
-  const batches: MicroBatch[] = microBatches(lengths, c.microBatchRows).map((idx) => {
+  const batches: MicroBatch[] = planMicroBatches(rows.prompts, lengths, c.microBatchRows).map((idx) => {
     const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor, options);
     const tRef0 = performance.now();
     const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, tensors) : undefined;

@@ -1,5 +1,6 @@
 /**
- * Our SplitV, Sum and GatherV2 on wasm (wasm/kernels.c copy_rows and column_sum, wasm-replacements.ts)
+ * Our SplitV, Sum, GatherV2, Slice and Concat on wasm (wasm/kernels.c copy_rows, copy_rows_to and
+ * column_sum, wasm-replacements.ts)
  * against tfjs's: values on the cpu backend and with tfjs's wasm kernels, the cases handed back
  * to tfjs, gradients through both, and install / uninstall.
  */
@@ -42,12 +43,13 @@ async function threeWays(shape: number[], fn: (x: tf.Tensor) => tf.Tensor | tf.T
   const before = wasmReplacementCalls();
   expect(before, 'ours registered').not.toBeNull();
   const ours = run(shape, seed, fn);
-  const after = wasmReplacementCalls() as { splitV: number; sum: number; gather: number };
-  return { cpu, tfjs, ours, splitV: after.splitV - before!.splitV, sum: after.sum - before!.sum, gather: after.gather - before!.gather };
+  const after = wasmReplacementCalls()!;
+  const calls = (k: keyof typeof after): number => after[k] - before![k];
+  return { cpu, tfjs, ours, splitV: calls('splitV'), sum: calls('sum'), gather: calls('gather'), slice: calls('slice'), concat: calls('concat') };
 }
 
 /** A copy kernel's check: exactly the values of cpu and of tfjs-wasm, output by output, from one call of ours. */
-function expectCopiedByOurs(r: Awaited<ReturnType<typeof threeWays>>, kernel: 'splitV' | 'gather'): void {
+function expectCopiedByOurs(r: Awaited<ReturnType<typeof threeWays>>, kernel: 'splitV' | 'gather' | 'slice' | 'concat'): void {
   expect(r.ours).toEqual(r.cpu);
   expect(r.ours).toEqual(r.tfjs);
   expect(r[kernel], 'computed by ours').toBe(1);
@@ -211,6 +213,64 @@ describe('our GatherV2 on wasm', () => {
     // tfjs's own error.
     expect(() => tf.tidy(() => tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]), tf.tensor1d([3], 'int32')))).toThrow(/index value 3 is not in \[0, 2\]/);
     expect(wasmReplacementCalls()!.gather).toBe(before + 1);
+  });
+});
+
+describe('our Slice and Concat on wasm', () => {
+  // Cut along the first, a middle and the last axis; the shared-prompt forward's two streams; a whole tensor.
+  test.each<[number[], number[], number[]]>([
+    [[7, 5, 3], [2, 0, 0], [4, 5, 3]],
+    [[6, 9, 4], [0, 3, 0], [6, 5, 4]],
+    [[3, 4, 11], [0, 0, 2], [3, 4, 7]],
+    [[1, 50, 12], [0, 14, 0], [1, 36, 12]],
+    [[4, 5], [0, 0], [4, 5]],
+  ])('%j from %j, size %j: the values of tfjs, computed by ours', async (shape, begin, size) => {
+    expectCopiedByOurs(await threeWays(shape, (x) => tf.slice(x, begin, size)), 'slice');
+  });
+
+  test.each<[number[], number[], number]>([
+    [[5, 6, 4], [2, 1, 3], 1],
+    [[5, 2, 4], [2, 3], 0],
+    [[3, 4, 9], [2, 7], -1],
+    [[1, 40, 8], [15, 25], 1],
+  ])('%j cut into %j along axis %i and joined again: the values of tfjs, computed by ours', async (shape, sizes, axis) => {
+    const r = await threeWays(shape, (x) => tf.concat(tf.split(x, sizes, axis), axis));
+    expect(r.ours).toEqual(r.cpu);
+    expect(r.ours).toEqual(r.tfjs);
+    expect(r.concat, 'computed by ours').toBe(1);
+  });
+
+  test('int32 is copied too; a slice cut along two axes goes to tfjs', async () => {
+    await useBackend('wasm');
+    const before = wasmReplacementCalls()!;
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32');
+    expect(tf.tidy(() => Array.from(tf.slice(x, [1, 0], [2, 2]).dataSync()))).toEqual([3, 4, 5, 6]);
+    expect(tf.tidy(() => Array.from(tf.concat([x, x], 1).dataSync()))).toEqual([1, 2, 1, 2, 3, 4, 3, 4, 5, 6, 5, 6]);
+    expect(tf.tidy(() => Array.from(tf.slice(x, [1, 1], [2, 1]).dataSync()))).toEqual([4, 6]);
+    const after = wasmReplacementCalls()!;
+    expect([after.slice - before.slice, after.concat - before.concat]).toEqual([1, 1]);
+    x.dispose();
+  });
+
+  test('gradients through slice and concat on wasm are those on cpu', async () => {
+    const x = randomValues(4 * 6 * 5, 8);
+    const w = randomValues(4 * 10 * 5, 9);
+    const grad = () => tf.tidy(() => {
+      const g = tf.grad((t: tf.Tensor) => {
+        const joined = tf.concat([tf.slice(t, [0, 2, 0], [4, 4, 5]), tf.square(t)], 1);
+        return tf.sum(tf.mul(joined, tf.tensor3d(w, [4, 10, 5])));
+      })(tf.tensor3d(x, [4, 6, 5]));
+      return Array.from(g.dataSync());
+    });
+    await useBackend('cpu');
+    const cpu = grad();
+    await useBackend('wasm');
+    const before = wasmReplacementCalls()!;
+    const wasm = grad();
+    const after = wasmReplacementCalls()!;
+    expect(after.slice).toBeGreaterThan(before.slice);
+    expect(after.concat).toBeGreaterThan(before.concat);
+    expect(largestAbsDifference(wasm, cpu)).toBeLessThan(1e-5);
   });
 });
 
