@@ -208,17 +208,25 @@ function weight(p: Params, name: string): tf.Tensor {
 }
 
 /**
- * Rows of a table: ids [B, T] → [B, T, width]. By one-hot matmul where a gradient may be taken;
- * by gather in generation, one kernel where the matmul takes three (on a GPU, three dispatches
- * per lookup and token), with the same values: a one-hot row picks its table row exactly.
+ * Rows of a table: ids [B, T] → [B, T, width], by gather. Where a gradient may be taken, the
+ * table's gradient is onehot(ids)ᵀ · dy, a matmul (the wasm backend has no gradient for gather);
+ * tfjs-wasm's own matmul is slow with a transposed operand, so there the lookup stays a one-hot
+ * matmul, differentiated as one. The values are the same either way: a one-hot row picks its
+ * table row exactly.
  */
 function embed(ids: tf.Tensor2D, table: tf.Tensor, differentiable: boolean): tf.Tensor3D {
   const [B, T] = ids.shape;
   const [rows, width] = table.shape as [number, number];
   const flat = tf.reshape(ids, [B * T]);
   if (!differentiable) return tf.reshape(tf.gather(table, flat), [B, T, width]);
-  const oneHot = tf.oneHot(flat, rows); // [B*T, rows]
-  return tf.reshape(matMul2d(tf.cast(oneHot, 'float32'), table), [B, T, width]);
+  if (tf.getBackend() === 'wasm' && !wasmBatchMatMulInstalled()) {
+    return tf.reshape(matMul2d(tf.cast(tf.oneHot(flat, rows), 'float32'), table), [B, T, width]);
+  }
+  const lookup = customGradOp<[tf.Tensor]>((t: tf.Tensor) => ({
+    value: tf.gather(t, flat),
+    gradFunc: (dy: tf.Tensor) => [tf.matMul(tf.cast(tf.oneHot(flat, rows), 'float32'), dy as tf.Tensor2D, true, false)],
+  }));
+  return tf.reshape(lookup(table), [B, T, width]);
 }
 
 /** Position embeddings: [B, T, d] for a position per token, [1, 1, d] (which broadcasts) for one shared position. */
