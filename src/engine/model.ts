@@ -222,10 +222,14 @@ function embed(ids: tf.Tensor2D, table: tf.Tensor, differentiable: boolean): tf.
   if (tf.getBackend() === 'wasm' && !wasmBatchMatMulInstalled()) {
     return tf.reshape(matMul2d(tf.cast(tf.oneHot(flat, rows), 'float32'), table), [B, T, width]);
   }
-  const lookup = customGradOp<[tf.Tensor]>((t: tf.Tensor) => ({
-    value: tf.gather(t, flat),
-    gradFunc: (dy: tf.Tensor) => [tf.matMul(tf.cast(tf.oneHot(flat, rows), 'float32'), dy as tf.Tensor2D, true, false)],
-  }));
+  const lookup = customGradOp((t: tf.Tensor, save: tf.GradSaveFunc) => {
+    // Saved, not captured: tfjs disposes the forward pass's intermediates before the backward.
+    save([flat]);
+    return {
+      value: tf.gather(t, flat),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.matMul(tf.cast(tf.oneHot(saved[0] as tf.Tensor1D, rows), 'float32'), dy as tf.Tensor2D, true, false)],
+    };
+  });
   return tf.reshape(lookup(table), [B, T, width]);
 }
 
