@@ -34,7 +34,7 @@ export interface WebGpuProbe {
   /**
    * Largest differences between each fused kernel and the tfjs ops: value, then the gradient for
    * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias;
-   * whole-sequence attention: qkv; token statistics: the log-probabilities' value and logits
+   * whole-sequence attention: value and qkv, all tokens as queries, then the last 3; token statistics: the log-probabilities' value and logits
    * gradient, then the entropy's value);
    * the decode-step attention and AdamW have no backward pass, so their values only (the grown
    * key and value caches and the attention output; the new moments and weights).
@@ -90,14 +90,19 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   // Whole sequences: 3 heads of width 5 over 7 tokens, row 1 with two pads.
   const bias = causalBias([[1, 1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1, 1]]);
   const qkv = [normal([2, 7, 45], 0, 1.5, 7)];
-  const wholeAttention = await fusedVsOps((x) => fusedAttention(x!, bias, 3, 0.5), (x) => attentionOps(x!, bias, 3, 0.5), qkv);
+  // And the last 3 tokens alone as queries (the shared-prompt forward's rows): value and gradient.
+  const lastBias = tf.slice(bias, [0, 0, 4, 0], [2, 1, 3, 7]);
+  const wholeAttention = [
+    ...(await fusedVsOps((x) => fusedAttention(x!, bias, 3, 0.5), (x) => attentionOps(x!, bias, 3, 0.5), qkv)),
+    ...(await fusedVsOps((x) => fusedAttention(x!, lastBias, 3, 0.5), (x) => attentionOps(x!, lastBias, 3, 0.5), qkv)),
+  ];
   // Token statistics: 4 rows of 9 positions over a vocabulary of 7 (off the lanes).
   const logits = [normal([4, 9, 7], 0, 3, 8)];
   const targets = tf.tidy(() => tf.cast(tf.floor(tf.mul(tf.randomUniform([4, 9], 0, 1, 'float32', 9), 7)), 'int32'));
   const logProbs = await fusedVsOps((l) => fusedTokenLogProbs(l!, targets), (l) => tokenLogProbsOps(l!, targets), logits);
   const [fusedEntropy, opsEntropy] = [fusedTokenEntropy(logits[0]!), tokenEntropyOps(logits[0]!)];
   const tokenStats = [...logProbs, largestAbsDifference(await fusedEntropy.data(), await opsEntropy.data())];
-  tf.dispose([...ln, ...attention, ...mlp, ...qkv, bias, ...logits, targets, fusedEntropy, opsEntropy]);
+  tf.dispose([...ln, ...attention, ...mlp, ...qkv, bias, lastBias, ...logits, targets, fusedEntropy, opsEntropy]);
   // Off a multiple of 4: head width 5 over 7 keys, then under a bias 4 columns wider (as the
   // device loop passes it); 37 weights.
   const decodeAttention = [await decodeStepDifference(3, 2, 6, 5), await decodeStepDifference(3, 2, 6, 5, 1, 4)];

@@ -57,7 +57,7 @@ export function disposeBatchTensors(t: BatchTensors): void {
 
 /** Logits [B, T - scoredFrom, vocab] of the scored columns. */
 export function scoredLogits(p: Params, mc: ModelConfig, t: BatchTensors): tf.Tensor3D {
-  if (t.shared) return languageModelHead(p, mc, sharedPromptHidden(p, mc, t.shared, t.bias));
+  if (t.shared) return languageModelHead(p, mc, sharedPromptHidden(p, mc, t.shared));
   const hidden = hiddenStates(p, mc, t.inputs, t.positions, t.bias);
   const [B, T, d] = hidden.shape;
   return languageModelHead(p, mc, t.scoredFrom === 0 ? hidden : tf.slice(hidden, [0, t.scoredFrom, 0], [B, T - t.scoredFrom, d]));

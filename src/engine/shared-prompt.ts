@@ -66,6 +66,8 @@ export interface SharedPromptTensors {
   positions: tf.Tensor2D;
   /** [G, 1, P, P]: the prompts' causal bias. */
   prefixBias: tf.Tensor4D;
+  /** [B, 1, W, P + W]: the rows' causal bias, their W queries against all P + W of their tokens. */
+  rowBias: tf.Tensor4D;
   /** [B, G] one-hot, float32: row b reads prompt promptOf[b]. */
   rowPrompt: tf.Tensor2D;
 }
@@ -81,22 +83,22 @@ export function sharedPromptTensors(batch: PackedBatch, positions: number[][], s
     inputs: tf.tensor2d(endToEnd(batch.inputs), undefined, 'int32'),
     positions: tf.tensor2d(endToEnd(positions), undefined, 'int32'),
     prefixBias: causalBias(prefix(batch.valid)),
+    rowBias: tf.tidy(() => {
+      const [B, T] = [batch.inputs.length, batch.valid[0]?.length ?? 0];
+      return tf.slice(causalBias(batch.valid), [0, 0, P, 0], [B, 1, T - P, T]);
+    }),
     rowPrompt: tf.tensor2d(oneHot, [batch.inputs.length, G]),
   };
 }
 
 export function disposeSharedPromptTensors(s: SharedPromptTensors): void {
-  tf.dispose([s.inputs, s.positions, s.prefixBias, s.rowPrompt]);
+  tf.dispose([s.inputs, s.positions, s.prefixBias, s.rowBias, s.rowPrompt]);
 }
 
-/**
- * The final hidden states [B, W, d] of the row stream's columns. bias is the whole batch's
- * causal bias [B, 1, P + W, P + W].
- */
-export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTensors, bias: tf.Tensor4D): tf.Tensor3D {
+/** The final hidden states [B, W, d] of the row stream's columns. */
+export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTensors): tf.Tensor3D {
   const [G, , P] = s.prefixBias.shape;
-  const [B, , , T] = bias.shape;
-  const W = T - P;
+  const [B, , W] = s.rowBias.shape;
   const d = c.dModel;
   const scale = attentionScale(c);
   let x = embedTokens(p, s.inputs, s.positions); // [1, N, d]
@@ -104,7 +106,7 @@ export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTen
     const qkv = blockQkv(p, l, x);
     const prefixQkv = tf.reshape(tf.slice(qkv, [0, 0, 0], [1, G * P, 3 * d]), [G, P, 3 * d]) as tf.Tensor3D;
     const rowQkv = tf.reshape(tf.slice(qkv, [0, G * P, 0], [1, B * W, 3 * d]), [B, W, 3 * d]) as tf.Tensor3D;
-    const rowAttn = tf.reshape(rowAttention(prefixQkv, rowQkv, s.rowPrompt, bias, c.heads, scale), [1, B * W, d]);
+    const rowAttn = tf.reshape(rowAttention(prefixQkv, rowQkv, s.rowPrompt, s.rowBias, c.heads, scale), [1, B * W, d]);
     if (l === c.layers - 1) {
       // The last layer's prompt states feed nothing (its keys and values, in qkv, are all that is read).
       x = blockAfterAttention(p, l, tf.slice(x, [0, G * P, 0], [1, B * W, d]), rowAttn as tf.Tensor3D);
@@ -118,16 +120,15 @@ export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTen
 
 /**
  * The row stream's attention output [B, W, d]: each row's queries against its prompt's keys and
- * values and its own. The prompt's projections are copied to its rows and joined to theirs, so
- * that the fused attention (fused/attention.ts) runs as in the plain forward; the outputs at the
- * prompt's columns are dropped (the prefix stream has them).
+ * values and its own. The prompt's projections are copied to its rows and joined to theirs; the
+ * fused attention (fused/attention.ts) then takes the rows' W columns as its queries (rowBias
+ * [B, 1, W, P + W]), so the prompt's queries are not computed again per row.
  */
 function rowAttention(
-  prefixQkv: tf.Tensor3D, rowQkv: tf.Tensor3D, rowPrompt: tf.Tensor2D, bias: tf.Tensor4D, heads: number, scale: number,
+  prefixQkv: tf.Tensor3D, rowQkv: tf.Tensor3D, rowPrompt: tf.Tensor2D, rowBias: tf.Tensor4D, heads: number, scale: number,
 ): tf.Tensor3D {
   const [G, P, width] = prefixQkv.shape;
-  const [B, W] = rowQkv.shape;
+  const B = rowQkv.shape[0];
   const copied = tf.reshape(matMul2d(rowPrompt, tf.reshape(prefixQkv, [G, P * width])), [B, P, width]);
-  const all = attention(tf.concat([copied, rowQkv], 1), bias, heads, scale) as tf.Tensor3D;
-  return tf.slice(all, [0, P, 0], [B, W, width / 3]);
+  return attention(tf.concat([copied, rowQkv], 1), rowBias, heads, scale) as tf.Tensor3D;
 }

@@ -1,13 +1,14 @@
 /**
  * The whole-sequence attention kernels (attention.ts) for tfjs's webgpu backend. Importing this
  * module registers them. Each reads qkv [B, T, 3d] in place: q, k and v of token t and head h
- * start at (b * T + t) * 3d + part * d + h * hd.
+ * start at (b * T + t) * 3d + part * d + h * hd. The queries are the last Tq tokens (query i is
+ * token T - Tq + i); every token is a key.
  *
  * - GrpoAttentionProbs: one thread per row (batch, head, query), its T scores computed in each
  *   of three passes (maximum, sum, output) rather than kept: a thread has no array of T floats,
  *   and recomputing T dot products of hd is cheap next to a dispatch.
  * - GrpoAttentionValues: one thread per output element, a sum over the row's T keys.
- * - GrpoAttentionGrad: two dispatches. First dS [B, H, T, T], one thread per row (as the
+ * - GrpoAttentionGrad: two dispatches. First dS [B, H, Tq, T], one thread per row (as the
  *   probabilities are); then one thread per element of dqkv, each a sum over T: dQ from dS and
  *   K, dK from dSᵀ and Q, dV from Pᵀ and dO.
  */
@@ -17,22 +18,24 @@ import { ATTENTION_GRAD_KERNEL, ATTENTION_PROBS_KERNEL, ATTENTION_VALUES_KERNEL,
 import { registerFlatWebGpuKernel, runFlatWebGpuKernel } from './webgpu-program';
 
 /** The sizes every attention kernel indexes by, as uniforms. */
-function sizes(qkv: tf.TensorInfo, heads: number): Array<[string, 'i32', number]> {
+function sizes(qkv: tf.TensorInfo, heads: number, queries: number): Array<[string, 'i32', number]> {
   const { T, hd } = attentionLayout(qkv.shape, heads);
-  return [['tokens', 'i32', T], ['heads', 'i32', heads], ['headDim', 'i32', hd]];
+  return [['tokens', 'i32', T], ['queries', 'i32', queries], ['heads', 'i32', heads], ['headDim', 'i32', hd]];
 }
 
-/** WGSL: the sizes as locals, T tokens, heads of hd, width d. */
+/** WGSL: the sizes as locals, T tokens of which the last Tq are queries (the first of them firstQuery), heads of hd, width d. */
 const SIZES = `
       let T = uniforms.tokens;
+      let Tq = uniforms.queries;
+      let firstQuery = T - Tq;
       let hd = uniforms.headDim;
       let d = uniforms.heads * hd;`;
 
-/** WGSL for a thread that owns row (b, h, i) of a [B, H, T, T] tensor: index = (b * heads + h) * tokens + i. */
+/** WGSL for a thread that owns row (b, h, i) of a [B, H, Tq, T] tensor: index = (b * heads + h) * Tq + i. */
 const ROW_OF_HEAD = `${SIZES}
-      let i = index % T;
-      let h = (index / T) % uniforms.heads;
-      let b = index / (T * uniforms.heads);
+      let i = index % Tq;
+      let h = (index / Tq) % uniforms.heads;
+      let b = index / (Tq * uniforms.heads);
       let base = index * T;
       let at = b * T * 3 * d + h * hd;`;
 
@@ -45,19 +48,21 @@ registerFlatWebGpuKernel(ATTENTION_PROBS_KERNEL, 'grpoAttentionProbs', (inputs, 
   const { qkv, bias } = inputs as { qkv: tf.TensorInfo; bias: tf.TensorInfo };
   const { heads, scale } = attrs as { heads: number; scale: number };
   const [B, T] = qkv.shape as [number, number, number];
+  const queries = bias.shape[2] as number;
   return {
     inputs: [['qkv', qkv], ['mask', bias]],
-    outputShape: [B, heads, T, T],
-    threads: B * heads * T,
-    uniforms: [...sizes(qkv, heads), ['scale', 'f32', scale]],
+    outputShape: [B, heads, queries, T],
+    threads: B * heads * queries,
+    uniforms: [...sizes(qkv, heads, queries), ['scale', 'f32', scale]],
     body: `${ROW_OF_HEAD}
-      let maskBase = (b * T + i) * T;
+      let maskBase = (b * Tq + i) * T;
+      let query = firstQuery + i;
       var top = -3.0e38;
-      for (var j = 0; j < T; j++) { top = max(top, logit(at, i, j, d, hd) * uniforms.scale + mask[maskBase + j]); }
+      for (var j = 0; j < T; j++) { top = max(top, logit(at, query, j, d, hd) * uniforms.scale + mask[maskBase + j]); }
       var total = 0.0;
-      for (var j = 0; j < T; j++) { total += exp(logit(at, i, j, d, hd) * uniforms.scale + mask[maskBase + j] - top); }
+      for (var j = 0; j < T; j++) { total += exp(logit(at, query, j, d, hd) * uniforms.scale + mask[maskBase + j] - top); }
       for (var j = 0; j < T; j++) {
-        setOutputAtIndex(base + j, exp(logit(at, i, j, d, hd) * uniforms.scale + mask[maskBase + j] - top) / total);
+        setOutputAtIndex(base + j, exp(logit(at, query, j, d, hd) * uniforms.scale + mask[maskBase + j] - top) / total);
       }`,
     helpers: `
       // q_i · k_j of the head whose q starts at qkv[at] (row stride 3d, k a third further on).
@@ -71,18 +76,18 @@ registerFlatWebGpuKernel(ATTENTION_PROBS_KERNEL, 'grpoAttentionProbs', (inputs, 
 
 registerFlatWebGpuKernel(ATTENTION_VALUES_KERNEL, 'grpoAttentionValues', (inputs) => {
   const { probs, qkv } = inputs as { probs: tf.TensorInfo; qkv: tf.TensorInfo };
-  const heads = probs.shape[1] as number;
-  const [B, T, width] = qkv.shape as [number, number, number];
+  const [, heads, queries] = probs.shape as [number, number, number, number];
+  const [B, , width] = qkv.shape as [number, number, number];
   return {
     inputs: [['probs', probs], ['qkv', qkv]],
-    outputShape: [B, T, width / 3],
-    threads: B * T * (width / 3),
-    uniforms: sizes(qkv, heads),
-    // index = (b * T + i) * d + h * hd + c, the [B, T, d] layout the output projection reads.
+    outputShape: [B, queries, width / 3],
+    threads: B * queries * (width / 3),
+    uniforms: sizes(qkv, heads, queries),
+    // index = (b * Tq + i) * d + h * hd + c, the [B, Tq, d] layout the output projection reads.
     body: `${ELEMENT_OF_HEAD}
-      let i = (index / d) % T;
-      let b = index / (d * T);
-      let row = ((b * uniforms.heads + h) * T + i) * T;
+      let i = (index / d) % Tq;
+      let b = index / (d * Tq);
+      let row = ((b * uniforms.heads + h) * Tq + i) * T;
       let v = b * T * 3 * d + 2 * d + h * hd + c;
       var acc = 0.0;
       for (var j = 0; j < T; j++) { acc += probs[row + j] * qkv[v + j * 3 * d]; }
@@ -96,17 +101,17 @@ tf.registerKernel({
   kernelFunc: ({ inputs, backend, attrs }) => {
     const { dy, qkv, probs } = inputs as { dy: tf.TensorInfo; qkv: tf.TensorInfo; probs: tf.TensorInfo };
     const webgpu = backend as WebGPUBackend;
-    const heads = probs.shape[1] as number;
+    const [, heads, queries] = probs.shape as [number, number, number, number];
     const [B, T, width] = qkv.shape as [number, number, number];
-    const uniforms = sizes(qkv, heads);
+    const uniforms = sizes(qkv, heads, queries);
     // dS_ij = P_ij (dP_ij - Σ_j' P_ij' dP_ij') * scale, with dP_ij = dO_i · V_j.
     const dS = runFlatWebGpuKernel(webgpu, 'grpoAttentionScoreGrad', {
       inputs: [['upstream', dy], ['qkv', qkv], ['probs', probs]],
       outputShape: probs.shape,
-      threads: B * heads * T,
+      threads: B * heads * queries,
       uniforms: [...uniforms, ['scale', 'f32', (attrs as { scale: number }).scale]],
       body: `${ROW_OF_HEAD}
-      let o = (b * T + i) * d + h * hd;
+      let o = (b * Tq + i) * d + h * hd;
       var c = 0.0;
       for (var j = 0; j < T; j++) { c += probs[base + j] * valueDot(o, at, j, d, hd); }
       for (var j = 0; j < T; j++) {
@@ -130,15 +135,18 @@ tf.registerKernel({
       let part = (index / d) % 3;
       let t = (index / (3 * d)) % T;
       let b = index / (3 * d * T);
-      let heads = (b * uniforms.heads + h) * T * T;
+      let heads = (b * uniforms.heads + h) * Tq * T;
       let q = b * T * 3 * d + h * hd + c;
       var acc = 0.0;
       if (part == 0) {
-        for (var j = 0; j < T; j++) { acc += scoreGrad[heads + t * T + j] * qkv[q + j * 3 * d + d]; }
+        // A token before the queries has no query gradient.
+        if (t >= firstQuery) {
+          for (var j = 0; j < T; j++) { acc += scoreGrad[heads + (t - firstQuery) * T + j] * qkv[q + j * 3 * d + d]; }
+        }
       } else if (part == 1) {
-        for (var j = 0; j < T; j++) { acc += scoreGrad[heads + j * T + t] * qkv[q + j * 3 * d]; }
+        for (var i = 0; i < Tq; i++) { acc += scoreGrad[heads + i * T + t] * qkv[q + (firstQuery + i) * 3 * d]; }
       } else {
-        for (var j = 0; j < T; j++) { acc += probs[heads + j * T + t] * upstream[(b * T + j) * d + h * hd + c]; }
+        for (var i = 0; i < Tq; i++) { acc += probs[heads + i * T + t] * upstream[(b * Tq + i) * d + h * hd + c]; }
       }
       setOutputAtIndex(index, acc);`,
     });

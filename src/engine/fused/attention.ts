@@ -8,9 +8,10 @@
  * and the concat that undoes the slicing: about twenty kernels per layer and micro-batch, each a
  * call with its own pass over memory on wasm (and a dispatch on WebGPU).
  *
- * Fused, it reads qkv [B, T, 3d] in place and writes the layouts the model reads:
- * - GrpoAttentionProbs: P = softmax(q kᵀ * scale + bias) per head, [B, H, T, T];
- * - GrpoAttentionValues: P v per head, merged to [B, T, d] for the output projection;
+ * Fused, it reads qkv [B, T, 3d] in place and writes the layouts the model reads (queries the
+ * last Tq tokens, Tq = T but in the shared-prompt forward):
+ * - GrpoAttentionProbs: P = softmax(q kᵀ * scale + bias) per head, [B, H, Tq, T];
+ * - GrpoAttentionValues: P v per head, merged to [B, Tq, d] for the output projection;
  * - GrpoAttentionGrad: the gradient for qkv [B, T, 3d] from the output's dy and the saved P:
  *   dV = Pᵀ dO, dP = dO Vᵀ, dS = P ⊙ (dP − rowsum(P ⊙ dP)) * scale, dQ = dS K, dK = dSᵀ Q.
  *
@@ -30,21 +31,32 @@ export const ATTENTION_KERNELS: readonly string[] = [ATTENTION_PROBS_KERNEL, ATT
 /** The composite form: the model's attention as tfjs ops, on every backend without the kernels. */
 export function attentionOps(qkv: tf.Tensor, bias: tf.Tensor, heads: number, scale: number): tf.Tensor {
   const [q, k, v] = tf.split(qkv, 3, 2) as [tf.Tensor, tf.Tensor, tf.Tensor];
-  return attendHeads(splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads), bias, scale);
+  const [B, T, d] = q.shape as [number, number, number];
+  const queries = bias.shape[2] as number;
+  const asked = queries === T ? q : tf.slice(q, [0, T - queries, 0], [B, queries, d]);
+  return attendHeads(splitHeads(asked, heads), splitHeads(k, heads), splitHeads(v, heads), bias, scale);
 }
 
-/** The layout the attention kernels index by, from qkv's shape [B, T, 3 * heads * hd]: row is 3d floats. */
-export function attentionLayout(qkvShape: readonly number[], heads: number): { B: number; T: number; H: number; hd: number; d: number; row: number } {
+/**
+ * The layout the attention kernels index by, from qkv's shape [B, T, 3 * heads * hd] (row is 3d
+ * floats) and the number of queries Tq: the last Tq of the T tokens (all of them by default).
+ */
+export function attentionLayout(
+  qkvShape: readonly number[], heads: number, queries?: number,
+): { B: number; T: number; Tq: number; H: number; hd: number; d: number; row: number } {
   const [B, T, row] = qkvShape as [number, number, number];
   const d = row / 3;
-  return { B, T, H: heads, hd: d / heads, d, row };
+  return { B, T, Tq: queries ?? T, H: heads, hd: d / heads, d, row };
 }
 
 /** The shapes the kernels index by; anything else is refused here, not read wrongly. */
 function checkShapes(qkv: tf.Tensor, bias: tf.Tensor, heads: number): void {
   const [B, T, width] = qkv.shape as [number, number, number];
-  if (qkv.rank !== 3 || width % (3 * heads) !== 0 || !tf.util.arraysEqual(bias.shape, [B, 1, T, T])) {
-    throw new Error(`attention: qkv [B, T, 3d] with 3d a multiple of 3 * heads (${3 * heads}) and bias [B, 1, T, T] expected, got [${qkv.shape}] and [${bias.shape}]`);
+  const queries = bias.shape[2] as number;
+  if (qkv.rank !== 3 || width % (3 * heads) !== 0 || !(queries >= 1 && queries <= T) || !tf.util.arraysEqual(bias.shape, [B, 1, queries, T])) {
+    throw new Error(
+      `attention: qkv [B, T, 3d] with 3d a multiple of 3 * heads (${3 * heads}) and bias [B, 1, Tq, T] with 1 <= Tq <= T expected, got [${qkv.shape}] and [${bias.shape}]`,
+    );
   }
 }
 
@@ -63,7 +75,9 @@ export function fusedAttention(qkv: tf.Tensor, bias: tf.Tensor, heads: number, s
 }
 
 /**
- * Each token's attention output [B, T, d] over the T tokens of its own row, from qkv [B, T, 3d]
- * under bias [B, 1, T, T] (0 where a key is visible, MASKED where not).
+ * The attention output [B, Tq, d] of the last Tq tokens of each row (all T, in the plain forward)
+ * over the row's T tokens, from qkv [B, T, 3d] under bias [B, 1, Tq, T] (0 where a key is
+ * visible, MASKED where not). Tokens before the last Tq are keys and values only: the
+ * shared-prompt forward's prompt columns (shared-prompt.ts).
  */
 export const attention = fusedWhereRegistered(ATTENTION_KERNELS, fusedAttention, attentionOps);

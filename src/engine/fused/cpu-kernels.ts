@@ -167,24 +167,25 @@ function decodeAttention(read: (t: tf.TensorInfo) => Float32Array, inputs: Recor
 
 function attentionProbs(read: (t: tf.TensorInfo) => Float32Array, { qkv, bias }: Record<string, tf.TensorInfo>, { heads, scale }: Record<string, number>): Float32Array {
   const [x, m] = [read(qkv!), read(bias!)];
-  const { B, T, H, hd, d, row } = attentionLayout(qkv!.shape, heads!);
-  const out = new Float32Array(B * H * T * T);
+  const { B, T, Tq, H, hd, d, row } = attentionLayout(qkv!.shape, heads!, bias!.shape[2]);
+  const out = new Float32Array(B * H * Tq * T);
   const logits = new Float32Array(T);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      for (let i = 0; i < T; i++) {
-        const q = (b * T + i) * row + h * hd;
+      for (let i = 0; i < Tq; i++) {
+        // Query i is token T - Tq + i.
+        const q = (b * T + T - Tq + i) * row + h * hd;
         for (let j = 0; j < T; j++) {
           const k = (b * T + j) * row + d + h * hd;
           let dot = 0;
           for (let c = 0; c < hd; c++) dot += x[q + c]! * x[k + c]!;
           // float32 like maskedSoftmax's: MASKED + a score rounds to MASKED.
-          logits[j] = Math.fround(dot * scale!) + m[(b * T + i) * T + j]!;
+          logits[j] = Math.fround(dot * scale!) + m[(b * Tq + i) * T + j]!;
         }
         const top = Math.max(...logits);
         let total = 0;
         for (let j = 0; j < T; j++) total += Math.exp(logits[j]! - top);
-        for (let j = 0; j < T; j++) out[((b * H + h) * T + i) * T + j] = Math.exp(logits[j]! - top) / total;
+        for (let j = 0; j < T; j++) out[((b * H + h) * Tq + i) * T + j] = Math.exp(logits[j]! - top) / total;
       }
     }
   }
@@ -193,15 +194,15 @@ function attentionProbs(read: (t: tf.TensorInfo) => Float32Array, { qkv, bias }:
 
 function attentionValues(read: (t: tf.TensorInfo) => Float32Array, { probs, qkv }: Record<string, tf.TensorInfo>): Float32Array {
   const [p, x] = [read(probs!), read(qkv!)];
-  const { B, T, H, hd, d, row } = attentionLayout(qkv!.shape, probs!.shape[1] as number);
-  const out = new Float32Array(B * T * d);
+  const { B, T, Tq, H, hd, d, row } = attentionLayout(qkv!.shape, probs!.shape[1] as number, probs!.shape[2]);
+  const out = new Float32Array(B * Tq * d);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
-      for (let i = 0; i < T; i++) {
+      for (let i = 0; i < Tq; i++) {
         for (let c = 0; c < hd; c++) {
           let acc = 0;
-          for (let j = 0; j < T; j++) acc += p[((b * H + h) * T + i) * T + j]! * x[(b * T + j) * row + 2 * d + h * hd + c]!;
-          out[(b * T + i) * d + h * hd + c] = acc;
+          for (let j = 0; j < T; j++) acc += p[((b * H + h) * Tq + i) * T + j]! * x[(b * T + j) * row + 2 * d + h * hd + c]!;
+          out[(b * Tq + i) * d + h * hd + c] = acc;
         }
       }
     }
@@ -211,7 +212,7 @@ function attentionValues(read: (t: tf.TensorInfo) => Float32Array, { probs, qkv 
 
 function attentionGrad(read: (t: tf.TensorInfo) => Float32Array, { dy, qkv, probs }: Record<string, tf.TensorInfo>, { scale }: Record<string, number>): Float32Array {
   const [g, x, p] = [read(dy!), read(qkv!), read(probs!)];
-  const { B, T, H, hd, d, row } = attentionLayout(qkv!.shape, probs!.shape[1] as number);
+  const { B, T, Tq, H, hd, d, row } = attentionLayout(qkv!.shape, probs!.shape[1] as number, probs!.shape[2]);
   const out = new Float32Array(B * T * row);
   const dS = new Float64Array(T);
   const dot = (a: Float32Array, i: number, b: Float32Array, j: number): number => {
@@ -222,17 +223,18 @@ function attentionGrad(read: (t: tf.TensorInfo) => Float32Array, { dy, qkv, prob
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       const at = (t: number, part: number): number => (b * T + t) * row + part * d + h * hd;
-      for (let i = 0; i < T; i++) {
-        const P = (j: number): number => p[((b * H + h) * T + i) * T + j]!;
-        const dO = (b * T + i) * d + h * hd;
+      for (let i = 0; i < Tq; i++) {
+        const query = T - Tq + i;
+        const P = (j: number): number => p[((b * H + h) * Tq + i) * T + j]!;
+        const dO = (b * Tq + i) * d + h * hd;
         // dP_ij = dO_i · V_j; dS_ij = P_ij (dP_ij − Σ_j' P_ij' dP_ij') * scale
         let c = 0;
         for (let j = 0; j < T; j++) c += P(j) * (dS[j] = dot(g, dO, x, at(j, 2)));
         for (let j = 0; j < T; j++) dS[j] = P(j) * (dS[j]! - c) * scale!;
         for (let j = 0; j < T; j++) {
           for (let e = 0; e < hd; e++) {
-            out[at(i, 0) + e] = out[at(i, 0) + e]! + dS[j]! * x[at(j, 1) + e]!; // dQ_i += dS_ij K_j
-            out[at(j, 1) + e] = out[at(j, 1) + e]! + dS[j]! * x[at(i, 0) + e]!; // dK_j += dS_ij Q_i
+            out[at(query, 0) + e] = out[at(query, 0) + e]! + dS[j]! * x[at(j, 1) + e]!; // dQ_i += dS_ij K_j
+            out[at(j, 1) + e] = out[at(j, 1) + e]! + dS[j]! * x[at(query, 0) + e]!; // dK_j += dS_ij Q_i
             out[at(j, 2) + e] = out[at(j, 2) + e]! + P(j) * g[dO + e]!; // dV_j += P_ij dO_i
           }
         }

@@ -45,11 +45,11 @@ const OUTPUT_SHAPES: Record<string, (inputs: Inputs, attrs: Attrs) => number[]> 
   [DECODE_ATTENTION_KERNEL]: ({ qkv }) => [qkv!.shape[0] as number, 1, (qkv!.shape[2] as number) / 3],
   // x [..., width] → [width]
   [LAYER_NORM_GAIN_GRAD_KERNEL]: ({ x }) => [x!.shape.at(-1) as number],
-  // qkv [B, T, 3d] → [B, heads, T, T]
-  [ATTENTION_PROBS_KERNEL]: ({ qkv }, { heads }) => [qkv!.shape[0] as number, heads as number, qkv!.shape[1] as number, qkv!.shape[1] as number],
-  // probs [B, H, T, T], qkv [B, T, 3d] → [B, T, d]
-  [ATTENTION_VALUES_KERNEL]: ({ qkv }) => [qkv!.shape[0] as number, qkv!.shape[1] as number, (qkv!.shape[2] as number) / 3],
-  // dy [B, T, d] → [B, T, 3d]
+  // qkv [B, T, 3d], bias [B, 1, Tq, T] → [B, heads, Tq, T]
+  [ATTENTION_PROBS_KERNEL]: ({ qkv, bias }, { heads }) => [qkv!.shape[0] as number, heads as number, bias!.shape[2] as number, qkv!.shape[1] as number],
+  // probs [B, H, Tq, T], qkv [B, T, 3d] → [B, Tq, d]
+  [ATTENTION_VALUES_KERNEL]: ({ probs, qkv }) => [qkv!.shape[0] as number, probs!.shape[2] as number, (qkv!.shape[2] as number) / 3],
+  // dy [B, Tq, d] → [B, T, 3d]
   [ATTENTION_GRAD_KERNEL]: ({ qkv }) => qkv!.shape,
   // logits [..., V] → [...]
   [TOKEN_LOGPROBS_KERNEL]: ({ logits }) => logits!.shape.slice(0, -1),

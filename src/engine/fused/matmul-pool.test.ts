@@ -38,20 +38,23 @@ describe('large wasm matmuls shared with helper threads, in place on tfjs\'s sha
     const bias = seededValues([512], 4);
     const qkv = tf.tidy(() => tf.mul(seededValues([32, 43, 384], 5), 2));
     const mask = causalBias(Array.from({ length: 32 }, (_, b) => Array.from({ length: 43 }, (_, t) => (t < b % 7 ? 0 : 1))));
+    // The shared-prompt forward's rows query their last 32 tokens.
+    const rowMask = tf.slice(mask, [0, 0, 11, 0], [32, 1, 32, 43]);
     const run = (): Float32Array[] => tf.tidy(() => {
       const [dx, dBias] = tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(biasGelu(a, c))))([x, bias]);
       const dqkv = tf.grad((q: tf.Tensor) => tf.sum(tf.square(attention(q, mask, 4, 0.17))))(qkv);
-      return [biasGelu(x, bias), dx!, dBias!, attention(qkv, mask, 4, 0.17), dqkv].map((t) => t.dataSync() as Float32Array);
+      const dRows = tf.grad((q: tf.Tensor) => tf.sum(tf.square(attention(q, rowMask, 4, 0.17))))(qkv);
+      return [biasGelu(x, bias), dx!, dBias!, attention(qkv, mask, 4, 0.17), dqkv, attention(qkv, rowMask, 4, 0.17), dRows].map((t) => t.dataSync() as Float32Array);
     });
     await useBackend('wasm', { wasmThreads: 1 });
     const alone = run();
     await useBackend('wasm', { wasmThreads: 2 });
     const before = wasmMatmulSplitCalls() as number;
     const shared = run();
-    // Bias + GELU and its gradient, and the attention's three kernels, each cut once (besides the matmuls).
-    expect((wasmMatmulSplitCalls() as number) - before).toBeGreaterThanOrEqual(5);
+    // Bias + GELU and its gradient, and the attention's three kernels twice, each cut once (besides the matmuls).
+    expect((wasmMatmulSplitCalls() as number) - before).toBeGreaterThanOrEqual(8);
     shared.forEach((values, i) => expect(sameBits(values, alone[i] as Float32Array), `output ${i}`).toBe(true));
-    tf.dispose([x, bias, qkv, mask]);
+    tf.dispose([x, bias, qkv, mask, rowMask]);
   });
 
   test('every core shares the matmuls, up to the cap', () => {

@@ -168,11 +168,12 @@ describe('the fused kernels on wasm', () => {
     expect(wasmFusedKernelCalls(), 'computed by our module').toBe(calls + 8);
   });
 
-  // The models' shape (T = 43 tokens, 4 heads of 32), and head widths and lengths off the 4-row
-  // tiles, 8-column panels and 4 lanes the products and the softmax work in.
-  test.each([[4, 43, 4, 32], [2, 9, 3, 5], [1, 1, 1, 2]])('attention B=%i T=%i heads=%i hd=%i: the composite values and qkv gradient, computed by our module', async (B, T, H, hd) => {
+  // The models' shape (T = 43 tokens, 4 heads of 32; the shared-prompt forward's rows query the
+  // last 32), and head widths and lengths off the 4-row tiles, 8-column panels and 4 lanes the
+  // products and the softmax work in.
+  test.each([[4, 43, 43, 4, 32], [4, 43, 32, 4, 32], [2, 9, 9, 3, 5], [2, 9, 4, 3, 5], [1, 1, 1, 1, 2]])('attention B=%i T=%i queries=%i heads=%i hd=%i: the composite values and qkv gradient, computed by our module', async (B, T, Tq, H, hd) => {
     const qkv = tf.randomNormal([B, T, 3 * H * hd], 0, 1.5, 'float32', 22);
-    const bias = mask(B, T, T);
+    const bias = mask(B, Tq, T);
     const scale = 1 / Math.sqrt(hd);
     const calls = wasmFusedKernelCalls() as number;
     const [value, dqkv] = await fusedVsOps((x) => fusedAttention(x!, bias, H, scale), (x) => attentionOps(x!, bias, H, scale), [qkv]);

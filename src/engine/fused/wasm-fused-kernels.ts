@@ -39,13 +39,13 @@ type AppendHeadsFn = (past: number, qkv: number, out: number, batch: number, hea
 type DecodeAttentionFn = (
   qkv: number, keys: number, values: number, mask: number, out: number, batch: number, heads: number, keyCount: number, maskWidth: number, headDim: number, scale: number,
 ) => void;
-type AttentionProbsFn = (qkv: number, mask: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number) => void;
-type AttentionValuesFn = (probs: number, qkv: number, out: number, batch: number, heads: number, t: number, headDim: number, scratch: number) => void;
+type AttentionProbsFn = (qkv: number, mask: number, out: number, batch: number, heads: number, t: number, queries: number, headDim: number, scale: number, scratch: number) => void;
+type AttentionValuesFn = (probs: number, qkv: number, out: number, batch: number, heads: number, t: number, queries: number, headDim: number, scratch: number) => void;
 type TokenLogProbsFn = (logits: number, targets: number, out: number, rows: number, vocab: number) => void;
 type TokenLogProbsGradFn = (logits: number, targets: number, dy: number, out: number, rows: number, vocab: number) => void;
 type TokenEntropyFn = (logits: number, out: number, rows: number, vocab: number) => void;
 type AttentionGradFn = (
-  dy: number, qkv: number, probs: number, out: number, batch: number, heads: number, t: number, headDim: number, scale: number, scratch: number,
+  dy: number, qkv: number, probs: number, out: number, batch: number, heads: number, t: number, queries: number, headDim: number, scale: number, scratch: number,
 ) => void;
 
 /**
@@ -152,36 +152,36 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
       const [B, H, Tk, hd] = keys!.shape as [number, number, number, number];
       decodeAttention(ptr(qkv!), ptr(keys!), ptr(values!), ptr(bias!), out, B, H, Tk, bias!.shape[3] as number, hd, scale!);
     },
-    // The attention's kernels are cut by batch row: per row, qkv [T, 3d], the mask and each
-    // head's probabilities [T, T], the output [T, d] (or [T, 3d] for the gradient).
+    // The attention's kernels are cut by batch row: per row, qkv [T, 3d], the mask [Tq, T] and
+    // each head's probabilities [Tq, T], the output [Tq, d] (or [T, 3d] for the gradient).
     [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch, split) => {
-      const { B, T, hd, row } = attentionLayout(qkv!.shape, heads!);
+      const { B, T, Tq, hd, row } = attentionLayout(qkv!.shape, heads!, bias!.shape[2]);
       const pack = attentionPackFloats(T, hd);
       split({
-        name: 'attention_probs', local: attentionProbs, args: [ptr(qkv!), ptr(bias!), out, B, heads!, T, hd, scale!, scratch(pack)], unitsArg: 3,
-        advance: [[0, T * row * FLOAT_BYTES], [1, T * T * FLOAT_BYTES], [2, heads! * T * T * FLOAT_BYTES]], scratch: [8, pack],
-        floatsPerUnit: T * row + T * T + heads! * T * T,
+        name: 'attention_probs', local: attentionProbs, args: [ptr(qkv!), ptr(bias!), out, B, heads!, T, Tq, hd, scale!, scratch(pack)], unitsArg: 3,
+        advance: [[0, T * row * FLOAT_BYTES], [1, Tq * T * FLOAT_BYTES], [2, heads! * Tq * T * FLOAT_BYTES]], scratch: [9, pack],
+        floatsPerUnit: T * row + Tq * T + heads! * Tq * T,
       });
     },
     [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch, split) => {
       const H = probs!.shape[1] as number;
-      const { B, T, hd, d, row } = attentionLayout(qkv!.shape, H);
+      const { B, T, Tq, hd, d, row } = attentionLayout(qkv!.shape, H, probs!.shape[2]);
       const pack = attentionPackFloats(T, hd);
       split({
-        name: 'attention_values', local: attentionValues, args: [ptr(probs!), ptr(qkv!), out, B, H, T, hd, scratch(pack)], unitsArg: 3,
-        advance: [[0, H * T * T * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, T * d * FLOAT_BYTES]], scratch: [7, pack],
-        floatsPerUnit: H * T * T + T * row + T * d,
+        name: 'attention_values', local: attentionValues, args: [ptr(probs!), ptr(qkv!), out, B, H, T, Tq, hd, scratch(pack)], unitsArg: 3,
+        advance: [[0, H * Tq * T * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, Tq * d * FLOAT_BYTES]], scratch: [8, pack],
+        floatsPerUnit: H * Tq * T + T * row + Tq * d,
       });
     },
     [ATTENTION_GRAD_KERNEL]: (ptr, out, { dy, qkv, probs }, { scale }, scratch, split) => {
       const H = probs!.shape[1] as number;
-      const { B, T, hd, d, row } = attentionLayout(qkv!.shape, H);
+      const { B, T, Tq, hd, d, row } = attentionLayout(qkv!.shape, H, probs!.shape[2]);
       // dS for every head of a row, then the packing.
-      const floats = H * T * T + attentionPackFloats(T, hd);
+      const floats = H * Tq * T + attentionPackFloats(T, hd);
       split({
-        name: 'attention_grad', local: attentionGrad, args: [ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, hd, scale!, scratch(floats)], unitsArg: 4,
-        advance: [[0, T * d * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, H * T * T * FLOAT_BYTES], [3, T * row * FLOAT_BYTES]], scratch: [9, floats],
-        floatsPerUnit: T * d + 2 * T * row + H * T * T,
+        name: 'attention_grad', local: attentionGrad, args: [ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, Tq, hd, scale!, scratch(floats)], unitsArg: 4,
+        advance: [[0, Tq * d * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, H * Tq * T * FLOAT_BYTES], [3, T * row * FLOAT_BYTES]], scratch: [10, floats],
+        floatsPerUnit: Tq * d + 2 * T * row + H * Tq * T,
       });
     },
     [TOKEN_LOGPROBS_KERNEL]: (ptr, out, { logits, targets }) => tokenLogProbs(ptr(logits!), ptr(targets!), out, ...rowsOf(logits!)),

@@ -735,29 +735,30 @@ void adamw_step(const float *param, const float *m, const float *v, float *out, 
  * Attention over whole sequences (attention.ts; cpu-kernels.ts is the reference), read straight
  * out of qkv [batch, t, 3 * heads * hd] (each row q, k, v side by side, head h at column h * hd of
  * its third) and written in the layouts the model reads, so that no split, transpose or concat
- * runs around it. The products are matmul_strided on strided views of the tensors; the caller
- * gives the scratch (sizes in wasm-fused-kernels.ts).
+ * runs around it. The queries are the last tq of the t tokens (tq = t but for the shared-prompt
+ * forward's rows, shared-prompt.ts); every token is a key. The products are matmul_strided on
+ * strided views of the tensors; the caller gives the scratch (sizes in wasm-fused-kernels.ts).
  */
 
-/* GrpoAttentionProbs: out [batch, heads, t, t] = softmax(q k^T * scale + mask), mask [batch, 1, t, t]. */
+/* GrpoAttentionProbs: out [batch, heads, tq, t] = softmax(q k^T * scale + mask), mask [batch, 1, tq, t]. */
 __attribute__((export_name("attention_probs")))
-void attention_probs(const float *qkv, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 hd, float scale, float *scratch) {
+void attention_probs(const float *qkv, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 tq, u32 hd, float scale, float *scratch) {
   const u32 d = heads * hd, row = 3 * d;
   for (u32 b = 0; b < batch; b++) {
     const float *x = qkv + b * t * row;
-    float *o = out + b * heads * t * t;
-    matmul_strided(x, x + d, o, heads, t, t, hd, hd, row, 1, hd, 1, row, t * t, t, scratch);
-    masked_softmax(o, mask + b * t * t, o, 1, heads, t, t, scale);
+    float *o = out + b * heads * tq * t;
+    matmul_strided(x + (t - tq) * row, x + d, o, heads, tq, t, hd, hd, row, 1, hd, 1, row, tq * t, t, scratch);
+    masked_softmax(o, mask + b * tq * t, o, 1, heads, tq, t, scale);
   }
 }
 
-/* GrpoAttentionValues: out [batch, t, heads * hd], each head's probabilities [t, t] times its values. */
+/* GrpoAttentionValues: out [batch, tq, heads * hd], each head's probabilities [tq, t] times its values. */
 __attribute__((export_name("attention_values")))
-void attention_values(const float *probs, const float *qkv, float *out, u32 batch, u32 heads, u32 t, u32 hd, float *scratch) {
+void attention_values(const float *probs, const float *qkv, float *out, u32 batch, u32 heads, u32 t, u32 tq, u32 hd, float *scratch) {
   const u32 d = heads * hd, row = 3 * d;
   for (u32 b = 0; b < batch; b++) {
-    matmul_strided(probs + b * heads * t * t, qkv + b * t * row + 2 * d, out + b * t * d, heads, t, hd, t,
-                   t * t, t, 1, hd, row, 1, hd, d, scratch);
+    matmul_strided(probs + b * heads * tq * t, qkv + b * t * row + 2 * d, out + b * tq * d, heads, tq, hd, t,
+                   tq * t, t, 1, hd, row, 1, hd, d, scratch);
   }
 }
 
@@ -782,24 +783,26 @@ static void softmax_grad_rows(const float *p, float *ds, u32 rows, u32 t, float 
 }
 
 /*
- * GrpoAttentionGrad: dqkv [batch, t, 3 * heads * hd] from dy [batch, t, heads * hd] (the gradient
+ * GrpoAttentionGrad: dqkv [batch, t, 3 * heads * hd] from dy [batch, tq, heads * hd] (the gradient
  * of attention_values' output), qkv and the probabilities P. Per head, with dO its part of dy:
  * dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(P * dP)) * scale, dQ = dS K, dK = dS^T Q.
- * scratch: heads * t * t floats for dS, then the products' packing.
+ * The t - tq tokens that are not queries get dQ = 0.
+ * scratch: heads * tq * t floats for dS, then the products' packing.
  */
 __attribute__((export_name("attention_grad")))
-void attention_grad(const float *dy, const float *qkv, const float *probs, float *out, u32 batch, u32 heads, u32 t, u32 hd,
+void attention_grad(const float *dy, const float *qkv, const float *probs, float *out, u32 batch, u32 heads, u32 t, u32 tq, u32 hd,
                     float scale, float *scratch) {
-  const u32 d = heads * hd, row = 3 * d, tt = t * t;
+  const u32 d = heads * hd, row = 3 * d, tt = tq * t, first = t - tq;
   float *ds = scratch, *pack = scratch + heads * tt;
   for (u32 b = 0; b < batch; b++) {
-    const float *x = qkv + b * t * row, *g = dy + b * t * d, *p = probs + b * heads * tt;
+    const float *x = qkv + b * t * row, *g = dy + b * tq * d, *p = probs + b * heads * tt;
     float *o = out + b * t * row;
-    matmul_strided(p, g, o + 2 * d, heads, t, hd, t, tt, 1, t, hd, d, 1, hd, row, pack);    /* dV = P^T dO */
-    matmul_strided(g, x + 2 * d, ds, heads, t, t, hd, hd, d, 1, hd, 1, row, tt, t, pack);  /* dP = dO V^T */
-    softmax_grad_rows(p, ds, heads * t, t, scale);                                         /* dS */
-    matmul_strided(ds, x + d, o, heads, t, hd, t, tt, t, 1, hd, row, 1, hd, row, pack);    /* dQ = dS K */
-    matmul_strided(ds, x, o + d, heads, t, hd, t, tt, 1, t, hd, row, 1, hd, row, pack);    /* dK = dS^T Q */
+    matmul_strided(p, g, o + 2 * d, heads, t, hd, tq, tt, 1, t, hd, d, 1, hd, row, pack);             /* dV = P^T dO */
+    matmul_strided(g, x + 2 * d, ds, heads, tq, t, hd, hd, d, 1, hd, 1, row, tt, t, pack);            /* dP = dO V^T */
+    softmax_grad_rows(p, ds, heads * tq, t, scale);                                                  /* dS */
+    for (u32 r = 0; r < first; r++) for (u32 j = 0; j < d; j++) o[r * row + j] = 0.0f;
+    matmul_strided(ds, x + d, o + first * row, heads, tq, hd, t, tt, t, 1, hd, row, 1, hd, row, pack); /* dQ = dS K */
+    matmul_strided(ds, x + first * row, o + d, heads, t, hd, tq, tt, 1, t, hd, row, 1, hd, row, pack); /* dK = dS^T Q */
   }
 }
 
