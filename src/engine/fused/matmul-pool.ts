@@ -18,7 +18,7 @@
  * in one) and Node allows everywhere. A helper that does not answer within ANSWER_MS is taken for
  * dead: its part is computed by the calling thread, the pool stops, and `failure` says why.
  */
-import { type HelperInit, MAX_JOB_ARGS, QUIT, RUN_JOB, SLOT_FIELDS, SLOT_INTS } from './matmul-helper';
+import { type HelperInit, MAX_JOB_ARGS, QUIT, RUN_JOB, SLOT_FIELDS, SLOT_INTS, SPIN_CHECKS } from './matmul-helper';
 import { HELPER_EXPORTS, type SplittableCall, cutCall } from './kernel-split';
 import { MATMUL_SCRATCH_ARG, type MatmulJob, batchMatmulArgs, multiplyAdds, operandExtent, scratchFloats, splitMatmul } from './matmul-split';
 import { withTimeout } from '../timeout';
@@ -156,7 +156,7 @@ export class MatmulPool {
     const threads: HelperThread[] = [];
     try {
       const exports = [...HELPER_EXPORTS];
-      for (let i = 0; i < helpers; i++) threads.push(startHelper({ module, memory, control, exports, slot: i * SLOT_INTS, fields: SLOT_FIELDS, quit: QUIT }));
+      for (let i = 0; i < helpers; i++) threads.push(startHelper({ module, memory, control, exports, slot: i * SLOT_INTS, fields: SLOT_FIELDS, quit: QUIT, spinChecks: SPIN_CHECKS }));
       await withTimeout(Promise.all(threads.map((t) => t.ready)), READY_MS, 'starting the matmul helper threads');
     } catch (e) {
       for (const t of threads) t.stop();
@@ -333,6 +333,8 @@ export class MatmulPool {
     const control = this.control;
     const done = helper * SLOT_INTS + SLOT_FIELDS.done;
     const want = this.posted[helper] as number;
+    // The helper usually finishes within a fraction of a millisecond of this thread's own part.
+    for (let spin = 0; spin < SPIN_CHECKS && Atomics.load(control, done) !== want; spin++);
     for (;;) {
       const seen = Atomics.load(control, done);
       if (seen === want) return true;
