@@ -36,8 +36,9 @@ export interface BenchReport {
   ratio_train_one_batch_wasm_over_torch: number | null;
   /**
    * The headline's update with every row computed whole, its prompt included, as the PyTorch
-   * reference computes it: the same arithmetic on both sides (the engine computes a prompt
-   * shared by a group's rows once, shared-prompt.ts).
+   * reference computes it: the same arithmetic on both sides but for the output layer, which the
+   * engine runs on the scored columns only (otherwise it computes a prompt shared by a group's
+   * rows once, shared-prompt.ts).
    */
   ratio_train_whole_rows_wasm_over_torch: number | null;
   /** The default model on wasm: cached tokens/s / recompute tokens/s at shapes.generation.newTokens (target >= 5). */

@@ -38,15 +38,16 @@ export function toTensors(b: PackedBatch, anchor: number, options: TensorOptions
   const positions = positionsFor(b.valid, b.promptWidth, anchor);
   const scoredFrom = Math.max(0, b.promptWidth - 1);
   const sharing = options.sharePrompts === false ? null : promptSharing(b);
+  const bias = causalBias(b.valid);
   return {
     inputs: tf.tensor2d(b.inputs, undefined, 'int32'),
     targets: tf.tensor2d(b.targets, undefined, 'int32'),
     positions: tf.tensor2d(positions, undefined, 'int32'),
-    bias: causalBias(b.valid),
+    bias,
     mask: tf.tensor2d(b.lossMask),
     scoredFrom,
     scoredTargets: tf.tensor2d(b.targets.map((row) => row.slice(scoredFrom)), undefined, 'int32'),
-    shared: sharing ? sharedPromptTensors(b, positions, sharing) : null,
+    shared: sharing ? sharedPromptTensors(b, positions, bias, sharing) : null,
   };
 }
 

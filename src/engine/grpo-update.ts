@@ -14,6 +14,7 @@ import type { GrpoConfig } from './config';
 import { grpoLoss } from './grpo';
 import { type GPT, type Params, tokenEntropy, tokenLogProbs } from './model';
 import type { AdamW } from './optim';
+import { sharingPays } from './shared-prompt';
 import { stopGradient } from './stop-gradient';
 import { type Readbacks, runSync } from './readback';
 import { type LossFn, accumulatedUpdateSteps } from './train-step';
@@ -65,7 +66,11 @@ export function planMicroBatches(prompts: readonly (readonly number[])[], comple
   if (byLength.length === 1) return byLength;
   const keys = prompts.map((p) => p.join(','));
   const rowsOf = new Map<string, number[]>();
-  for (const i of byLength.flat()) rowsOf.set(keys[i] as string, [...(rowsOf.get(keys[i] as string) ?? []), i]);
+  for (const i of byLength.flat()) {
+    const group = rowsOf.get(keys[i] as string) ?? [];
+    group.push(i);
+    rowsOf.set(keys[i] as string, group);
+  }
   // Groups in the order of their longest completion (each group's rows are already longest first).
   const byPrompt = [...rowsOf.values()].flat();
   const chunks: number[][] = [];
@@ -86,8 +91,7 @@ export function plannedColumns(prompts: readonly (readonly number[])[], completi
   const completionWidth = Math.max(1, ...completionLengths);
   // promptSharing's key: the left-padded prompt without its last token.
   const distinct = new Set(prompts.map((p) => `${promptWidth - p.length}|${p.slice(0, -1).join(',')}`)).size;
-  const shared = promptWidth >= 2 && 2 * distinct <= rows;
-  return shared ? distinct * (promptWidth - 1) + rows * completionWidth : rows * (promptWidth + completionWidth - 1);
+  return sharingPays(distinct, rows, promptWidth - 1) ? distinct * (promptWidth - 1) + rows * completionWidth : rows * (promptWidth + completionWidth - 1);
 }
 
 /**

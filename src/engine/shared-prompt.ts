@@ -7,11 +7,12 @@
  * the model once per distinct prompt (the prefix stream, [G, P]), and only the columns whose
  * logits are scored go through once per row (the row stream, [B, W]). At each layer the row
  * stream attends to its prompt's keys and values, copied to its rows by a one-hot matmul, whose
- * gradient sums the rows' gradients back into the prompt's. Both streams share every product. The values are those of the plain
- * forward (model.ts); the gradients are the same sums, added in another order.
+ * gradient sums the rows' gradients back into the prompt's. Both streams share every product.
+ * The values are those of the plain forward (model.ts); the gradients are the same sums, added
+ * in another order.
  *
- * In the r1-zero preset (prompts of 12 tokens, completions of up to 32, groups of 8) this
- * leaves about a fifth of the rows of every product out of the update and the reference pass.
+ * In the benchmark's update (16 prompts of 12 tokens x 8 rows, completions of 32) this leaves
+ * about a fifth of the rows of every product out of the update and the reference pass.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { PackedBatch } from './batch';
@@ -32,10 +33,15 @@ export interface PromptSharing {
 }
 
 /**
- * The distinct prompts of a batch, or null where sharing them would not pay: fewer than two rows
- * per prompt on average (the copies and the prompts' own attention then cost more than the rows
- * saved), or no column before the last prompt token.
+ * Whether computing `distinct` prompts once pays in a batch of `rows` rows with `width` columns
+ * before the last prompt token: not with fewer than two rows per prompt on average (the copies
+ * and the prompts' own attention then cost more than the rows saved), nor with no such column.
  */
+export function sharingPays(distinct: number, rows: number, width: number): boolean {
+  return width >= 1 && 2 * distinct <= rows;
+}
+
+/** The distinct prompts of a batch, or null where sharing them would not pay (sharingPays). */
 export function promptSharing(batch: PackedBatch): PromptSharing | null {
   const width = batch.promptWidth - 1;
   if (width < 1) return null;
@@ -52,7 +58,7 @@ export function promptSharing(batch: PackedBatch): PromptSharing | null {
     }
     return g;
   });
-  return 2 * firstRows.length <= batch.inputs.length ? { width, firstRows, promptOf } : null;
+  return sharingPays(firstRows.length, batch.inputs.length, width) ? { width, firstRows, promptOf } : null;
 }
 
 /**
@@ -72,7 +78,8 @@ export interface SharedPromptTensors {
   rowPrompt: tf.Tensor2D;
 }
 
-export function sharedPromptTensors(batch: PackedBatch, positions: number[][], s: PromptSharing): SharedPromptTensors {
+/** The shared-prompt tensors of a packed batch, given its positions and its whole causal bias [B, 1, T, T] (toTensors makes both). */
+export function sharedPromptTensors(batch: PackedBatch, positions: number[][], bias: tf.Tensor4D, s: PromptSharing): SharedPromptTensors {
   const P = s.width;
   const G = s.firstRows.length;
   const prefix = (rows: number[][]): number[][] => s.firstRows.map((b) => (rows[b] as number[]).slice(0, P));
@@ -83,10 +90,7 @@ export function sharedPromptTensors(batch: PackedBatch, positions: number[][], s
     inputs: tf.tensor2d(endToEnd(batch.inputs), undefined, 'int32'),
     positions: tf.tensor2d(endToEnd(positions), undefined, 'int32'),
     prefixBias: causalBias(prefix(batch.valid)),
-    rowBias: tf.tidy(() => {
-      const [B, T] = [batch.inputs.length, batch.valid[0]?.length ?? 0];
-      return tf.slice(causalBias(batch.valid), [0, 0, P, 0], [B, 1, T - P, T]);
-    }),
+    rowBias: tf.slice(bias, [0, 0, P, 0], [bias.shape[0], 1, bias.shape[3] - P, bias.shape[3]]),
     rowPrompt: tf.tensor2d(oneHot, [batch.inputs.length, G]),
   };
 }
