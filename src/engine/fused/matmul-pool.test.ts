@@ -57,6 +57,22 @@ describe('large wasm matmuls shared with helper threads, in place on tfjs\'s sha
     tf.dispose([x, bias, qkv, mask, rowMask]);
   });
 
+  test('a helper asleep between jobs is woken for the next one (it is notified only while asleep)', async () => {
+    // A short answer time: a job posted to a sleeping helper without a notify would stop the pool.
+    await useBackend('wasm', { wasmThreads: 1 });
+    await installWith(startNodeHelper, 2000);
+    const expected = CASES.map((c) => product(c));
+    for (let round = 0; round < 3; round++) {
+      // Far longer than the helper's spin before it sleeps (SPIN_CHECKS, a fraction of a millisecond).
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const before = wasmMatmulSplitCalls() as number;
+      CASES.forEach((c, i) => expect(product(c), `round ${round}, case ${i}`).toEqual(expected[i]));
+      expect(wasmMatmulSplitCalls() as number).toBeGreaterThan(before);
+    }
+    expect(wasmMatmulThreadsFailure()).toBeNull();
+    expect(wasmMatmulThreads()).toBe(2);
+  });
+
   test('every core shares the matmuls, up to the cap', () => {
     expect(matmulThreadsFor(1)).toBe(1);
     expect(matmulThreadsFor(2)).toBe(2);

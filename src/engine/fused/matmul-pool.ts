@@ -325,7 +325,8 @@ export class MatmulPool {
     control[slot + SLOT_FIELDS.command] = RUN_JOB;
     this.posted[helper] = (this.posted[helper] as number) + 1;
     Atomics.store(control, slot + SLOT_FIELDS.seq, this.posted[helper] as number);
-    Atomics.notify(control, slot + SLOT_FIELDS.seq);
+    // A helper still looking for work sees the job without a notify (serveMatmulJobs).
+    if (Atomics.load(control, slot + SLOT_FIELDS.helperAsleep) !== 0) Atomics.notify(control, slot + SLOT_FIELDS.seq);
   }
 
   /** Waits for a helper's job; false (and the pool stopped) when it does not answer in time. */
@@ -335,10 +336,14 @@ export class MatmulPool {
     const want = this.posted[helper] as number;
     // The helper usually finishes within a fraction of a millisecond of this thread's own part.
     for (let spin = 0; spin < SPIN_CHECKS && Atomics.load(control, done) !== want; spin++);
+    const asleep = helper * SLOT_INTS + SLOT_FIELDS.callerAsleep;
     for (;;) {
       const seen = Atomics.load(control, done);
       if (seen === want) return true;
-      if (Atomics.wait(control, done, seen, this.answerMs) === 'timed-out') {
+      Atomics.store(control, asleep, 1);
+      const answer = Atomics.wait(control, done, seen, this.answerMs);
+      Atomics.store(control, asleep, 0);
+      if (answer === 'timed-out') {
         this.stopReason = `a matmul helper thread did not answer within ${this.answerMs} ms; matmuls run on one thread from now on`;
         this.stop();
         return false;
