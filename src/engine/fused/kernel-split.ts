@@ -3,7 +3,7 @@
  * (matmul-pool.ts, in place on tfjs's shared memory only).
  *
  * The kernels that are cut work on independent units, rows (layer norm, bias + GELU and their
- * gradients) or batch rows (the attention's three kernels), each computed by the same
+ * gradients, additions, copies of rows) or batch rows (the attention's three kernels), each computed by the same
  * instructions whoever computes it: a part is the same C function on a run of units, its
  * pointers moved to the run's first unit. So a cut changes no bit of the result. Kernels that
  * sum across rows (the layer norm's gain gradient) are not cut: the order of the sum would
@@ -31,7 +31,18 @@ export interface SplittableCall {
 /** Every export a helper may be asked to call, in the order jobs name them. */
 export const HELPER_EXPORTS: readonly string[] = [
   'batch_matmul', 'layer_norm', 'layer_norm_grad', 'bias_gelu', 'bias_gelu_grad', 'attention_probs', 'attention_values', 'attention_grad',
+  'copy_rows_to', 'add_rows',
 ];
+
+/** What runs a cut call: the matmul pool (matmul-pool.ts), which answers false for a call it leaves whole. */
+export interface CallSplitter {
+  runSplit(call: SplittableCall): boolean;
+}
+
+/** Runs the call cut across `splitter`'s threads where it takes it, else whole on this thread. */
+export function runSplittable(splitter: CallSplitter | null, call: SplittableCall): void {
+  if (!splitter?.runSplit(call)) call.local(...call.args);
+}
 
 /** The call's arguments for units [from, to). */
 function partArgs(call: SplittableCall, from: number, to: number): number[] {

@@ -21,7 +21,7 @@ import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL 
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
-import type { SplittableCall } from './kernel-split';
+import { type SplittableCall, runSplittable } from './kernel-split';
 import type { MatmulPool } from './matmul-pool';
 
 const BACKEND = 'wasm';
@@ -213,10 +213,7 @@ function run(
     return at;
   };
   try {
-    const split = (c: SplittableCall): void => {
-      if (!pool?.runSplit(c)) c.local(...c.args);
-    };
-    call((t) => backend.getMemoryOffset(t.dataId), backend.getMemoryOffset(out.dataId), inputs, attrs, scratch, split);
+    call((t) => backend.getMemoryOffset(t.dataId), backend.getMemoryOffset(out.dataId), inputs, attrs, scratch, (c) => runSplittable(pool, c));
   } finally {
     for (const at of allocated) backend.wasm._free(at);
   }

@@ -102,7 +102,7 @@ export async function installWasmKernels(modules: KernelModules, options: WasmKe
     if (options.fused ?? true) registerWasmFusedKernels(fused, memory, pool);
     // SplitV, Sum (wasm-replacements.ts) and Identity (wasm-identity.ts) have tfjs's semantics:
     // always in, whatever `fused`.
-    registerWasmReplacements(replacements, memory);
+    registerWasmReplacements(replacements, memory, pool);
     registerWasmIdentity();
     return { installed: true, threads: pool?.threadCount ?? 1, inPlace: pool?.inPlace ?? false, ...(threadsError ? { threadsError } : {}) };
   } catch (e) {

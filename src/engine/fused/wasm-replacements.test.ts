@@ -1,6 +1,6 @@
 /**
- * Our SplitV, Sum, GatherV2, Slice and Concat on wasm (wasm/kernels.c copy_rows, copy_rows_to and
- * column_sum, wasm-replacements.ts)
+ * Our Add, SplitV, Sum, GatherV2, Slice and Concat on wasm (wasm/kernels.c add_rows, copy_rows_to
+ * and column_sum, wasm-replacements.ts)
  * against tfjs's: values on the cpu backend and with tfjs's wasm kernels, the cases handed back
  * to tfjs, gradients through both, and install / uninstall.
  */
@@ -10,6 +10,8 @@ import { Rng } from '../rng';
 import { installWasmKernels, uninstallWasmKernels } from './wasm-kernels';
 import { largestAbsDifference } from './compare';
 import { wasmReplacementCalls } from './wasm-replacements';
+import { wasmMatmulSplitCalls } from './batch-matmul-wasm';
+import { sameBits } from './matmul-pool-cases';
 
 /** Not a WebAssembly module: install must refuse it and change nothing. */
 const BROKEN = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 99]);
@@ -277,6 +279,58 @@ describe('our Slice and Concat on wasm', () => {
     expect(calls.slice).toBeGreaterThan(0);
     expect(calls.concat).toBeGreaterThan(0);
     expect(difference).toBeLessThan(1e-5);
+  });
+});
+
+describe('our Add on wasm', () => {
+  /** a + b of the given shapes (seeded values) on the active backend: the values, bit for bit. */
+  const sum = (aShape: number[], bShape: number[]): Float32Array => tf.tidy(() => {
+    const a = tf.tensor(randomValues(tf.util.sizeFromShape(aShape), 11), aShape);
+    const b = tf.tensor(randomValues(tf.util.sizeFromShape(bShape), 12), bShape);
+    return tf.add(a, b).dataSync() as Float32Array;
+  });
+
+  // One shape; a bias row added to every row (as b, and as a); a row of rank 3; one row alone.
+  test.each<[number[], number[]]>([
+    [[3, 5], [3, 5]], [[4, 3, 10], [10]], [[10], [6, 10]], [[2, 3, 9], [1, 1, 9]], [[7], [7]],
+  ])('%j + %j: the values of cpu, bit for bit, computed by ours', async (aShape, bShape) => {
+    await useBackend('cpu');
+    const cpu = sum(aShape, bShape);
+    await useBackend('wasm');
+    const before = wasmReplacementCalls()!;
+    expect(sameBits(sum(aShape, bShape), cpu)).toBe(true);
+    expect(callsSince(before).add).toBe(1);
+  });
+
+  test('other broadcasts, a scalar and int32 go to tfjs', async () => {
+    await useBackend('wasm');
+    const before = wasmReplacementCalls()!;
+    expect(Array.from(sum([2, 1], [1, 3]))).toEqual(Array.from(tf.tidy(() => tf.add(tf.tensor2d(randomValues(2, 11), [2, 1]), tf.tensor2d(randomValues(3, 12), [1, 3])).dataSync())));
+    expect(tf.tidy(() => Array.from(tf.add(tf.tensor1d([1, 2]), 1).dataSync()))).toEqual([2, 3]);
+    expect(tf.tidy(() => Array.from(tf.add(tf.tensor1d([1, 2], 'int32'), tf.tensor1d([3, 4], 'int32')).dataSync()))).toEqual([4, 6]);
+    expect(callsSince(before).add).toBe(0);
+  });
+
+  test("a micro-batch's additions and copies are cut across the threads: the same bits as on one thread", async () => {
+    // A residual add, a bias add, and the shared-prompt forward's slice and concat, at the update's size.
+    const values = (): Float32Array[] => tf.tidy(() => {
+      const x = tf.tensor(randomValues(1068 * 384, 13), [1, 1068, 384]);
+      const y = tf.tensor(randomValues(1068 * 384, 14), [1, 1068, 384]);
+      const row = tf.tensor1d(randomValues(384, 15));
+      const head = tf.slice(x, [0, 0, 0], [1, 44, 384]);
+      const rest = tf.slice(x, [0, 44, 0], [1, 1024, 384]);
+      return [tf.add(x, y), tf.add(y, row), rest, tf.concat([rest, head], 1), tf.concat([y, x], 2)].map((t) => t.dataSync() as Float32Array);
+    });
+    await useBackend('wasm', { wasmThreads: 1 });
+    const alone = values();
+    await useBackend('wasm', { wasmThreads: 2 });
+    const before = { split: wasmMatmulSplitCalls() as number, ...wasmReplacementCalls()! };
+    const shared = values();
+    const calls = callsSince(before);
+    expect([calls.add, calls.slice, calls.concat]).toEqual([2, 2, 2]);
+    // Both adds, the larger slice and both concatenations (three inputs of them large).
+    expect((wasmMatmulSplitCalls() as number) - before.split).toBeGreaterThanOrEqual(5);
+    shared.forEach((v, i) => expect(sameBits(v, alone[i] as Float32Array), `output ${i}`).toBe(true));
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * Kernels of ours in place of tfjs-wasm's own, for the cases where tfjs's are slow; every other
- * case goes to tfjs's kernel. SplitV, Slice, Concat and Sum call our module's copy_rows,
- * copy_rows_to, column_sum and row_sum (wasm/kernels.c); GatherV2 copies blocks within tfjs's heap.
+ * case goes to tfjs's kernel. SplitV, Slice, Concat, Sum and Add call our module's copy_rows_to,
+ * column_sum, row_sum and add_rows (wasm/kernels.c); GatherV2 copies blocks within tfjs's heap.
+ * The copies and additions are cut by rows across the matmul pool's threads when large
+ * (kernel-split.ts).
  *
  * - SplitV of float32 (the attention's QKV split, [32, 43, 384] into three [32, 43, 128]):
  *   tfjs-wasm slices each output with one JavaScript typed-array copy per row, about 2.5 ms for
@@ -19,6 +21,11 @@
  *   (shared-heap.ts) run at about 2 GB/s, 3 ms for a [4096, 384] slice. Ours copies in SIMD.
  * - Concat of 4-byte values (the same forward, and the gradients of its slices): the same
  *   typed-array sets in tfjs-wasm, one per input per row.
+ * - Add of float32 of one shape, or with a row broadcast (residual streams, biases, gradient
+ *   accumulation): tfjs-wasm's is fast, but on one thread; after a matmul split across threads,
+ *   half of its input is in the other core's cache (an add of [1068, 512] after such a matmul:
+ *   0.104 ms, against 0.062 ms after one computed on this thread alone). Cut the same way, each
+ *   thread adds the rows it computed.
  *
  * Both sums add in tfjs's order (each column in row order, each row in column order, from 0),
  * so the values are tfjs's, bit for bit, whenever the axes are given in ascending order (as the
@@ -32,30 +39,38 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type WasmBackendLike, exported, tfjsMemory } from './wasm-backend';
+import { type CallSplitter, runSplittable } from './kernel-split';
 
 const BACKEND = 'wasm';
 const FLOAT_BYTES = 4;
 
-type CopyRowsFn = (x: number, out: number, rows: number, stride: number, width: number) => void;
 type CopyRowsToFn = (x: number, out: number, rows: number, stride: number, outStride: number, width: number) => void;
 type ColumnSumFn = (x: number, out: number, outer: number, rows: number, n: number) => void;
 type RowSumFn = (x: number, out: number, rows: number, n: number) => void;
+type AddRowsFn = (a: number, b: number, out: number, rows: number, width: number, bStride: number) => void;
 
 /** The module's functions these kernels call. */
 export interface ReplacementFunctions {
-  copyRows: CopyRowsFn;
   copyRowsTo: CopyRowsToFn;
   columnSum: ColumnSumFn;
   rowSum: RowSumFn;
+  addRows: AddRowsFn;
+}
+
+/** What the kernels call: our module's functions on tfjs's memory, and the threads that may share a large call. */
+interface Context {
+  f: ReplacementFunctions;
+  memory: WebAssembly.Memory;
+  splitter: CallSplitter | null;
 }
 
 /** Resolves the module's exports; throws, naming one, when the module lacks it (before anything is registered). */
 export function replacementFunctions(exports: WebAssembly.Exports): ReplacementFunctions {
   return {
-    copyRows: exported<CopyRowsFn>(exports, 'copy_rows'),
     copyRowsTo: exported<CopyRowsToFn>(exports, 'copy_rows_to'),
     columnSum: exported<ColumnSumFn>(exports, 'column_sum'),
     rowSum: exported<RowSumFn>(exports, 'row_sum'),
+    addRows: exported<AddRowsFn>(exports, 'add_rows'),
   };
 }
 
@@ -64,14 +79,14 @@ type Result = tf.TensorInfo | tf.TensorInfo[];
 
 /** tfjs's kernels, as registered before ours, by name; empty while ours are not registered. */
 let originals = new Map<string, tf.KernelConfig>();
-/** Splits, sums, gathers, slices and concatenations we computed (not handed back to tfjs's kernels) in this process, for tests. */
-const calls = { splitV: 0, sum: 0, gather: 0, slice: 0, concat: 0 };
+/** Splits, sums, gathers, slices, concatenations and additions we computed (not handed back to tfjs's kernels) in this process, for tests. */
+const calls = { splitV: 0, sum: 0, gather: 0, slice: 0, concat: 0, add: 0 };
 
-function splitV(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+function splitV(ctx: Context, delegate: () => Result, args: Args): Result {
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
   const backend = args.backend as unknown as WasmBackendLike;
-  if (x.dtype !== 'float32' || tfjsMemory(backend) !== memory || x.shape.length === 0) return delegate();
+  if (x.dtype !== 'float32' || tfjsMemory(backend) !== ctx.memory || x.shape.length === 0) return delegate();
   const a = tf.util.parseAxisParam(axis, x.shape)[0] as number;
   // Bad sizes get tfjs's own error, from its kernel.
   let sizes: number[];
@@ -93,22 +108,19 @@ function splitV(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: (
   outs.forEach((out, i) => {
     const width = (sizes[i] as number) * inner;
     const outPtr = backend.getMemoryOffset(out.dataId);
-    if (width > 0 && outer > 0) {
-      // A split along the first axis with inner sizes (outer 1, or width = stride) is one block.
-      if (width === stride) f.copyRows(xPtr + column * FLOAT_BYTES, outPtr, 1, 0, outer * width);
-      else f.copyRows(xPtr + column * FLOAT_BYTES, outPtr, outer, stride, width);
-    }
+    // A split along the first axis (outer 1) is one block of whole rows of the axes after it.
+    if (width > 0 && outer > 0) copyRows(ctx, xPtr + column * FLOAT_BYTES, outPtr, { rows: outer, stride, outStride: width, width }, inner);
     column += width;
   });
   return outs;
 }
 
-function sum(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+function sum(ctx: Context, delegate: () => Result, args: Args): Result {
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
   const backend = args.backend as unknown as WasmBackendLike;
   const rank = x.shape.length;
-  if (x.dtype !== 'float32' || tfjsMemory(backend) !== memory || rank < 2) return delegate();
+  if (x.dtype !== 'float32' || tfjsMemory(backend) !== ctx.memory || rank < 2) return delegate();
   let axes: number[];
   try {
     axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
@@ -128,8 +140,59 @@ function sum(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () =
   if (outer * n === 0) return out;
   calls.sum++;
   const [xPtr, outPtr] = [backend.getMemoryOffset(x.dataId), backend.getMemoryOffset(out.dataId)];
-  if (n === 1) f.rowSum(xPtr, outPtr, outer, rows);
-  else f.columnSum(xPtr, outPtr, outer, rows, n);
+  if (n === 1) ctx.f.rowSum(xPtr, outPtr, outer, rows);
+  else ctx.f.columnSum(xPtr, outPtr, outer, rows, n);
+  return out;
+}
+
+/** Where copy_rows_to copies: `width` floats of each of `rows` rows, `stride` apart in x and `outStride` apart in out. */
+interface RowCopy { rows: number; stride: number; outStride: number; width: number }
+
+/**
+ * copy_rows_to, cut by rows across the pool's threads when it is large. One row (a slice or a
+ * concatenation along the first axis) is first seen as rows of `unit` floats, the size of one
+ * index of that axis, so that it too can be cut.
+ */
+function copyRows(ctx: Context, x: number, out: number, copy: RowCopy, unit: number): void {
+  const { rows, stride, outStride, width } = copy.rows === 1 && unit > 0 && copy.width % unit === 0
+    ? { rows: copy.width / unit, stride: unit, outStride: unit, width: unit }
+    : copy;
+  runSplittable(ctx.splitter, {
+    name: 'copy_rows_to', local: ctx.f.copyRowsTo, args: [x, out, rows, stride, outStride, width], unitsArg: 2,
+    advance: [[0, stride * FLOAT_BYTES], [1, outStride * FLOAT_BYTES]], floatsPerUnit: 2 * width,
+  });
+}
+
+/** Whether `row` is a shape of ones but its last axis, of `width` (a bias row), no longer than `rank`. */
+function isRowOf(row: readonly number[], width: number, rank: number): boolean {
+  return row.length >= 1 && row.length <= rank && row.at(-1) === width && row.slice(0, -1).every((d) => d === 1);
+}
+
+/**
+ * float32 a + b of one shape, or with one of them a row [..., width] added to every row of the
+ * other (a bias, or a layer norm's shift): cut by rows across the pool's threads when large, so
+ * that each thread adds the rows it has in cache (a thread's half of a split matmul's output).
+ */
+function add(ctx: Context, delegate: () => Result, args: Args): Result {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const backend = args.backend as unknown as WasmBackendLike;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || tfjsMemory(backend) !== ctx.memory) return delegate();
+  const same = tf.util.arraysEqual(a.shape, b.shape);
+  // The full operand first; a row operand second, read with stride 0.
+  const [full, other] = same || isRowOf(b.shape, a.shape.at(-1) as number, a.shape.length) ? [a, b]
+    : isRowOf(a.shape, b.shape.at(-1) as number, b.shape.length) ? [b, a] : [null, null];
+  if (!full || !other || full.shape.length === 0) return delegate();
+  const out = backend.makeOutput(full.shape, 'float32');
+  const width = full.shape.at(-1) as number;
+  const rows = tf.util.sizeFromShape(full.shape) / Math.max(1, width);
+  if (rows * width === 0) return out;
+  calls.add++;
+  const bStride = same ? width : 0;
+  const [fullPtr, otherPtr, outPtr] = [full, other, out].map((t) => backend.getMemoryOffset(t.dataId)) as [number, number, number];
+  runSplittable(ctx.splitter, {
+    name: 'add_rows', local: ctx.f.addRows, args: [fullPtr, otherPtr, outPtr, rows, width, bStride], unitsArg: 3,
+    advance: [[0, width * FLOAT_BYTES], [1, bStride * FLOAT_BYTES], [2, width * FLOAT_BYTES]], floatsPerUnit: (same ? 3 : 2) * width,
+  });
   return out;
 }
 
@@ -137,11 +200,11 @@ function sum(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () =
  * A slice cut along one axis (the other axes whole): one run of floats per index of the axes
  * before it, all runs the same stride apart. Slices cut along several axes go to tfjs.
  */
-function slice(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+function slice(ctx: Context, delegate: () => Result, args: Args): Result {
   const { x } = args.inputs as { x: tf.TensorInfo };
   const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
   const backend = args.backend as unknown as WasmBackendLike;
-  if (!['float32', 'int32'].includes(x.dtype) || tfjsMemory(backend) !== memory || x.shape.length === 0) return delegate();
+  if (!['float32', 'int32'].includes(x.dtype) || tfjsMemory(backend) !== ctx.memory || x.shape.length === 0) return delegate();
   let starts: number[], sizes: number[];
   try {
     [starts, sizes] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size) as [number[], number[]];
@@ -161,17 +224,17 @@ function slice(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: ()
   if (rows * width === 0) return out;
   calls.slice++;
   const from = backend.getMemoryOffset(x.dataId) + (starts[a] as number) * inner * FLOAT_BYTES;
-  // float32 and int32 alike: copy_rows moves 4-byte words as bits.
-  f.copyRowsTo(from, backend.getMemoryOffset(out.dataId), rows, (x.shape[a] as number) * inner, width, width);
+  // float32 and int32 alike: copy_rows_to moves 4-byte words as bits.
+  copyRows(ctx, from, backend.getMemoryOffset(out.dataId), { rows, stride: (x.shape[a] as number) * inner, outStride: width, width }, inner);
   return out;
 }
 
 /** A concatenation of 4-byte values along any axis: each input's part of every output row, one SIMD copy per input. */
-function concat(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+function concat(ctx: Context, delegate: () => Result, args: Args): Result {
   const inputs = args.inputs as unknown as tf.TensorInfo[];
   const backend = args.backend as unknown as WasmBackendLike;
   const first = inputs[0];
-  if (!first || !['float32', 'int32'].includes(first.dtype) || inputs.some((t) => t.dtype !== first.dtype) || tfjsMemory(backend) !== memory) return delegate();
+  if (!first || !['float32', 'int32'].includes(first.dtype) || inputs.some((t) => t.dtype !== first.dtype) || tfjsMemory(backend) !== ctx.memory) return delegate();
   let a: number, shape: number[];
   try {
     a = tf.util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, first.shape)[0] as number;
@@ -191,18 +254,18 @@ function concat(f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: (
   let column = 0;
   for (const t of inputs) {
     const width = tf.util.sizeFromShape(t.shape.slice(a));
-    if (width > 0) f.copyRowsTo(backend.getMemoryOffset(t.dataId), outPtr + column * FLOAT_BYTES, rows, width, outWidth, width);
+    if (width > 0) copyRows(ctx, backend.getMemoryOffset(t.dataId), outPtr + column * FLOAT_BYTES, { rows, stride: width, outStride: outWidth, width }, tf.util.sizeFromShape(t.shape.slice(a + 1)));
     column += width;
   }
   return out;
 }
 
 /** Whole blocks x[indices[i]] along the first axis: the same values as tfjs's, copied a block at a time. */
-function gather(_f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args): Result {
+function gather(ctx: Context, delegate: () => Result, args: Args): Result {
   const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
   const backend = args.backend as unknown as WasmBackendLike;
-  if (!['float32', 'int32'].includes(x.dtype) || indices.dtype !== 'int32' || tfjsMemory(backend) !== memory || x.shape.length === 0) return delegate();
+  if (!['float32', 'int32'].includes(x.dtype) || indices.dtype !== 'int32' || tfjsMemory(backend) !== ctx.memory || x.shape.length === 0) return delegate();
   if (tf.util.parseAxisParam(axis, x.shape)[0] !== 0 || (batchDims ?? 0) !== 0) return delegate();
   const rows = x.shape[0] as number;
   const picks = backend.readSync(indices.dataId) as Int32Array;
@@ -213,13 +276,14 @@ function gather(_f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: 
   calls.gather++;
   // Views made after makeOutput, which may grow the heap (offsets stay valid, buffers do not).
   // Int32 words: float32 and int32 values alike are copied as bits.
-  const heap = new Int32Array(memory.buffer);
+  const heap = new Int32Array(ctx.memory.buffer);
   const [from, to] = [backend.getMemoryOffset(x.dataId) / heap.BYTES_PER_ELEMENT, backend.getMemoryOffset(out.dataId) / heap.BYTES_PER_ELEMENT];
   picks.forEach((row, i) => heap.copyWithin(to + i * block, from + row * block, from + (row + 1) * block));
   return out;
 }
 
-const KERNELS: Record<string, (f: ReplacementFunctions, memory: WebAssembly.Memory, delegate: () => Result, args: Args) => Result> = {
+const KERNELS: Record<string, (ctx: Context, delegate: () => Result, args: Args) => Result> = {
+  [tf.Add]: add,
   [tf.SplitV]: splitV,
   [tf.Sum]: sum,
   [tf.GatherV2]: gather,
@@ -228,23 +292,25 @@ const KERNELS: Record<string, (f: ReplacementFunctions, memory: WebAssembly.Memo
 };
 
 /**
- * Registers our SplitV, Sum, GatherV2, Slice and Concat on the wasm backend, calling an instance of our module that
- * imports `memory` (tfjs's), in place of tfjs's own (kept, for the cases ours hand back).
+ * Registers our Add, SplitV, Sum, GatherV2, Slice and Concat on the wasm backend, calling an instance of our module that
+ * imports `memory` (tfjs's), in place of tfjs's own (kept, for the cases ours hand back); large copies and additions
+ * are cut across `splitter`'s threads.
  */
-export function registerWasmReplacements(f: ReplacementFunctions, memory: WebAssembly.Memory): void {
+export function registerWasmReplacements(f: ReplacementFunctions, memory: WebAssembly.Memory, splitter: CallSplitter | null = null): void {
   unregisterWasmReplacements();
+  const ctx: Context = { f, memory, splitter };
   for (const [name, kernel] of Object.entries(KERNELS)) {
     const original = tf.getKernel(name, BACKEND);
     if (!original) continue;
     const theirs = original.kernelFunc as tf.KernelFunc;
     tf.unregisterKernel(name, BACKEND);
     // tfjs's setup and dispose stay: they prepare the kernel we delegate to on a new backend.
-    tf.registerKernel({ ...original, kernelFunc: (args) => kernel(f, memory, () => theirs(args), args) });
+    tf.registerKernel({ ...original, kernelFunc: (args) => kernel(ctx, () => theirs(args), args) });
     originals.set(name, original);
   }
 }
 
-/** Puts tfjs's own SplitV, Sum, GatherV2, Slice and Concat back (a no-op when ours are not registered). */
+/** Puts tfjs's own Add, SplitV, Sum, GatherV2, Slice and Concat back (a no-op when ours are not registered). */
 export function unregisterWasmReplacements(): void {
   for (const [name, original] of originals) {
     if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
@@ -253,7 +319,7 @@ export function unregisterWasmReplacements(): void {
   originals = new Map();
 }
 
-/** How many splits, sums, gathers, slices and concatenations ours have computed in this process (null while ours are not registered). */
-export function wasmReplacementCalls(): { splitV: number; sum: number; gather: number; slice: number; concat: number } | null {
+/** How many splits, sums, gathers, slices, concatenations and additions ours have computed in this process (null while ours are not registered). */
+export function wasmReplacementCalls(): { splitV: number; sum: number; gather: number; slice: number; concat: number; add: number } | null {
   return originals.size > 0 ? { ...calls } : null;
 }

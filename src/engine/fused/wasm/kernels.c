@@ -417,10 +417,24 @@ void copy_rows_to(const float *x, float *out, u32 rows, u32 stride, u32 out_stri
   }
 }
 
-/* copy_rows_to into contiguous rows (one output of a split: its part of each row). */
-__attribute__((export_name("copy_rows")))
-void copy_rows(const float *x, float *out, u32 rows, u32 stride, u32 width) {
-  copy_rows_to(x, out, rows, stride, width, width);
+/*
+ * out[r * width + j] = a[r * width + j] + b[r * b_stride + j] for r in [0, rows), j in [0, width):
+ * a sum of two [rows, width] tensors (b_stride = width), or of one and a row [width] added to
+ * every row (b_stride = 0). One IEEE addition per value, so the result is tfjs's Add, bit for bit.
+ */
+__attribute__((export_name("add_rows")))
+void add_rows(const float *a, const float *b, float *out, u32 rows, u32 width, u32 b_stride) {
+  for (u32 r = 0; r < rows; r++) {
+    const float *ar = a + r * width, *br = b + r * b_stride;
+    float *o = out + r * width;
+    u32 j = 0;
+    for (; j + 8 <= width; j += 8) {
+      wasm_v128_store(o + j, wasm_f32x4_add(wasm_v128_load(ar + j), wasm_v128_load(br + j)));
+      wasm_v128_store(o + j + 4, wasm_f32x4_add(wasm_v128_load(ar + j + 4), wasm_v128_load(br + j + 4)));
+    }
+    for (; j + 4 <= width; j += 4) wasm_v128_store(o + j, wasm_f32x4_add(wasm_v128_load(ar + j), wasm_v128_load(br + j)));
+    for (; j < width; j++) o[j] = ar[j] + br[j];
+  }
 }
 
 /* Rows per block of column_sum: about 32 kB of x, which stays in L1 while each strip of columns reads it. */
@@ -548,8 +562,8 @@ void append_heads(const float *past, const float *qkv, float *out, u32 batch, u3
   for (u32 b = 0; b < batch; b++) {
     for (u32 h = 0; h < heads; h++) {
       const u32 bh = b * heads + h;
-      copy_rows(past + bh * rows * hd, out + bh * (rows + 1) * hd, 1, 0, rows * hd);
-      copy_rows(qkv + b * 3 * d + part * d + h * hd, out + (bh * (rows + 1) + rows) * hd, 1, 0, hd);
+      copy_rows_to(past + bh * rows * hd, out + bh * (rows + 1) * hd, 1, 0, 0, rows * hd);
+      copy_rows_to(qkv + b * 3 * d + part * d + h * hd, out + (bh * (rows + 1) + rows) * hd, 1, 0, 0, hd);
     }
   }
 }
