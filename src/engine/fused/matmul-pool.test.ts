@@ -80,12 +80,16 @@ describe('large wasm matmuls shared with helper threads, in place on tfjs\'s sha
     expect(matmulThreadsFor(0)).toBe(1);
   });
 
-  test("a decoding step's matmuls (128 rows, the largest) stay on the calling thread", async () => {
+  test("small products stay on the calling thread (a 16-row decoding step's, 128 x 128 x 128); a 128-row step's MLP products are shared", async () => {
     await useBackend('wasm', { wasmThreads: 2 });
     const before = wasmMatmulSplitCalls() as number;
+    tf.tidy(() => tf.matMul(tf.ones([16, 128]), tf.ones([128, 512])).dataSync());
+    tf.tidy(() => tf.matMul(tf.ones([16, 512]), tf.ones([512, 128])).dataSync());
+    tf.tidy(() => tf.matMul(tf.ones([128, 128]), tf.ones([128, 128])).dataSync());
+    expect(wasmMatmulSplitCalls()).toBe(before);
     tf.tidy(() => tf.matMul(tf.ones([128, 128]), tf.ones([128, 512])).dataSync());
     tf.tidy(() => tf.matMul(tf.ones([128, 512]), tf.ones([512, 128])).dataSync());
-    expect(wasmMatmulSplitCalls()).toBe(before);
+    expect(wasmMatmulSplitCalls()).toBe(before + 2);
   });
 
   test('helpers that cannot start leave the kernel on one thread, and say why', async () => {

@@ -57,12 +57,14 @@ const READY_MS = 10_000;
 /** How long a job may take a helper before it is taken for dead (a large job takes ~100 ms). */
 export const ANSWER_MS = 30_000;
 /**
- * A helper's part is posted only with at least this much arithmetic (about 300 us on one
- * thread). Waking a helper and copying cost about 100 us on the 2-core machine: 128-row decoding
- * steps ([128, 512] x [512, 128] and smaller) ran no faster shared, and 128 x 128 x 128 ran
- * twice as slow, so they stay here; the update's products (parts of 11-45 million) are shared ...
+ * A helper's part is posted only with at least this much arithmetic (about 70 us on one thread).
+ * Since posts notify only a sleeping helper (matmul-helper.ts), sharing pays from here on the
+ * 2-core machine, measured in one process, runs alternating: 128-row sampling of 48 tokens took
+ * 336 ms with this minimum against 395 ms with 1 << 23 (which kept [128, 512] x [512, 128] and
+ * smaller on one thread), and the GRPO update 287 ms against 296 ms (the output layer's products
+ * are shared now). 1 << 20 measured the same as this. ...
  */
-const MIN_PART_MULTIPLY_ADDS = 1 << 23;
+const MIN_PART_MULTIPLY_ADDS = 1 << 21;
 /**
  * ... and, on copies, this many multiply-adds per float copied in or out: copying is the calling
  * thread's time, about as costly per float as several multiply-adds. In place only the minimum
@@ -70,12 +72,12 @@ const MIN_PART_MULTIPLY_ADDS = 1 << 23;
  */
 const MIN_MULTIPLY_ADDS_PER_COPIED_FLOAT = 16;
 /**
- * A fused kernel's part is posted with at least this many floats to read and write (1 MiB). A
- * helper's wake-up and the wait for it cost about 0.1 ms here: the update's bias + GELU and
- * attention kernels (1-2 ms each) are cut and gain, its layer norms (about 0.1 ms, 350 000
- * floats) would lose, and a sampled token's kernels (a few thousand floats) are far below.
+ * A fused kernel's, an addition's or a copy's part is posted with at least this many floats to
+ * read and write (256 KiB). With 1 << 18 a micro-batch's layer norms and additions (270 000-410 000
+ * floats) stayed on one thread; cut, the update took 295 ms against 301 ms (medians of 25 runs
+ * each, alternating). A sampled token's kernels (a few thousand floats) stay far below.
  */
-const MIN_PART_FLOATS = 1 << 18;
+const MIN_PART_FLOATS = 1 << 16;
 const MATMUL_EXPORT = HELPER_EXPORTS.indexOf('batch_matmul');
 
 /** tfjs-wasm's memory when it is shared, with its allocator, for helpers that work in place. */
