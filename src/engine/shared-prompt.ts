@@ -107,9 +107,11 @@ export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTen
   const scale = attentionScale(c);
   let x = embedTokens(p, s.inputs, s.positions); // [1, N, d]
   for (let l = 0; l < c.layers; l++) {
-    const qkv = blockQkv(p, l, x);
-    const prefixQkv = tf.reshape(tf.slice(qkv, [0, 0, 0], [1, G * P, 3 * d]), [G, P, 3 * d]) as tf.Tensor3D;
-    const rowQkv = tf.reshape(tf.slice(qkv, [0, G * P, 0], [1, B * W, 3 * d]), [B, W, 3 * d]) as tf.Tensor3D;
+    // One split, not two slices: its gradient joins the two streams' gradients (a concat), where
+    // two slices' gradients are two zero-padded copies of the whole stream and their sum.
+    const [prefixPart, rowPart] = tf.split(blockQkv(p, l, x), [G * P, B * W], 1) as [tf.Tensor, tf.Tensor];
+    const prefixQkv = tf.reshape(prefixPart, [G, P, 3 * d]) as tf.Tensor3D;
+    const rowQkv = tf.reshape(rowPart, [B, W, 3 * d]) as tf.Tensor3D;
     const rowAttn = tf.reshape(rowAttention(prefixQkv, rowQkv, s.rowPrompt, s.rowBias, c.heads, scale), [1, B * W, d]);
     if (l === c.layers - 1) {
       // The last layer's prompt states feed nothing (its keys and values, in qkv, are all that is read).

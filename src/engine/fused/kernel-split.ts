@@ -26,6 +26,8 @@ export interface SplittableCall {
   scratch?: readonly [arg: number, floats: number];
   /** Floats read and written per unit: what decides whether the cut pays. */
   floatsPerUnit: number;
+  /** The fewest floats a part may read and write, where this kernel needs more than the pool's minimum. */
+  minPartFloats?: number;
 }
 
 /** Every export a helper may be asked to call, in the order jobs name them. */

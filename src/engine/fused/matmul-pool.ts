@@ -236,7 +236,7 @@ export class MatmulPool {
     const fn = HELPER_EXPORTS.indexOf(call.name);
     if (fn < 0) throw new Error(`matmul pool: "${call.name}" is not in HELPER_EXPORTS`);
     const units = call.args[call.unitsArg] as number;
-    const count = Math.min(this.threads.length + 1, Math.floor((units * call.floatsPerUnit) / MIN_PART_FLOATS));
+    const count = Math.min(this.threads.length + 1, Math.floor((units * call.floatsPerUnit) / Math.max(MIN_PART_FLOATS, call.minPartFloats ?? 0)));
     if (count < 2) return false;
     const parts = cutCall(call, count);
     if (parts.length < 2) return false;

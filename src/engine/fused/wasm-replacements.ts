@@ -192,6 +192,10 @@ function add(ctx: Context, delegate: () => Result, args: Args): Result {
   runSplittable(ctx.splitter, {
     name: 'add_rows', local: ctx.f.addRows, args: [fullPtr, otherPtr, outPtr, rows, width, bStride], unitsArg: 3,
     advance: [[0, width * FLOAT_BYTES], [1, bStride * FLOAT_BYTES], [2, width * FLOAT_BYTES]], floatsPerUnit: (same ? 3 : 2) * width,
+    // A gradient's accumulation ([128, 512] + [128, 512], 196,608 floats) took 0.053-0.061 ms
+    // cut and 0.029 whole; a micro-batch's residual add ([1068, 128], 410,112) 0.024-0.026 cut
+    // against 0.033-0.035 with tfjs's (each timed after a product on two threads).
+    minPartFloats: 1 << 17,
   });
   return out;
 }
