@@ -3,11 +3,11 @@
  * (matmul-pool.ts, in place on tfjs's shared memory only).
  *
  * The kernels that are cut work on independent units, rows (layer norm, bias + GELU and their
- * gradients, additions, copies of rows) or batch rows (the attention's three kernels), each computed by the same
- * instructions whoever computes it: a part is the same C function on a run of units, its
- * pointers moved to the run's first unit. So a cut changes no bit of the result. Kernels that
- * sum across rows (the layer norm's gain gradient) are not cut: the order of the sum would
- * change.
+ * gradients, additions, copies of rows) or batch rows (the attention's three kernels), each
+ * computed by the same instructions whoever computes it: a part is the same C function on a run
+ * of units, its pointers moved to the run's first unit. So a cut changes no bit of the result.
+ * Kernels that sum across rows (the layer norm's gain gradient) are not cut: the order of the sum
+ * would change.
  */
 
 /** One call of an export of our module over `units` independent units. */

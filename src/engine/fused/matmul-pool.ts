@@ -61,7 +61,7 @@ export const ANSWER_MS = 30_000;
  * Since posts notify only a sleeping helper (matmul-helper.ts), sharing pays from here on the
  * 2-core machine, measured in one process, runs alternating: 128-row sampling of 48 tokens took
  * 336 ms with this minimum against 395 ms with 1 << 23 (which kept [128, 512] x [512, 128] and
- * smaller on one thread), and the GRPO update 287 ms against 296 ms (the output layer's products
+ * smaller on one thread), and the GRPO update 280 ms against 286 ms (the output layer's products
  * are shared now). 1 << 20 measured the same as this. ...
  */
 const MIN_PART_MULTIPLY_ADDS = 1 << 21;
@@ -314,7 +314,6 @@ export class MatmulPool {
       shared.set(tfjsFloats.subarray(b, b + p.bFloats), p.b / FLOAT_BYTES);
     }
   }
-
 
   /** Posts a call of export `fn` (an index into HELPER_EXPORTS) to a helper. */
   private post(helper: number, fn: number, args: number[]): void {
