@@ -11,6 +11,11 @@ a PyTorch user would write it. Weights are random: speed does not depend on them
 Input: a JSON spec on stdin,
 {"models": [...], "shapes": {...}, "repeats": {...}, "threads": n?, "device": "cpu" | "cuda"?}
 with the shapes of src/bench/shapes.ts. Output: one JSON object on stdout.
+
+With --serve (CPU only) it times single updates on request, so that `npm run bench` can
+alternate them with its own on a noisy machine: the spec is the first line of stdin (one model),
+it answers {"ready": true, ...the setup...}, then each line "update" gets one timed update back
+as {"ms": x}. It ends when stdin closes.
 """
 import json
 import math
@@ -191,7 +196,56 @@ def bench_model(c, shapes, repeats):
     return out
 
 
+def set_threads(spec):
+    """torch's intra-op threads and OpenBLAS's own, where the spec asks; returns the OpenBLAS library or None."""
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
+    torch.ones(2, 2) @ torch.ones(2, 2)  # maps the BLAS library
+    blas = openblas()
+    if spec.get("blasThreads"):
+        if blas is None:
+            sys.exit("blasThreads: this torch does not use OpenBLAS, whose threads it sets")
+        blas.openblas_set_num_threads(int(spec["blasThreads"]))
+    return blas
+
+
+def setup(blas):
+    """What ran the numbers: torch's version, its threads, the BLAS."""
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "blasThreads": blas.openblas_get_num_threads() if blas is not None else None,
+        "blas": blas_libraries(),
+    }
+
+
+def answer(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def serve():
+    spec = json.loads(sys.stdin.readline())
+    blas = set_threads(spec)
+    (c,) = spec["models"]
+    torch.manual_seed(1)
+    model = GPT(c)
+    model.train()
+    step = grpo_update_fn(model, c, spec["shapes"]["update"])
+    answer({"ready": True, **setup(blas)})
+    for line in sys.stdin:
+        command = line.strip()
+        if command != "update":
+            answer({"error": f'command: "{command}" is not one of update'})
+            continue
+        t0 = time.perf_counter()
+        step()
+        answer({"ms": (time.perf_counter() - t0) * 1000})
+
+
 def main():
+    if "--serve" in sys.argv[1:]:
+        serve()
+        return
     spec = json.load(sys.stdin)
     global ON_GPU
     device = spec.get("device", "cpu")
@@ -203,21 +257,11 @@ def main():
         # Every tensor below is made on the GPU, the model's weights included (torch 2.0 on).
         torch.set_default_device("cuda")
         ON_GPU = True
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
-    torch.ones(2, 2) @ torch.ones(2, 2)  # maps the BLAS library
-    blas = openblas()
-    if spec.get("blasThreads"):
-        if blas is None:
-            sys.exit("blasThreads: this torch does not use OpenBLAS, whose threads it sets")
-        blas.openblas_set_num_threads(int(spec["blasThreads"]))
+    blas = set_threads(spec)
     sizes = [bench_model(c, spec["shapes"], spec["repeats"]) for c in spec["models"]]
     json.dump({
-        "torch": torch.__version__,
+        **setup(blas),
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "threads": torch.get_num_threads(),
-        "blasThreads": blas.openblas_get_num_threads() if blas is not None else None,
-        "blas": blas_libraries(),
         "sizes": sizes,
     }, sys.stdout)
 

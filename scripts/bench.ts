@@ -16,9 +16,12 @@ import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL } from '../src/engi
 import { TOKEN_STATS_KERNELS } from '../src/engine/fused/token-stats';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { type BackendFigures, runBench } from '../src/bench/run-bench';
-import { buildReport, formatReport } from '../src/bench/report';
+import { type InterleavedUpdate, buildReport, formatReport } from '../src/bench/report';
 import { BENCH_SIZES, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
-import { runTorchReference } from './torch-reference';
+import type { Repeats } from '../src/bench/timing';
+import { benchUpdateInterleaved } from '../src/bench/workloads';
+import { getPreset } from '../src/engine/presets';
+import { type TorchThreads, runTorchReference, startTorchUpdateServer } from './torch-reference';
 import { intFlag, intListFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 /**
@@ -57,7 +60,7 @@ function wasmLabel(kernels: WasmKernels, threads: number): string {
 interface Options {
   backends: string[]; wasmKernels: WasmKernels[]; sizes: ModelSizeName[]; quick: boolean; warmup: number; repeats: number;
   wasmThreads: number[]; grpoSteps: number; leakSteps: number; torch: boolean; torchThreads?: number; torchBlasThreads?: number;
-  json?: string; checkpoint: string;
+  interleavedRounds: number; json?: string; checkpoint: string;
 }
 
 const program = new Command()
@@ -75,10 +78,32 @@ const program = new Command()
   .option('--no-torch', 'skip the PyTorch reference')
   .option('--torch-threads <n>', "PyTorch's intra-op threads (default: its own choice)", intFlag('torch-threads', 1))
   .option('--torch-blas-threads <n>', "OpenBLAS's threads, which run PyTorch's matmuls (default: its own choice, every core)", intFlag('torch-blas-threads', 1))
+  .option('--interleaved-rounds <n>', "rounds of the default model's update timed in blocks alternating with PyTorch's, the headline ratio's source (0 skips)", intFlag('interleaved-rounds'), 5)
   .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--json <file>', 'write every figure to this JSON file')
   .showHelpAfterError()
   .exitOverride();
+
+/**
+ * The default model's update on the active backend (wasm) and PyTorch's, timed in alternating
+ * blocks of `repeats.repeats` runs (interleaved.ts) while both are set up, so that the headline
+ * ratio compares the two on the same minutes of a noisy machine.
+ */
+async function interleavedUpdate(
+  tokenizer: Tokenizer, plan: Repeats & { rounds: number }, threads: TorchThreads, log: (line: string) => void,
+): Promise<InterleavedUpdate> {
+  log(`default: the GRPO update, ${plan.rounds} rounds alternating with PyTorch's`);
+  const shapes = DEFAULT_SHAPES;
+  const server = await startTorchUpdateServer(benchModelConfig('default', tokenizer.size, shapes), shapes, threads);
+  if ('unavailable' in server) return server;
+  try {
+    const timing = await benchUpdateInterleaved(tokenizer, shapes, 'default', getPreset('r1-zero').config, server.timeUpdate,
+      { rounds: plan.rounds, block: plan.repeats, warmup: Math.max(1, plan.warmup) });
+    return { size: 'default', ...timing };
+  } finally {
+    server.close();
+  }
+}
 
 async function main(): Promise<void> {
   const o = parseOrExit<Options>(program);
@@ -88,6 +113,10 @@ async function main(): Promise<void> {
   const baseWeights = o.grpoSteps > 0 ? loadCheckpoint(o.checkpoint, tokenizer.vocab).weights : undefined;
   const log = (line: string): void => { process.stderr.write(`  ${line}\n`); };
 
+  const torchThreads: TorchThreads = {
+    ...(o.torchThreads ? { threads: o.torchThreads } : {}), ...(o.torchBlasThreads ? { blasThreads: o.torchBlasThreads } : {}),
+  };
+  let interleaved: InterleavedUpdate | null = null;
   const backends: BackendFigures[] = [];
   const runs = o.backends.flatMap((name) => (name === 'wasm'
     ? o.wasmKernels.flatMap((kernels) => (kernels === 'off' ? [1] : o.wasmThreads).map((threads) => ({ name, kernels, threads })))
@@ -105,19 +134,20 @@ async function main(): Promise<void> {
       leakSteps: o.quick ? Math.min(o.leakSteps, 20) : o.leakSteps,
     });
     backends.push({ ...figures, backend: label });
+    if (label === WASM_LABELS.on && o.sizes.includes('default') && o.torch && o.interleavedRounds > 0 && !o.quick) {
+      interleaved = await interleavedUpdate(tokenizer, { ...repeats, rounds: o.interleavedRounds }, torchThreads, log);
+    }
     tf.disposeVariables();
   }
   log('PyTorch reference');
   const torch = o.torch
-    ? runTorchReference(o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes)), shapes, repeats, {
-      ...(o.torchThreads ? { threads: o.torchThreads } : {}), ...(o.torchBlasThreads ? { blasThreads: o.torchBlasThreads } : {}),
-    })
+    ? runTorchReference(o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes)), shapes, repeats, torchThreads)
     : { unavailable: 'skipped (--no-torch)' };
   const environment = {
     cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, wasmThreads: DEFAULT_WASM_THREADS,
     tfjs: tf.version_core, date: new Date().toISOString(),
   };
-  const report = buildReport(backends, torch, shapes, repeats, environment);
+  const report = buildReport(backends, torch, shapes, repeats, environment, interleaved);
   console.log(formatReport(report));
   if (o.json) {
     writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');

@@ -2,6 +2,7 @@
  * The benchmark's JSON report and its printed tables. The headline ratios sit at the top level
  * of the JSON so that runs on different machines can be compared at a glance.
  */
+import type { InterleavedTiming } from './interleaved';
 import type { BenchShapes } from './shapes';
 import type { Repeats, Timing } from './timing';
 import type { BackendFigures, SizeFigures } from './run-bench';
@@ -23,12 +24,19 @@ export interface TorchFigures {
   sizes: Array<{ size: string; parameters: number; generateCached: TorchWorkload; generateRecompute: TorchWorkload; update: TorchWorkload }>;
 }
 
+/** Our update and PyTorch's timed in alternating blocks (interleaved.ts), or why not. */
+export type InterleavedUpdate = (InterleavedTiming & { size: string }) | { unavailable: string };
+
 export interface BenchReport {
   /**
    * The default model's GRPO update: tfjs-wasm time, in the r1-zero preset's micro-batches of 32
-   * rows, / PyTorch CPU time (lower is better; target <= 1). The issue's headline figure.
+   * rows, / PyTorch CPU time (lower is better; target <= 1). The issue's headline figure. From
+   * the two timed in alternating blocks where the run did that (`interleaved`), else from each
+   * side's own timing (ratio_train_wasm_over_torch_separate).
    */
   ratio_train_wasm_over_torch: number | null;
+  /** The same from each side's own timing, minutes apart in the run (the figures in `backends` and `torch`). */
+  ratio_train_wasm_over_torch_separate: number | null;
   /**
    * The same with tfjs-wasm's update in one backward pass over all the rows, as the PyTorch
    * reference does it (bench/reference_torch.py): the like-for-like comparison.
@@ -50,6 +58,7 @@ export interface BenchReport {
   repeats: Repeats;
   backends: BackendFigures[];
   torch: TorchFigures | { unavailable: string };
+  interleaved: InterleavedUpdate | null;
 }
 
 function sizeOn(backends: BackendFigures[], backend: string, size: string): SizeFigures | undefined {
@@ -58,17 +67,19 @@ function sizeOn(backends: BackendFigures[], backend: string, size: string): Size
 
 export function buildReport(
   backends: BackendFigures[], torch: TorchFigures | { unavailable: string }, shapes: BenchShapes, repeats: Repeats,
-  environment: Record<string, string | number>,
+  environment: Record<string, string | number>, interleaved: InterleavedUpdate | null = null,
 ): BenchReport {
   const wasm = sizeOn(backends, 'wasm', 'default');
   const ref = 'sizes' in torch ? torch.sizes.find((s) => s.size === 'default') : undefined;
+  const separate = wasm && ref ? wasm.update.medianMs / ref.update.medianMs : null;
   return {
-    ratio_train_wasm_over_torch: wasm && ref ? wasm.update.medianMs / ref.update.medianMs : null,
+    ratio_train_wasm_over_torch: interleaved && 'ratio' in interleaved && interleaved.size === 'default' ? interleaved.ratio : separate,
+    ratio_train_wasm_over_torch_separate: separate,
     ratio_train_one_batch_wasm_over_torch: wasm && ref ? wasm.updateOneBatch.medianMs / ref.update.medianMs : null,
     ratio_train_whole_rows_wasm_over_torch: wasm && ref ? wasm.updateWholeRows.medianMs / ref.update.medianMs : null,
     ratio_generate_cached_speedup: wasm?.cachedSpeedup ?? null,
     ratio_generate_wasm_over_torch: wasm && ref ? wasm.generateCached.medianMs / ref.generateCached.medianMs : null,
-    environment, shapes, repeats, backends, torch,
+    environment, shapes, repeats, backends, torch, interleaved,
   };
 }
 
@@ -80,6 +91,18 @@ function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function interleavedLines(i: InterleavedUpdate | null): string[] {
+  if (!i) return [];
+  if (!('ratio' in i)) return [`Interleaved update timing: ${i.unavailable}`];
+  const p = i.plan;
+  return [
+    `Interleaved update timing, ${i.size} model: ${p.rounds} rounds of ${p.block} timed runs a side (after ${p.warmup} untimed), ` +
+      `sides alternating: wasm median ${fixed(i.ours.medianMs, 0)} ms (${fixed(i.ours.minMs, 0)}-${fixed(Math.max(...i.ours.samplesMs), 0)}), ` +
+      `PyTorch median ${fixed(i.theirs.medianMs, 0)} ms (${fixed(i.theirs.minMs, 0)}-${fixed(Math.max(...i.theirs.samplesMs), 0)}); ` +
+      `ratio per round ${i.roundRatios.map((x) => x.toFixed(2)).join(', ')}`,
+  ];
 }
 
 export function formatReport(r: BenchReport): string {
@@ -130,8 +153,10 @@ export function formatReport(r: BenchReport): string {
     out.push(`PyTorch ${r.torch.torch}, ${r.torch.threads} intra-op thread(s)${blasThreads}, BLAS: ${r.torch.blas.join(', ') || 'none mapped'}`);
   }
   else out.push(`PyTorch reference: ${r.torch.unavailable}`);
+  out.push(...interleavedLines(r.interleaved));
   out.push(
-    `ratio_train_wasm_over_torch ${fixed(r.ratio_train_wasm_over_torch, 2)} (target <= 1)`,
+    `ratio_train_wasm_over_torch ${fixed(r.ratio_train_wasm_over_torch, 2)} (target <= 1${r.interleaved && 'ratio' in r.interleaved ? ', interleaved' : ''})`,
+    `ratio_train_wasm_over_torch_separate ${fixed(r.ratio_train_wasm_over_torch_separate, 2)} (each side timed on its own, minutes apart)`,
     `ratio_train_one_batch_wasm_over_torch ${fixed(r.ratio_train_one_batch_wasm_over_torch, 2)} (both in one backward pass, as PyTorch's reference runs)`,
     `ratio_train_whole_rows_wasm_over_torch ${fixed(r.ratio_train_whole_rows_wasm_over_torch, 2)} (every row computed whole, shared prompts included, as PyTorch's reference computes them)`,
     `ratio_generate_cached_speedup ${fixed(r.ratio_generate_cached_speedup, 2)} (target >= 5)`,

@@ -15,7 +15,9 @@ import { runAsync } from '../engine/readback';
 import { type SamplingOptions, generateSteps } from '../engine/sampling';
 import type { Tokenizer } from '../engine/tokenizer';
 import { sequenceForwardFlops, trainFlops } from './flops';
-import { type BenchShapes, updateInputLength } from './shapes';
+import type { ModelSizeName } from '../engine/model-config';
+import { type InterleavedPlan, type InterleavedTiming, type TimedRun, timeInterleaved, wallTimed } from './interleaved';
+import { type BenchShapes, benchModelConfig, updateInputLength } from './shapes';
 import { type Repeats, type Timing, median, timeRepeated } from './timing';
 
 export interface WorkloadFigures extends Timing {
@@ -90,23 +92,54 @@ export function updateConfig(base: GrpoConfig, shapes: BenchShapes): GrpoConfig 
   return { ...base, beta: 0, maxCompletionLength: shapes.update.completionTokens, numIterations: 1 };
 }
 
+/** One GRPO update as a function to call again and again, and what to dispose after. */
+export interface UpdateRun {
+  run(): Promise<void>;
+  dispose(): void;
+}
+
 /**
  * One GRPO update (forward, backward, clipping, AdamW) on random completions with random
  * advantages. The learning rate is tiny so the weights, and with them the arithmetic, stay put.
  */
+export function updateRun(model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, config: GrpoConfig, options: TensorOptions = {}): UpdateRun {
+  const batch = randomUpdateRows(tokenizer, model.config.vocabSize, shapes);
+  const optimizer = new AdamW(Object.values(model.variables), { weightDecay: 0 });
+  return {
+    run: async () => { await runAsync(grpoUpdateSteps(model, optimizer, null, batch, config, 1e-7, tokenizer.padId, options)); },
+    dispose: () => optimizer.dispose(),
+  };
+}
+
+/** updateRun's update, timed and profiled. */
 export async function benchUpdate(
   model: GPT, tokenizer: Tokenizer, shapes: BenchShapes, config: GrpoConfig, repeats: Repeats, options: TensorOptions = {},
 ): Promise<WorkloadFigures> {
   const { rows } = shapes.update;
-  const batch = randomUpdateRows(tokenizer, model.config.vocabSize, shapes);
-  const optimizer = new AdamW(Object.values(model.variables), { weightDecay: 0 });
-  const run = async (): Promise<void> => { await runAsync(grpoUpdateSteps(model, optimizer, null, batch, config, 1e-7, tokenizer.padId, options)); };
+  const update = updateRun(model, tokenizer, shapes, config, options);
   try {
-    const timing = await timeRepeated(run, repeats);
+    const timing = await timeRepeated(update.run, repeats);
     const length = updateInputLength(shapes);
-    return await profiled(run, timing, rows * length, trainFlops(model.config, rows, length));
+    return await profiled(update.run, timing, rows * length, trainFlops(model.config, rows, length));
   } finally {
-    optimizer.dispose();
+    update.dispose();
+  }
+}
+
+/**
+ * The r1-zero preset's update of a fresh model of `size`, timed in blocks alternating with
+ * another implementation's (interleaved.ts): the PyTorch reference's, in npm run bench.
+ */
+export async function benchUpdateInterleaved(
+  tokenizer: Tokenizer, shapes: BenchShapes, size: ModelSizeName, config: GrpoConfig, theirs: TimedRun, plan: InterleavedPlan,
+): Promise<InterleavedTiming> {
+  const model = GPT.create(benchModelConfig(size, tokenizer.size, shapes), 1);
+  const update = updateRun(model, tokenizer, shapes, updateConfig(config, shapes));
+  try {
+    return await timeInterleaved(wallTimed(update.run), theirs, plan);
+  } finally {
+    update.dispose();
+    model.dispose();
   }
 }
 
