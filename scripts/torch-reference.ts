@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { withTimeout } from '../src/engine/timeout';
 import type { ModelConfig } from '../src/engine/model-config';
 import type { TorchFigures } from '../src/bench/report';
 import type { BenchShapes } from '../src/bench/shapes';
@@ -25,8 +26,8 @@ export interface TorchThreads {
 }
 
 /** A failed start's reason, with the install hint when torch is missing. */
-function failure(stderr: string): string {
-  const last = stderr.trim().split('\n').at(-1) ?? '';
+function failure(stderr: string, status: number | null): string {
+  const last = stderr.trim().split('\n').at(-1) || `exit status ${status}, no message`;
   const hint = last.includes("No module named 'torch'") ? ' (apt-get install python3-torch libopenblas0-pthread)' : '';
   return `${PYTHON} bench/reference_torch.py failed: ${last}${hint}`;
 }
@@ -37,9 +38,13 @@ export function runTorchReference(
   const spec = JSON.stringify({ models, shapes, repeats, device, ...threads });
   const run = spawnSync(PYTHON, ['bench/reference_torch.py'], { input: spec, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   if (run.error) return { unavailable: `${PYTHON} could not start (${run.error.message})` };
-  if (run.status !== 0) return { unavailable: failure(run.stderr) };
+  if (run.status !== 0) return { unavailable: failure(run.stderr, run.status) };
   return JSON.parse(run.stdout) as TorchFigures;
 }
+
+/** How long the serving process may take to import torch and build the model, and to time one update. */
+const SETUP_MS = 120_000;
+const UPDATE_MS = 60_000;
 
 /** PyTorch's setup as the serving process reports it. */
 export type TorchSetup = Pick<TorchFigures, 'torch' | 'threads' | 'blasThreads' | 'blas'>;
@@ -69,22 +74,31 @@ export async function startTorchUpdateServer(
     for (const w of waiting.splice(0)) w.reject(ended);
   };
   child.on('error', (e) => end(new Error(`${PYTHON} could not start (${e.message})`)));
-  child.on('exit', () => end(new Error(failure(stderr))));
+  child.on('exit', (status) => end(new Error(failure(stderr, status))));
   // Writing to a process that has exited fails; its exit has already said why.
   child.stdin.on('error', () => {});
   createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(line));
-  const ask = (line: string): Promise<Record<string, unknown>> => new Promise((resolve, reject) => {
-    if (ended) { reject(ended); return; }
-    waiting.push({ resolve: (answer) => resolve(JSON.parse(answer) as Record<string, unknown>), reject });
-    child.stdin.write(`${line}\n`);
-  });
+  const ask = async (line: string, what: string, ms: number): Promise<Record<string, unknown>> => {
+    const answer = new Promise<Record<string, unknown>>((resolve, reject) => {
+      if (ended) { reject(ended); return; }
+      waiting.push({ resolve: (text) => resolve(JSON.parse(text) as Record<string, unknown>), reject });
+      child.stdin.write(`${line}\n`);
+    });
+    try {
+      return await withTimeout(answer, ms, `bench/reference_torch.py --serve, ${what},`);
+    } catch (e) {
+      // A late answer would be taken for the next request's: the process goes.
+      child.kill();
+      throw e;
+    }
+  };
   try {
-    const ready = await ask(JSON.stringify({ models: [model], shapes, ...threads }));
+    const ready = await ask(JSON.stringify({ models: [model], shapes, ...threads }), 'setting up', SETUP_MS);
     const { torch, threads: intraOp, blasThreads, blas } = ready as unknown as TorchSetup;
     return {
       setup: { torch, threads: intraOp, blasThreads, blas },
       timeUpdate: async () => {
-        const answer = await ask('update');
+        const answer = await ask('update', 'timing an update', UPDATE_MS);
         if (typeof answer.ms !== 'number') throw new Error(`bench/reference_torch.py --serve: ${String(answer.error ?? JSON.stringify(answer))}`);
         return answer.ms;
       },
