@@ -99,7 +99,7 @@ async function interleavedUpdate(
   try {
     const timing = await benchUpdateInterleaved(tokenizer, shapes, 'default', getPreset('r1-zero').config, server.timeUpdate,
       { rounds: plan.rounds, block: plan.repeats, warmup: Math.max(1, plan.warmup) });
-    return { size: 'default', ...timing };
+    return { size: 'default', torch: server.setup, ...timing };
   } catch (e) {
     // The rest of the run's figures are still worth writing.
     return { unavailable: (e as Error).message };

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { withTimeout } from '../src/engine/timeout';
 import type { ModelConfig } from '../src/engine/model-config';
-import type { TorchFigures } from '../src/bench/report';
+import type { TorchFigures, TorchSetup } from '../src/bench/report';
 import type { BenchShapes } from '../src/bench/shapes';
 import type { Repeats } from '../src/bench/timing';
 
@@ -46,9 +46,6 @@ export function runTorchReference(
 const SETUP_MS = 120_000;
 const UPDATE_MS = 60_000;
 
-/** PyTorch's setup as the serving process reports it. */
-export type TorchSetup = Pick<TorchFigures, 'torch' | 'threads' | 'blasThreads' | 'blas'>;
-
 /** A PyTorch process that times one GRPO update of one model each time it is asked (--serve). */
 export interface TorchUpdateServer {
   setup: TorchSetup;
@@ -79,15 +76,15 @@ export async function startTorchUpdateServer(
   child.stdin.on('error', () => {});
   createInterface({ input: child.stdout }).on('line', (line) => waiting.shift()?.resolve(line));
   const ask = async (line: string, what: string, ms: number): Promise<Record<string, unknown>> => {
-    const answer = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const answer = new Promise<string>((resolve, reject) => {
       if (ended) { reject(ended); return; }
-      waiting.push({ resolve: (text) => resolve(JSON.parse(text) as Record<string, unknown>), reject });
+      waiting.push({ resolve, reject });
       child.stdin.write(`${line}\n`);
     });
     try {
-      return await withTimeout(answer, ms, `bench/reference_torch.py --serve, ${what},`);
+      return JSON.parse(await withTimeout(answer, ms, `bench/reference_torch.py --serve, ${what},`)) as Record<string, unknown>;
     } catch (e) {
-      // A late answer would be taken for the next request's: the process goes.
+      // A late or garbled answer would be taken for the next request's: the process goes.
       child.kill();
       throw e;
     }

@@ -6,8 +6,9 @@
  * in five runs of the benchmark, and the ratio to it moved with it.
  *
  * A round is one block of each side, their order swapped from round to round (ABBA...). A block
- * starts with untimed runs: they take the switch from the other side (its threads still spinning,
- * caches holding its data) and leave the timed runs back to back, as each side runs alone.
+ * starts with untimed runs: they take the switch from the other side (whose threads may still be
+ * spinning, and whose data fills the caches) and leave the timed runs back to back, as each side
+ * runs alone.
  */
 import { type Timing, median } from './timing';
 
@@ -64,14 +65,10 @@ export async function timeInterleaved(ours: TimedRun, theirs: TimedRun, plan: In
   const theirsMs: number[] = [];
   const roundRatios: number[] = [];
   for (let round = 0; round < plan.rounds; round++) {
-    let mine: number[] = [], other: number[] = [];
-    if (round % 2 === 0) {
-      mine = await block(ours, plan);
-      other = await block(theirs, plan);
-    } else {
-      other = await block(theirs, plan);
-      mine = await block(ours, plan);
-    }
+    const oursFirst = round % 2 === 0;
+    const firstBlock = await block(oursFirst ? ours : theirs, plan);
+    const secondBlock = await block(oursFirst ? theirs : ours, plan);
+    const [mine, other] = oursFirst ? [firstBlock, secondBlock] : [secondBlock, firstBlock];
     oursMs.push(...mine);
     theirsMs.push(...other);
     roundRatios.push(median(mine) / median(other));

@@ -25,7 +25,10 @@ export interface TorchFigures {
 }
 
 /** Our update and PyTorch's timed in alternating blocks (interleaved.ts), or why not. */
-export type InterleavedUpdate = (InterleavedTiming & { size: string }) | { unavailable: string };
+export type InterleavedUpdate = (InterleavedTiming & { size: string; torch: TorchSetup }) | { unavailable: string };
+
+/** PyTorch's version, threads and BLAS, as the reference reports them. */
+export type TorchSetup = Pick<TorchFigures, 'torch' | 'threads' | 'blasThreads' | 'blas'>;
 
 export interface BenchReport {
   /**

@@ -50,7 +50,7 @@ describe('buildReport', () => {
     expect(r.ratio_generate_wasm_over_torch).toBe(2);
     expect(r.ratio_train_wasm_over_torch_separate).toBe(3);
     // Timed in alternating blocks, the interleaved ratio is the headline; the separate one stays.
-    const interleaved = { size: 'default', plan: { rounds: 1, block: 1, warmup: 0 }, ours: workload(200, 1), theirs: workload(100, 1), ratio: 2, roundRatios: [2] };
+    const interleaved = { size: 'default', torch: { torch: '1.13', threads: 1, blas: [] }, plan: { rounds: 1, block: 1, warmup: 0 }, ours: workload(200, 1), theirs: workload(100, 1), ratio: 2, roundRatios: [2] };
     const both = buildReport([wasm], torch, QUICK_SHAPES, { warmup: 0, repeats: 1 }, {}, interleaved);
     expect(both.ratio_train_wasm_over_torch).toBe(2);
     expect(both.ratio_train_wasm_over_torch_separate).toBe(3);

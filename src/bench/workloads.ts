@@ -127,8 +127,9 @@ export async function benchUpdate(
 }
 
 /**
- * The r1-zero preset's update of a fresh model of `size`, timed in blocks alternating with
- * another implementation's (interleaved.ts): the PyTorch reference's, in npm run bench.
+ * The update of a fresh model of `size` with `config`'s settings (through updateConfig, as the
+ * other update timings), timed in blocks alternating with another implementation's
+ * (interleaved.ts): the PyTorch reference's, in npm run bench.
  */
 export async function benchUpdateInterleaved(
   tokenizer: Tokenizer, shapes: BenchShapes, size: ModelSizeName, config: GrpoConfig, theirs: TimedRun, plan: InterleavedPlan,

@@ -100,7 +100,7 @@ export async function installWasmKernels(modules: KernelModules, options: WasmKe
     const { pool, error: threadsError } = await startPool(modules.shared, options.threads, heap);
     registerWasmBatchMatMul(run, memory, pool);
     if (options.fused ?? true) registerWasmFusedKernels(fused, memory, pool);
-    // SplitV, Sum (wasm-replacements.ts) and Identity (wasm-identity.ts) have tfjs's semantics:
+    // Our Add, SplitV, Sum, GatherV2, Slice, Concat (wasm-replacements.ts) and Identity (wasm-identity.ts) have tfjs's semantics:
     // always in, whatever `fused`.
     registerWasmReplacements(replacements, memory, pool);
     registerWasmIdentity();
