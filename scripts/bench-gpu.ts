@@ -20,6 +20,8 @@ import { WEBGPU_KERNELS } from '../src/engine/fused/kernels';
 import { GPT } from '../src/engine/model';
 import { type ModelSizeName, MODEL_SIZES, modelSize } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
+import type { GrpoConfig } from '../src/engine/config';
+import { CPU_MICRO_BATCH_ROWS, microBatchRowsOn } from '../src/engine/micro-batch-rows';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { matmulThroughput } from '../src/bench/matmul-throughput';
 import { type BenchShapes, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
@@ -31,7 +33,7 @@ import { intFlag, listFlag, loadCheckpoint, parseOrExit } from './cli-common';
 
 interface Options {
   backend: string; sizes: ModelSizeName[]; matmul: string[]; quick: boolean; warmup: number; repeats: number;
-  leakSteps: number; grpoSteps: number; checkpoint: string; torch: boolean; fused: boolean; leaveOut: string[]; tfFlag: string[]; peakTflops?: number; json?: string;
+  leakSteps: number; grpoSteps: number; stepMicroBatches: Array<GrpoConfig['microBatchRows']>; checkpoint: string; torch: boolean; fused: boolean; leaveOut: string[]; tfFlag: string[]; peakTflops?: number; json?: string;
 }
 
 const program = new Command()
@@ -45,6 +47,8 @@ const program = new Command()
   .option('--repeats <n>', 'timed runs (the median is reported)', intFlag('repeats', 1), 5)
   .option('--leak-steps <n>', 'tiny GRPO steps for the tensor-leak check (0 skips)', intFlag('leak-steps'), 1000)
   .option('--grpo-steps <n>', 'timed r1-zero steps from the shipped base model (0 skips)', intFlag('grpo-steps'), 3)
+  .option('--step-micro-batches <list>', "micro-batch rows for the r1-zero steps, each timed from the base model: 'auto' (the preset's), or rows (0: one batch)",
+    (v: string) => v.split(',').map((x) => (x === 'auto' ? 'auto' as const : intFlag('step-micro-batches')(x))), ['auto'])
   .option('--checkpoint <file>', 'the base model for the r1-zero steps', 'public/checkpoints/base.json')
   .option('--no-torch', 'skip the PyTorch CUDA reference')
   .option('--no-fused', "leave out the engine's own fused kernels (src/engine/fused), to measure what they save")
@@ -79,7 +83,8 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, shapes: Benc
     log(`${size} generate ${shapes.generation.rows}x${shapes.generation.newTokens}: ${generate.tokensPerSecond.toFixed(0)} tok/s, ${generate.medianMs.toFixed(1)} ms, ${share(generate, peak)}`);
     const rollout = await benchGeneration(model, tokenizer, { ...shapes, generation: rolloutShape() }, onDevice, repeats);
     log(`${size} rollout ${rolloutShape().rows}x${rolloutShape().newTokens}: ${rollout.tokensPerSecond.toFixed(0)} tok/s, ${rollout.medianMs.toFixed(1)} ms, ${share(rollout, peak)}`);
-    const preset = updateConfig(getPreset('r1-zero').config, shapes);
+    // The CPU backends' micro-batches against one batch, which 'auto' chooses on WebGPU.
+    const preset = { ...updateConfig(getPreset('r1-zero').config, shapes), microBatchRows: CPU_MICRO_BATCH_ROWS };
     const update = await benchUpdate(model, tokenizer, shapes, preset, repeats);
     log(`${size} update (micro-batches of ${preset.microBatchRows}): ${update.medianMs.toFixed(1)} ms, ${share(update, peak)}`);
     const updateOneBatch = await benchUpdate(model, tokenizer, shapes, { ...preset, microBatchRows: 0 }, repeats);
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
     tfjsFlags: flags, fusedKernels: WEBGPU_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as LeakCheck | null,
-    grpoStep: null as StepSplit | null,
+    grpoSteps: [] as Array<StepSplit & { microBatchRows: number }>,
   };
   // Written after every phase, so that a run cut short still leaves what it measured.
   const save = (): void => { if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`); };
@@ -144,13 +149,16 @@ async function main(): Promise<void> {
   }
 
   if (o.grpoSteps > 0) {
-    const config = getPreset('r1-zero').config;
-    const model = new GPT(modelSize(config.model, tokenizer.size), loadCheckpoint(o.checkpoint, tokenizer.vocab).weights);
-    report.grpoStep = await benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: o.grpoSteps });
-    model.dispose();
-    const g = report.grpoStep;
-    log(`r1-zero step from the base model: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
-    save();
+    for (const setting of o.stepMicroBatches) {
+      const microBatchRows = microBatchRowsOn(setting, tf.getBackend());
+      const config = { ...getPreset('r1-zero').config, microBatchRows };
+      const model = new GPT(modelSize(config.model, tokenizer.size), loadCheckpoint(o.checkpoint, tokenizer.vocab).weights);
+      const g = await benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: o.grpoSteps });
+      model.dispose();
+      report.grpoSteps.push({ microBatchRows, ...g });
+      log(`r1-zero step from the base model, micro-batches of ${microBatchRows || 'all rows'}: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
+      save();
+    }
   }
 
   const models = o.sizes.map((s) => benchModelConfig(s, tokenizer.size, shapes));

@@ -36,7 +36,7 @@ describe('buildReport', () => {
     const workload = (medianMs: number, tokensPerSecond: number) => ({ medianMs, minMs: medianMs, samplesMs: [medianMs], tokensPerSecond, flopsPerSecond: 1, peakBytes: 1, kernels: 1 });
     const wasm = {
       backend: 'wasm', grpoStep: null, leak: null,
-      sizes: [{ size: 'default' as const, parameters: 10, generateCached: workload(100, 500), generateCachedOnDevice: workload(90, 550), generateRecompute: workload(900, 50), cachedSpeedup: 10, update: workload(300, 20), updateOneBatch: workload(350, 18), updateWholeRows: workload(360, 17) }],
+      sizes: [{ size: 'default' as const, parameters: 10, generateCached: workload(100, 500), generateCachedOnDevice: workload(90, 550), generateRecompute: workload(900, 50), cachedSpeedup: 10, update: workload(300, 20), updateMicroBatchRows: 32, updateOneBatch: workload(350, 18), updateWholeRows: workload(360, 17) }],
     };
     const torch = {
       torch: '1.13', threads: 1, blas: [],

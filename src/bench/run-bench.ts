@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GPT } from '../engine/model';
 import { type ModelSizeName, modelSize } from '../engine/model-config';
+import { microBatchRowsOn } from '../engine/micro-batch-rows';
 import { getPreset } from '../engine/presets';
 import type { Tokenizer } from '../engine/tokenizer';
 import { type BenchShapes, benchModelConfig } from './shapes';
@@ -25,8 +26,10 @@ export interface SizeFigures {
   generateRecompute: WorkloadFigures | null;
   /** Cached tokens/s over recompute tokens/s. */
   cachedSpeedup: number | null;
-  /** One GRPO update as the r1-zero preset makes it (micro-batches of microBatchRows). */
+  /** One GRPO update as the r1-zero preset makes it, in micro-batches of updateMicroBatchRows. */
   update: WorkloadFigures;
+  /** The preset's micro-batch rows on this backend ('auto': 32 on wasm and cpu, 0 on WebGPU). */
+  updateMicroBatchRows: number;
   /** The same update in one backward pass over every row (microBatchRows 0). */
   updateOneBatch: WorkloadFigures;
   /**
@@ -73,14 +76,15 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, plan: BenchP
       generateRecompute = await benchGeneration(model, tokenizer, plan.shapes, { kvCache: false, tokenChoice: 'host' }, plan.repeats);
     }
     const preset = getPreset('r1-zero').config;
-    log(`${size}: one GRPO update in micro-batches of ${preset.microBatchRows}`);
+    const updateMicroBatchRows = microBatchRowsOn(preset.microBatchRows, tf.getBackend());
+    log(`${size}: one GRPO update in micro-batches of ${updateMicroBatchRows || 'all rows'}`);
     const update = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(preset, plan.shapes), plan.repeats);
     log(`${size}: one GRPO update in one batch`);
     const updateOneBatch = await benchUpdate(model, tokenizer, plan.shapes, { ...updateConfig(preset, plan.shapes), microBatchRows: 0 }, plan.repeats);
     log(`${size}: one GRPO update in micro-batches, every row computed whole`);
     const updateWholeRows = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(preset, plan.shapes), plan.repeats, { sharePrompts: false });
     return {
-      size, parameters: model.parameterCount, generateCached, generateCachedOnDevice, generateRecompute, update, updateOneBatch, updateWholeRows,
+      size, parameters: model.parameterCount, generateCached, generateCachedOnDevice, generateRecompute, update, updateMicroBatchRows, updateOneBatch, updateWholeRows,
       cachedSpeedup: generateRecompute ? generateCached.tokensPerSecond / generateRecompute.tokensPerSecond : null,
     };
   } finally {

@@ -35,6 +35,14 @@ describe('validateConfig', () => {
     expect(errorOf({ lossType: 'foo' })).toMatch(/^config\.lossType: .*\(allowed: grpo, bnpo, dr_grpo, dapo\)$/);
   });
 
+  test("microBatchRows takes 'auto' or 0..4096, and a bad value names both", () => {
+    expect(validateConfig({ ...base, microBatchRows: 'auto' }).microBatchRows).toBe('auto');
+    expect(validateConfig({ ...base, microBatchRows: 0 }).microBatchRows).toBe(0);
+    for (const bad of ['all', -1, 2.5, 5000]) {
+      expect(errorOf({ microBatchRows: bad })).toBe("config.microBatchRows: must be 'auto' or a whole number from 0 to 4096");
+    }
+  });
+
   test('other enums name their allowed values too', () => {
     expect(errorOf({ scaleRewards: 'std' })).toMatch(/config\.scaleRewards: .*\(allowed: group, batch, none\)/);
     expect(errorOf({ lrDecay: 'step' })).toMatch(/config\.lrDecay: .*\(allowed: constant, linear, cosine\)/);

@@ -8,6 +8,8 @@ import { MODEL_SIZES } from './model-config';
 import { REWARD_NAMES, type RewardName } from './rewards';
 
 const modelNames = Object.keys(MODEL_SIZES) as [string, ...string[]];
+/** Every way to miss microBatchRows gets this one message, which names both of its forms. */
+const MICRO_BATCH_ROWS_RULE = "must be 'auto' or a whole number from 0 to 4096";
 const rewardWeightsSchema = z.partialRecord(z.enum(REWARD_NAMES), z.number().finite());
 
 export const GrpoConfigSchema = z.object({
@@ -48,11 +50,15 @@ export const GrpoConfigSchema = z.object({
   /** Updates per sampled batch (mu); above 1 the ratio and the clip come into play. */
   numIterations: z.number().int().min(1).max(16),
   /**
-   * Completions per gradient micro-batch (0: the whole batch at once). Same update either way;
-   * smaller micro-batches need less memory (tfjs holds a whole backward pass's intermediates),
-   * and rows of similar length go together, which cuts padding.
+   * Completions per gradient micro-batch (0: the whole batch at once; 'auto': whole on WebGPU,
+   * 32 elsewhere, see micro-batch-rows.ts). Same update either way; smaller micro-batches need
+   * less memory (tfjs holds a whole backward pass's intermediates), and rows of similar length
+   * go together, which cuts padding.
    */
-  microBatchRows: z.number().int().min(0).max(4096),
+  microBatchRows: z.union([
+    z.literal('auto', { error: MICRO_BATCH_ROWS_RULE }),
+    z.number({ error: MICRO_BATCH_ROWS_RULE }).int({ error: MICRO_BATCH_ROWS_RULE }).min(0, { error: MICRO_BATCH_ROWS_RULE }).max(4096, { error: MICRO_BATCH_ROWS_RULE }),
+  ], { error: MICRO_BATCH_ROWS_RULE }),
   /** DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts. */
   dynamicSampling: z.boolean(),
   /** Extra sampling rounds allowed per step when dynamic sampling is on. */

@@ -14,6 +14,7 @@ import type { GrpoConfig } from './config';
 import { grpoLoss } from './grpo';
 import { type GPT, type Params, tokenEntropy, tokenLogProbs } from './model';
 import type { AdamW } from './optim';
+import { microBatchRowsOn } from './micro-batch-rows';
 import { sharingPays } from './shared-prompt';
 import { stopGradient } from './stop-gradient';
 import { type Readbacks, runSync } from './readback';
@@ -162,7 +163,7 @@ export function grpoLossParts(
   const lengths = rows.completions.map((x) => x.length);
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   let referenceMs = 0;
-  const batches: MicroBatch[] = planMicroBatches(rows.prompts, lengths, c.microBatchRows).map((idx) => {
+  const batches: MicroBatch[] = planMicroBatches(rows.prompts, lengths, microBatchRowsOn(c.microBatchRows, tf.getBackend())).map((idx) => {
     const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor, options);
     const tRef0 = performance.now();
     const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, tensors) : undefined;

@@ -38,10 +38,12 @@ const r1Zero300: GrpoConfig = {
   lossType: 'dapo',
   scaleRewards: 'group',
   numIterations: 1,
-  // One backward pass over all 128 completions holds up to 1.8 GB of wasm memory (tfjs keeps every
-  // intermediate until the pass ends); micro-batches of 32 rows of similar length need a quarter
-  // of that and, with less padding, halve the wasm step time (docs/results.md, section 6).
-  microBatchRows: 32,
+  // 'auto': micro-batches of 32 on wasm and cpu, one batch on WebGPU (micro-batch-rows.ts). On
+  // wasm one backward pass over all 128 completions holds up to 1.8 GB (tfjs keeps every
+  // intermediate until the pass ends); 32 rows of similar length need a quarter of that and,
+  // with less padding, halve the step time. On a GPU each pass repeats every kernel launch, and
+  // one pass is 3x faster (docs/results.md, section 6).
+  microBatchRows: 'auto',
   dynamicSampling: false,
   maxResampleRounds: 2,
   rewardWeights: { accuracy: 1, format: 0.2 },

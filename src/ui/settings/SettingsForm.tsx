@@ -45,7 +45,7 @@ function Field({ spec, value, error, onChange }: { spec: FieldSpec; value: strin
     );
   } else {
     input = (
-      <input id={id} type="text" inputMode={spec.kind === 'int' ? 'numeric' : 'decimal'} value={String(value)}
+      <input id={id} type="text" inputMode={spec.kind === 'int' ? 'numeric' : spec.kind === 'number' ? 'decimal' : 'text'} value={String(value)}
         aria-invalid={error ? true : undefined} aria-describedby={described}
         onChange={(e) => onChange(e.target.value)} data-testid={`setting-${spec.key}`} />
     );

@@ -11,7 +11,8 @@ export type SettingKey = keyof GrpoConfig & string;
 export interface FieldSpec {
   key: SettingKey;
   label: string;
-  kind: 'int' | 'number' | 'select' | 'checkbox';
+  /** 'int-or-auto': a whole number, or the word auto for the engine's per-backend choice. */
+  kind: 'int' | 'int-or-auto' | 'number' | 'select' | 'checkbox';
   options?: readonly string[];
   help: string;
 }
@@ -32,7 +33,7 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { key: 'lossType', label: 'Loss aggregation', kind: 'select', options: ['grpo', 'bnpo', 'dr_grpo', 'dapo'], help: 'How token losses are averaged: per sequence (grpo), per token (bnpo, dapo), or by a constant (dr_grpo).' },
   { key: 'scaleRewards', label: 'Scale rewards', kind: 'select', options: ['group', 'batch', 'none'], help: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
   { key: 'numIterations', label: 'Updates per batch μ', kind: 'int', help: 'Above 1 the ratio moves away from 1 and clipping starts to matter.' },
-  { key: 'microBatchRows', label: 'Micro-batch rows', kind: 'int', help: 'Completions per backward pass (0: all at once). The same update either way; smaller needs less memory.' },
+  { key: 'microBatchRows', label: 'Micro-batch rows', kind: 'int-or-auto', help: 'Completions per backward pass (0: all at once; auto: all at once on WebGPU, 32 elsewhere). The same update either way; smaller needs less memory, fewer passes suit a GPU.' },
   { key: 'dynamicSampling', label: 'Dynamic sampling', kind: 'checkbox', help: 'DAPO: replace groups whose rewards are all equal (they teach nothing).' },
   { key: 'seed', label: 'Seed', kind: 'int', help: 'Same settings and seed, same run.' },
   { key: 'evalEvery', label: 'Evaluate every', kind: 'int', help: 'Steps between held-out evaluations (0: start and end only).' },
@@ -46,6 +47,7 @@ export function fieldText(value: unknown): string {
 
 /** The typed value for a field's text; NaN for a number that does not parse (validation names it). */
 export function parseField(spec: FieldSpec, text: string): unknown {
-  if (spec.kind === 'int' || spec.kind === 'number') return text.trim() === '' ? Number.NaN : Number(text);
+  if (spec.kind === 'int-or-auto' && text.trim() === 'auto') return 'auto';
+  if (spec.kind === 'int' || spec.kind === 'int-or-auto' || spec.kind === 'number') return text.trim() === '' ? Number.NaN : Number(text);
   return text;
 }
