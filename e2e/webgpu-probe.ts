@@ -15,7 +15,8 @@ import { plainSamplingOps } from '../src/engine/token-choice';
 import { WEBGPU_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
-import { GPT, MASKED, causalBias } from '../src/engine/model';
+import { GPT, MASKED, causalBias, normLinearOps } from '../src/engine/model';
+import { fusedNormLinear } from '../src/engine/fused/norm-linear';
 import { modelSize } from '../src/engine/model-config';
 import { Rng } from '../src/engine/rng';
 import { runAsync } from '../src/engine/readback';
@@ -36,25 +37,25 @@ export interface WebGpuProbe {
    * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias;
    * whole-sequence attention: value and qkv, all tokens as queries, then the last 3; token statistics: the log-probabilities' value and logits
    * gradient, then the entropy's value);
-   * the decode-step attention and AdamW have no backward pass, so their values only (the grown
+   * the decode-step attention, AdamW and the layer norm read into a linear layer have no backward pass, so their values only (the grown
    * key and value caches and the attention output; the new moments and weights).
    */
   fused: {
     layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; tokenStats: number[];
-    decodeAttention: number[]; adamW: number[];
+    decodeAttention: number[]; adamW: number[]; normLinear: number[];
   };
   /** The fused token choice against the ops on the same rows: rows that differ, how many different tokens the running rows got, and the ids' dtype. */
   sampleTokens: { mismatches: number; distinct: number; dtype: string };
 }
 
-/** GrpoSampleTokens against chooseTokensOnDevice's ops, 256 rows over a vocabulary of 70, every fifth row stopped. */
+/** GrpoSampleTokens against chooseTokensOnDevice's ops, 256 rows over a vocabulary of 70, every fifth row stopped, the draws of the last of three steps. */
 async function sampleTokensMismatches(): Promise<WebGpuProbe['sampleTokens']> {
   const [B, V, pad] = [256, 70, 0];
   const logits = tf.randomNormal([B, V], 0, 2, 'float32', 11) as tf.Tensor2D;
-  const draws = tf.randomUniform([B], 0, 1, 'float32', 12) as tf.Tensor1D;
+  const draws = tf.randomUniform([3, B], 0, 1, 'float32', 12) as tf.Tensor2D;
   const done = tf.tensor1d(Array.from({ length: B }, (_, b) => b % 5 === 0), 'bool');
-  const fused = fusedSampleTokens(logits, draws, done, 0.8, pad);
-  const ops = tf.tidy(() => plainSamplingOps(logits, draws, done, 0.8, pad));
+  const fused = fusedSampleTokens(logits, draws, 2, done, 0.8, pad);
+  const ops = tf.tidy(() => plainSamplingOps(logits, draws, 2, done, 0.8, pad));
   const [a, b] = [await fused.data(), await ops.data()];
   const dtype = fused.dtype;
   tf.dispose([logits, draws, done, fused, ops]);
@@ -106,7 +107,23 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   // Off a multiple of 4: head width 5 over 7 keys, then under a bias 4 columns wider (as the
   // device loop passes it); 37 weights.
   const decodeAttention = [await decodeStepDifference(3, 2, 6, 5), await decodeStepDifference(3, 2, 6, 5, 1, 4)];
-  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, tokenStats, decodeAttention, adamW: [await adamWDifference(37)] };
+  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, tokenStats, decodeAttention, adamW: [await adamWDifference(37)], normLinear: await normLinearDifferences() };
+}
+
+/** GrpoNormLinear against its ops, values only (it has no backward pass): plain, with bias and GELU, transposed; 37 columns, off the workgroup. */
+async function normLinearDifferences(): Promise<number[]> {
+  const normal = (shape: number[], mean: number, std: number, seed: number) => tf.randomNormal(shape, mean, std, 'float32', seed);
+  const [x, gain, shift] = [normal([6, 40], 0.5, 2, 21) as tf.Tensor2D, normal([40], 1, 0.2, 22), normal([40], 0, 0.2, 23)];
+  const [w, bias] = [normal([40, 37], 0, 0.3, 24), normal([37], 0, 0.5, 25)];
+  const wT = tf.transpose(w);
+  const out: number[] = [];
+  for (const [weight, o] of [[w, {}], [w, { bias, gelu: true }], [wT, { transposeW: true }]] as const) {
+    const [fused, ops] = [fusedNormLinear(x, gain, shift, weight, o), tf.tidy(() => normLinearOps(x, gain, shift, weight, o))];
+    out.push(largestAbsDifference(await fused.data(), await ops.data()));
+    tf.dispose([fused, ops]);
+  }
+  tf.dispose([x, gain, shift, w, bias, wT]);
+  return out;
 }
 
 export async function probeWebGpu(): Promise<WebGpuProbe> {

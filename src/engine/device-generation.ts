@@ -23,7 +23,7 @@ import { type KVCache, MASKED, type Params } from './model';
 import type { Readbacks } from './readback';
 import type { Rng } from './rng';
 import type { Generation, PaddedPrompts, SamplingOptions } from './sampling';
-import { nextDraws, nextTokensOnDevice } from './token-choice';
+import { drawsForSteps, nextTokensOnDevice } from './token-choice';
 
 /** Tokens between two checks of whether every row has stopped (a one-flag readback each). */
 export const STOP_CHECK_EVERY = 8;
@@ -56,11 +56,12 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
   const keyBias = tf.tensor4d(rows.valid.flatMap((row) => [...row.map((v) => (v === 1 ? 0 : MASKED)), ...new Array<number>(o.maxNewTokens).fill(0)]), [B, 1, 1, width]);
   // int32 like the tokens, so that comparing them casts nothing.
   const stopIds = o.stopIds.map((id) => tf.scalar(id, 'int32'));
+  // Every step's draws in one upload (the same numbers as a step at a time; the stream is this
+  // call's own, so the ones a loop that ends early leaves unused change nothing).
+  const allDraws = tf.tensor2d(drawsForSteps(draws, o.maxNewTokens, B), [o.maxNewTokens, B]);
   const chosen: tf.Tensor1D[] = [];
   for (let step = 0; step < o.maxNewTokens; step++) {
-    const u = tf.tensor1d(nextDraws(draws, B));
-    const next = tf.tidy(() => nextTokensOnDevice(tf.squeeze(logits, [1]) as tf.Tensor2D, u, done, o));
-    u.dispose();
+    const next = tf.tidy(() => nextTokensOnDevice(tf.squeeze(logits, [1]) as tf.Tensor2D, allDraws, step, done, o));
     logits.dispose();
     chosen.push(next);
     if (step === o.maxNewTokens - 1) break;
@@ -79,7 +80,7 @@ function* generateTokensOnDevice(p: Params, c: ModelConfig, rows: PaddedPrompts,
     }
   }
   if (!logits.isDisposed) logits.dispose();
-  tf.dispose([...stopIds, keyBias, done]);
+  tf.dispose([...stopIds, keyBias, allDraws, done]);
   disposeCache(cache);
   const block = tf.stack(chosen, 1) as tf.Tensor2D;
   chosen.forEach((t) => t.dispose());

@@ -22,8 +22,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { wasmBatchMatMulInstalled } from './fused/batch-matmul-wasm';
 import { biasGelu } from './fused/bias-gelu';
-import { customGradOp } from './fused/fused-op';
+import { customGradOp, fusedWhereRegistered } from './fused/fused-op';
 import { layerNorm } from './fused/layer-norm';
+import { NORM_LINEAR_KERNEL, type NormLinearOptions, fusedNormLinear } from './fused/norm-linear';
 import { appendHeads, decodeAttention, QKV_PART } from './fused/decode-attention';
 import { attention } from './fused/attention';
 import * as tokenStats from './fused/token-stats';
@@ -296,22 +297,42 @@ function attend(
   return fullAttention(qkv, bias, pastK, pastV, heads, scale);
 }
 
-/** A block's attention input: its first layer norm, then the fused query/key/value projection. [B, T, d] → [B, T, 3d]. */
-export function blockQkv(p: Params, l: number, x: tf.Tensor3D): tf.Tensor3D {
+/**
+ * LN(x) · W (+ bias, then GELU when asked) as the model's ops: layer norm, matmul, and the bias or
+ * bias + GELU kernel. x [M, K] → [M, N]. What GrpoNormLinear computes in one kernel.
+ */
+export function normLinearOps(x: tf.Tensor2D, gain: tf.Tensor, shift: tf.Tensor, w: tf.Tensor, o: NormLinearOptions = {}): tf.Tensor2D {
+  const y = matMul2d(layerNorm(x, gain, shift), w, o.transposeW ?? false);
+  if (o.gelu && o.bias) return biasGelu(y, o.bias) as tf.Tensor2D;
+  if (o.gelu) throw new Error('normLinear: GELU comes after a bias; none was given');
+  return (o.bias ? tf.add(y, o.bias) : y) as tf.Tensor2D;
+}
+
+/** The same in one kernel where the backend has it (WebGPU): for decoding steps, which take no gradient. */
+const normLinearNoGradient = fusedWhereRegistered(NORM_LINEAR_KERNEL, fusedNormLinear, normLinearOps);
+
+/** A layer norm read straight into a linear layer: one kernel while decoding where it can be, ops otherwise. */
+type NormLinear = typeof normLinearOps;
+const normLinearFor = (decoding: boolean): NormLinear => (decoding ? normLinearNoGradient : normLinearOps);
+
+/**
+ * A block's attention input: its first layer norm, then the fused query/key/value projection.
+ * [B, T, d] → [B, T, 3d]. decoding: a generation step reading a cache, which nothing differentiates.
+ */
+export function blockQkv(p: Params, l: number, x: tf.Tensor3D, decoding = false): tf.Tensor3D {
   const [B, T, d] = x.shape;
-  const h = layerNorm(x, weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`));
-  return tf.reshape(matMul2d(tf.reshape(h, [B * T, d]), weight(p, `h${l}.attn.wqkv`)), [B, T, 3 * d]) as tf.Tensor3D;
+  const qkv = normLinearFor(decoding)(tf.reshape(x, [B * T, d]), weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`), weight(p, `h${l}.attn.wqkv`));
+  return tf.reshape(qkv, [B, T, 3 * d]) as tf.Tensor3D;
 }
 
 /** The rest of a block once its attention output attn [B, T, d] is known: projection, residual, MLP. */
-export function blockAfterAttention(p: Params, l: number, x: tf.Tensor3D, attn: tf.Tensor3D): tf.Tensor3D {
+export function blockAfterAttention(p: Params, l: number, x: tf.Tensor3D, attn: tf.Tensor3D, decoding = false): tf.Tensor3D {
   const [B, T, d] = x.shape;
   // The residual stream as the projection's addend: x + attn·Wo in one kernel where it fuses.
-  const x1 = tf.reshape(matMulAdd(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`), tf.reshape(x, [B * T, d])), [B, T, d]) as tf.Tensor3D;
-  const h2 = tf.reshape(layerNorm(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`)), [B * T, d]);
-  const m1 = biasGelu(matMul2d(h2, weight(p, `h${l}.mlp.w1`)), weight(p, `h${l}.mlp.b1`));
+  const x1 = matMulAdd(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`), tf.reshape(x, [B * T, d]));
+  const m1 = normLinearFor(decoding)(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`), weight(p, `h${l}.mlp.w1`), { bias: weight(p, `h${l}.mlp.b1`), gelu: true });
   const m2 = matMulAdd(m1, weight(p, `h${l}.mlp.w2`), weight(p, `h${l}.mlp.b2`));
-  return tf.add(x1, tf.reshape(m2, [B, T, d])) as tf.Tensor3D;
+  return tf.reshape(tf.add(x1, m2), [B, T, d]) as tf.Tensor3D;
 }
 
 /** 1/sqrt(head width): the scale of attention scores. */
@@ -328,8 +349,9 @@ function block(
   p: Params, l: number, c: ModelConfig, x: tf.Tensor3D, bias: tf.Tensor4D,
   pastK: tf.Tensor4D | null, pastV: tf.Tensor4D | null, keepCache: boolean,
 ): BlockOut {
-  const { attn, k, v } = attend(blockQkv(p, l, x), bias, pastK, pastV, keepCache, c.heads, attentionScale(c));
-  return { x: blockAfterAttention(p, l, x, attn), k, v };
+  const decoding = pastK !== null;
+  const { attn, k, v } = attend(blockQkv(p, l, x, decoding), bias, pastK, pastV, keepCache, c.heads, attentionScale(c));
+  return { x: blockAfterAttention(p, l, x, attn, decoding), k, v };
 }
 
 export interface ForwardResult {
@@ -355,7 +377,10 @@ export function forward(
   cache: KVCache | null = null, keepCache = false,
 ): ForwardResult {
   const trunk = runTrunk(p, c, tokens, positions, bias, cache, keepCache);
-  return { logits: languageModelHead(p, c, trunk.hidden), cache: keepCache ? trunk.cache : null };
+  const [B, T, d] = trunk.beforeFinalNorm.shape;
+  // The final layer norm and the head tied to the token embedding: one kernel while decoding.
+  const logits = normLinearFor(cache !== null)(tf.reshape(trunk.beforeFinalNorm, [B * T, d]), weight(p, 'lnf.g'), weight(p, 'lnf.b'), weight(p, 'wte'), { transposeW: true });
+  return { logits: tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D, cache: keepCache ? trunk.cache : null };
 }
 
 /** Final hidden states [B, T, d] → logits [B, T, vocab], through the output layer tied to the token embedding. */
@@ -380,13 +405,13 @@ export function finalLayerNorm(p: Params, x: tf.Tensor3D): tf.Tensor3D {
  * head: what a scalar head reads (the reward model's score, PPO's value).
  */
 export function hiddenStates(p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: tf.Tensor2D, bias: tf.Tensor4D): tf.Tensor3D {
-  return runTrunk(p, c, tokens, positions, bias, null, false).hidden;
+  return finalLayerNorm(p, runTrunk(p, c, tokens, positions, bias, null, false).beforeFinalNorm);
 }
 
-/** Embeddings, every block, and the final layer norm; with each layer's keys and values when a cache is kept or extended. */
+/** Embeddings and every block (the final layer norm is the caller's); with each layer's keys and values when a cache is kept or extended. */
 function runTrunk(
   p: Params, c: ModelConfig, tokens: tf.Tensor2D, positions: Positions, bias: tf.Tensor4D, cache: KVCache | null, keepCache: boolean,
-): { hidden: tf.Tensor3D; cache: KVCache } {
+): { beforeFinalNorm: tf.Tensor3D; cache: KVCache } {
   // A call that reads or keeps a cache is generation, which nothing differentiates.
   const differentiable = !cache && !keepCache;
   let x = tf.add(embed(tokens, weight(p, 'wte'), differentiable), embedPositions(positions, weight(p, 'wpe'), differentiable)) as tf.Tensor3D;
@@ -399,7 +424,7 @@ function runTrunk(
       kept.v.push(out.v);
     }
   }
-  return { hidden: finalLayerNorm(p, x), cache: kept };
+  return { beforeFinalNorm: x, cache: kept };
 }
 
 /**

@@ -78,9 +78,16 @@ function padStopped(tokens: tf.Tensor1D, done: tf.Tensor1D, padId: number): tf.T
   return tf.where(done, tf.fill([done.shape[0]], padId, 'int32'), tokens) as tf.Tensor1D;
 }
 
+/** Row `step` of every step's draws [S, B], as [B]. */
+function drawsOfStep(draws: tf.Tensor2D, step: number): tf.Tensor1D {
+  return tf.reshape(tf.slice(draws, [step, 0], [1, -1]), [-1]) as tf.Tensor1D;
+}
+
 /** Plain sampling (no top-k or top-p) as tfjs ops, stopped rows padded: what GrpoSampleTokens computes. */
-export function plainSamplingOps(logits: tf.Tensor2D, draws: tf.Tensor1D, done: tf.Tensor1D, temperature: number, padId: number): tf.Tensor1D {
-  return padStopped(chooseTokensOnDevice(logits, draws, { temperature, topK: 0, topP: 1 }), done, padId);
+export function plainSamplingOps(
+  logits: tf.Tensor2D, draws: tf.Tensor2D, step: number, done: tf.Tensor1D, temperature: number, padId: number,
+): tf.Tensor1D {
+  return padStopped(chooseTokensOnDevice(logits, drawsOfStep(draws, step), { temperature, topK: 0, topP: 1 }), done, padId);
 }
 
 /** Plain sampling, stopped rows padded: one kernel where the backend has it (fused/sample-tokens.ts). */
@@ -89,11 +96,14 @@ const plainSampling = fusedWhereRegistered(SAMPLE_TOKENS_KERNEL, fusedSampleToke
 /**
  * The device loop's next tokens: chooseTokensOnDevice for the rows still running, padId for
  * those that are done. Plain sampling (a temperature above 0, no top-k or top-p) is one kernel
- * where the backend has it; greedy choice and truncated sampling are tfjs ops. Call inside tf.tidy.
+ * where the backend has it; greedy choice and truncated sampling are tfjs ops. draws [S, B] holds
+ * every step's draws (drawsForSteps); row `step` is this token's. Call inside tf.tidy.
  */
-export function nextTokensOnDevice(logits: tf.Tensor2D, draws: tf.Tensor1D, done: tf.Tensor1D, o: TokenChoice & { padId: number }): tf.Tensor1D {
-  if (o.temperature > 0 && o.topK === 0 && o.topP >= 1) return plainSampling(logits, draws, done, o.temperature, o.padId);
-  return padStopped(chooseTokensOnDevice(logits, draws, o), done, o.padId);
+export function nextTokensOnDevice(
+  logits: tf.Tensor2D, draws: tf.Tensor2D, step: number, done: tf.Tensor1D, o: TokenChoice & { padId: number },
+): tf.Tensor1D {
+  if (o.temperature > 0 && o.topK === 0 && o.topP >= 1) return plainSampling(logits, draws, step, done, o.temperature, o.padId);
+  return padStopped(chooseTokensOnDevice(logits, drawsOfStep(draws, step), o), done, o.padId);
 }
 
 /** The column of each row [B, V] where the running weight first exceeds draw times the row's total. */
@@ -113,7 +123,12 @@ function pickByRunningWeight(weights: tf.Tensor2D | tf.Tensor, draws: tf.Tensor1
  * the numbers the device rule is given.
  */
 export function nextDraws(draws: Rng, rows: number): Float32Array {
-  const u = new Float32Array(rows);
-  for (let b = 0; b < rows; b++) u[b] = draws.next();
+  return drawsForSteps(draws, 1, rows);
+}
+
+/** The next `steps` steps' draws at once, [steps * rows] in step order: nextDraws called `steps` times. */
+export function drawsForSteps(draws: Rng, steps: number, rows: number): Float32Array {
+  const u = new Float32Array(steps * rows);
+  for (let i = 0; i < u.length; i++) u[i] = draws.next();
   return u;
 }

@@ -14,6 +14,7 @@ import { FUSED_KERNELS, fusedOutputDtype, fusedOutputShape } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
+import { NORM_LINEAR_KERNEL, normLinearWidth } from './norm-linear';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
 import { chooseToken } from '../token-choice';
 
@@ -100,6 +101,26 @@ function biasGelu(read: (t: tf.TensorInfo) => Float32Array, { x, bias }: Record<
     const z = v + b[i % width]!;
     return z / (1 + Math.exp(-GELU_SLOPE * z));
   });
+}
+
+function normLinear(read: (t: tf.TensorInfo) => Float32Array, { x, gain, shift, w, bias }: Record<string, tf.TensorInfo>, a: Record<string, number>): Float32Array {
+  const [xs, g, s, ws] = [read(x!), read(gain!), read(shift!), read(w!)];
+  const b = bias ? read(bias) : null;
+  const [M, K] = x!.shape as [number, number];
+  const N = normLinearWidth(w!.shape, a.transposeW === 1);
+  const out = new Float32Array(M * N);
+  const h = new Float32Array(K);
+  for (let m = 0; m < M; m++) {
+    const { mean, rstd } = rowMoments(xs, m * K, K, a.eps!);
+    for (let j = 0; j < K; j++) h[j] = (xs[m * K + j]! - mean) * rstd * g[j]! + s[j]!;
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let j = 0; j < K; j++) acc += h[j]! * ws[a.transposeW === 1 ? n * K + j : j * N + n]!;
+      if (b) acc += b[n]!;
+      out[m * N + n] = a.gelu === 1 ? acc / (1 + Math.exp(-GELU_SLOPE * acc)) : acc;
+    }
+  }
+  return out;
 }
 
 function biasGeluGrad(read: (t: tf.TensorInfo) => Float32Array, { x, bias, dy }: Record<string, tf.TensorInfo>): Float32Array {
@@ -281,8 +302,9 @@ function tokenEntropy(read: (t: tf.TensorInfo) => Float32Array, { logits }: Reco
 
 /** The host rule itself (token-choice.ts) for each running row; the pad id for each stopped one. */
 function sampleTokens(read: (t: tf.TensorInfo) => Float32Array, { logits, draws, done }: Record<string, tf.TensorInfo>, a: Record<string, number>): Float32Array {
-  const [l, u, stopped] = [read(logits!), read(draws!), read(done!)];
-  const V = logits!.shape[1] as number;
+  const [B, V] = logits!.shape as [number, number];
+  const [l, stopped] = [read(logits!), read(done!)];
+  const u = read(draws!).subarray(a.step! * B, (a.step! + 1) * B);
   const choice = { temperature: a.temperature!, topK: 0, topP: 1 };
   return Float32Array.from(u, (draw, b) => (stopped[b] ? a.padId! : chooseToken(l.subarray(b * V, (b + 1) * V), choice, draw)));
 }
@@ -306,6 +328,7 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [TOKEN_LOGPROBS_GRAD_KERNEL]: tokenLogProbsGrad,
   [TOKEN_ENTROPY_KERNEL]: tokenEntropy,
   [SAMPLE_TOKENS_KERNEL]: sampleTokens,
+  [NORM_LINEAR_KERNEL]: normLinear,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */

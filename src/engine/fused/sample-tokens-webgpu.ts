@@ -11,14 +11,15 @@ import { registerFlatWebGpuKernel } from './webgpu-program';
 registerFlatWebGpuKernel(SAMPLE_TOKENS_KERNEL, 'grpoSampleTokens', (inputs, attrs) => {
   const { logits, draws, done } = inputs as { logits: tf.TensorInfo; draws: tf.TensorInfo; done: tf.TensorInfo };
   const [B, V] = logits.shape as [number, number];
-  const { temperature, padId } = attrs as { temperature: number; padId: number };
+  const { temperature, padId, step } = attrs as { temperature: number; padId: number; step: number };
   return {
     // done is bool, which tfjs binds as i32.
     inputs: [['logits', logits], ['draws', draws], ['done', done]],
     outputShape: [B],
     outputDtype: fusedOutputDtype(SAMPLE_TOKENS_KERNEL),
     threads: B,
-    uniforms: [['vocab', 'i32', V], ['temperature', 'f32', temperature], ['padId', 'f32', padId]],
+    // This step's draws start at row `step` of [steps, B]: a uniform, so one pipeline serves every step.
+    uniforms: [['vocab', 'i32', V], ['temperature', 'f32', temperature], ['padId', 'f32', padId], ['drawOffset', 'i32', step * B]],
     body: `
       if (done[index] != 0) {
         setOutputAtIndex(index, uniforms.padId);
@@ -30,7 +31,7 @@ registerFlatWebGpuKernel(SAMPLE_TOKENS_KERNEL, 'grpoSampleTokens', (inputs, attr
       for (var j = 1; j < V; j++) { top = max(top, logits[base + j]); }
       var total = 0.0;
       for (var j = 0; j < V; j++) { total += exp((logits[base + j] - top) / uniforms.temperature); }
-      var rest = draws[index] * total;
+      var rest = draws[uniforms.drawOffset + index] * total;
       var last = 0;
       var pick = -1;
       for (var j = 0; j < V; j++) {

@@ -17,14 +17,19 @@ beforeAll(async () => {
 
 afterEach(() => unregisterCpuFusedKernels([SAMPLE_TOKENS_KERNEL]));
 
-/** Each row's next token from the fused kernel and from the ops, for rows of logits, draws and stopped flags. */
+/**
+ * Each row's next token from the fused kernel and from the ops, for rows of logits, draws and
+ * stopped flags. The draws are the middle step of three; the steps around them would pick other
+ * tokens (0.001: the first token with weight, 0.999: the last).
+ */
 function bothWays(rows: number[][], draws: number[], done: boolean[], temperature: number): { fused: number[]; ops: number[] } {
   const o = { temperature, topK: 0, topP: 1, padId: PAD };
   return tf.tidy(() => {
-    const [logits, u, stopped] = [tf.tensor2d(rows), tf.tensor1d(draws), tf.tensor1d(done, 'bool')];
-    const ops = nextTokensOnDevice(logits, u, stopped, o).arraySync();
+    const steps = [draws.map(() => 0.001), draws, draws.map(() => 0.999)];
+    const [logits, u, stopped] = [tf.tensor2d(rows), tf.tensor2d(steps), tf.tensor1d(done, 'bool')];
+    const ops = nextTokensOnDevice(logits, u, 1, stopped, o).arraySync();
     registerCpuFusedKernels([SAMPLE_TOKENS_KERNEL]);
-    const fused = fusedSampleTokens(logits, u, stopped, temperature, PAD);
+    const fused = fusedSampleTokens(logits, u, 1, stopped, temperature, PAD);
     expect(fused.dtype).toBe('int32');
     return { fused: fused.arraySync(), ops };
   });
@@ -58,12 +63,12 @@ describe('fused token choice (GrpoSampleTokens)', () => {
 
   test('greedy and top-k or top-p choice keep the ops; plain sampling runs the one kernel', async () => {
     registerCpuFusedKernels([SAMPLE_TOKENS_KERNEL]);
-    const [logits, u, done] = [tf.randomNormal([4, 9], 0, 2, 'float32', 1) as tf.Tensor2D, tf.tensor1d([0.1, 0.4, 0.6, 0.9]), tf.tensor1d([false, true, false, false], 'bool')];
+    const [logits, u, done] = [tf.randomNormal([4, 9], 0, 2, 'float32', 1) as tf.Tensor2D, tf.tensor2d([[0.1, 0.4, 0.6, 0.9]]), tf.tensor1d([false, true, false, false], 'bool')];
     const kernels = async (o: { temperature: number; topK: number; topP: number }) =>
-      (await tf.profile(() => nextTokensOnDevice(logits, u, done, { ...o, padId: PAD }))).kernelNames;
+      (await tf.profile(() => nextTokensOnDevice(logits, u, 0, done, { ...o, padId: PAD }))).kernelNames;
     // One kernel, no cast: it writes int32 ids itself.
     expect(await kernels({ temperature: 1, topK: 0, topP: 1 })).toEqual([SAMPLE_TOKENS_KERNEL]);
-    const plain = nextTokensOnDevice(logits, u, done, { temperature: 1, topK: 0, topP: 1, padId: PAD });
+    const plain = nextTokensOnDevice(logits, u, 0, done, { temperature: 1, topK: 0, topP: 1, padId: PAD });
     expect(plain.dtype).toBe('int32');
     plain.dispose();
     for (const o of [{ temperature: 0, topK: 0, topP: 1 }, { temperature: 1, topK: 3, topP: 1 }, { temperature: 1, topK: 0, topP: 0.9 }]) {
@@ -72,13 +77,15 @@ describe('fused token choice (GrpoSampleTokens)', () => {
     tf.dispose([logits, u, done]);
   });
 
-  test('bad input is refused with the shapes or the temperature named', () => {
+  test('bad input is refused with the shapes, the step or the temperature named', () => {
     registerCpuFusedKernels([SAMPLE_TOKENS_KERNEL]);
     tf.tidy(() => {
       const logits = tf.zeros([3, 5]) as tf.Tensor2D;
       const done = tf.zeros([3], 'bool') as tf.Tensor1D;
-      expect(() => fusedSampleTokens(logits, tf.zeros([2]) as tf.Tensor1D, done, 1, PAD)).toThrow(/draws and done of \[3\].*\[2\] and \[3\]/);
-      expect(() => fusedSampleTokens(logits, tf.zeros([3]) as tf.Tensor1D, done, 0, PAD)).toThrow(/temperature must be above 0 \(got 0\)/);
+      const draws = tf.zeros([4, 3]) as tf.Tensor2D;
+      expect(() => fusedSampleTokens(logits, tf.zeros([4, 2]) as tf.Tensor2D, 0, done, 1, PAD)).toThrow(/draws of \[steps, 3\] and done of \[3\].*\[4,2\] and \[3\]/);
+      expect(() => fusedSampleTokens(logits, draws, 4, done, 1, PAD)).toThrow(/step must be a whole number from 0 to 3 \(got 4\)/);
+      expect(() => fusedSampleTokens(logits, draws, 0, done, 0, PAD)).toThrow(/temperature must be above 0 \(got 0\)/);
     });
   });
 

@@ -21,6 +21,8 @@ export interface FlatKernel {
   helpers?: string;
   /** The output's dtype (default float32). setOutputAtIndex still takes an f32 and converts it. */
   outputDtype?: 'float32' | 'int32';
+  /** Where the WGSL differs by attribute, a name for the variant: tfjs keys its pipelines by shader key. */
+  variant?: string;
 }
 
 class FlatProgram implements WebGPUProgram {
@@ -35,7 +37,7 @@ class FlatProgram implements WebGPUProgram {
   private readonly helpers: string;
 
   constructor(shaderKey: string, k: FlatKernel) {
-    this.shaderKey = shaderKey;
+    this.shaderKey = k.variant ? `${shaderKey}_${k.variant}` : shaderKey;
     this.outputShape = k.outputShape;
     this.variableNames = k.inputs.map(([name]) => name);
     this.uniforms = ['threads : i32,', ...k.uniforms.map(([name, type]) => `${name} : ${type},`)].join(' ');
