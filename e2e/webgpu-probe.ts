@@ -15,8 +15,8 @@ import { plainSamplingOps } from '../src/engine/token-choice';
 import { WEBGPU_KERNELS } from '../src/engine/fused/kernels';
 import { fusedLayerNorm, layerNormOps } from '../src/engine/fused/layer-norm';
 import { fusedMaskedSoftmax, maskedSoftmaxOps } from '../src/engine/fused/masked-softmax';
-import { GPT, MASKED, causalBias, normLinearOps } from '../src/engine/model';
-import { fusedNormLinear } from '../src/engine/fused/norm-linear';
+import { GPT, MASKED, causalBias, decodeLinearOps } from '../src/engine/model';
+import { type DecodeLinearOptions, fusedDecodeLinear } from '../src/engine/fused/decode-linear';
 import { modelSize } from '../src/engine/model-config';
 import { Rng } from '../src/engine/rng';
 import { runAsync } from '../src/engine/readback';
@@ -37,12 +37,12 @@ export interface WebGpuProbe {
    * each input (layer norm: x, gain, bias; masked softmax: scores, bias; bias GELU: x, bias;
    * whole-sequence attention: value and qkv, all tokens as queries, then the last 3; token statistics: the log-probabilities' value and logits
    * gradient, then the entropy's value);
-   * the decode-step attention, AdamW and the layer norm read into a linear layer have no backward pass, so their values only (the grown
+   * the decode-step attention, AdamW and the decoding step's linear layers have no backward pass, so their values only (the grown
    * key and value caches and the attention output; the new moments and weights).
    */
   fused: {
     layerNorm: number[]; maskedSoftmax: number[]; biasGelu: number[]; attention: number[]; tokenStats: number[];
-    decodeAttention: number[]; adamW: number[]; normLinear: number[];
+    decodeAttention: number[]; adamW: number[]; decodeLinear: number[];
   };
   /** The fused token choice against the ops on the same rows: rows that differ, how many different tokens the running rows got, and the ids' dtype. */
   sampleTokens: { mismatches: number; distinct: number; dtype: string };
@@ -107,22 +107,24 @@ async function fusedDifferences(): Promise<WebGpuProbe['fused']> {
   // Off a multiple of 4: head width 5 over 7 keys, then under a bias 4 columns wider (as the
   // device loop passes it); 37 weights.
   const decodeAttention = [await decodeStepDifference(3, 2, 6, 5), await decodeStepDifference(3, 2, 6, 5, 1, 4)];
-  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, tokenStats, decodeAttention, adamW: [await adamWDifference(37)], normLinear: await normLinearDifferences() };
+  return { layerNorm, maskedSoftmax, biasGelu, attention: wholeAttention, tokenStats, decodeAttention, adamW: [await adamWDifference(37)], decodeLinear: await decodeLinearDifferences() };
 }
 
-/** GrpoNormLinear against its ops, values only (it has no backward pass): plain, with bias and GELU, transposed; 37 columns, off the workgroup. */
-async function normLinearDifferences(): Promise<number[]> {
+/** GrpoDecodeLinear against its ops in the model's four forms, values only (it has no backward pass); 37 columns, off the workgroup. */
+async function decodeLinearDifferences(): Promise<number[]> {
   const normal = (shape: number[], mean: number, std: number, seed: number) => tf.randomNormal(shape, mean, std, 'float32', seed);
-  const [x, gain, shift] = [normal([6, 40], 0.5, 2, 21) as tf.Tensor2D, normal([40], 1, 0.2, 22), normal([40], 0, 0.2, 23)];
-  const [w, bias] = [normal([40, 37], 0, 0.3, 24), normal([37], 0, 0.5, 25)];
+  const x = normal([6, 40], 0.5, 2, 21) as tf.Tensor2D;
+  const norm = { gain: normal([40], 1, 0.2, 22), shift: normal([40], 0, 0.2, 23) };
+  const [w, bias, residual] = [normal([40, 37], 0, 0.3, 24), normal([37], 0, 0.5, 25), normal([6, 37], 0, 1, 26)];
   const wT = tf.transpose(w);
+  const forms: Array<[tf.Tensor, DecodeLinearOptions]> = [[w, { norm }], [w, { norm, bias, gelu: true }], [w, { bias, residual }], [wT, { norm, transposeW: true }]];
   const out: number[] = [];
-  for (const [weight, o] of [[w, {}], [w, { bias, gelu: true }], [wT, { transposeW: true }]] as const) {
-    const [fused, ops] = [fusedNormLinear(x, gain, shift, weight, o), tf.tidy(() => normLinearOps(x, gain, shift, weight, o))];
+  for (const [weight, o] of forms) {
+    const [fused, ops] = [fusedDecodeLinear(x, weight, o), tf.tidy(() => decodeLinearOps(x, weight, o))];
     out.push(largestAbsDifference(await fused.data(), await ops.data()));
     tf.dispose([fused, ops]);
   }
-  tf.dispose([x, gain, shift, w, bias, wT]);
+  tf.dispose([x, norm.gain, norm.shift, w, bias, residual, wT]);
   return out;
 }
 

@@ -21,7 +21,7 @@ test('WebGPU: tokens chosen on the device match cpu, and each fused kernel match
   // 204 running rows over 70 tokens: a kernel that picked one token for all would give 1.
   expect(probe.sampleTokens.distinct).toBeGreaterThan(20);
   // Layer norm's gradients divide by a row's standard deviation, which magnifies rounding.
-  const tolerances = { layerNorm: 1e-4, maskedSoftmax: 1e-5, biasGelu: 1e-5, attention: 1e-5, tokenStats: 1e-5, decodeAttention: 1e-5, adamW: 1e-6, normLinear: 1e-5 };
+  const tolerances = { layerNorm: 1e-4, maskedSoftmax: 1e-5, biasGelu: 1e-5, attention: 1e-5, tokenStats: 1e-5, decodeAttention: 1e-5, adamW: 1e-6, decodeLinear: 1e-5 };
   for (const [op, differences] of Object.entries(probe.fused)) {
     differences.forEach((d, i) => expect(d, `${op} difference ${i}`).toBeLessThan(tolerances[op as keyof typeof tolerances]));
   }

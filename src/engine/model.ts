@@ -24,7 +24,7 @@ import { wasmBatchMatMulInstalled } from './fused/batch-matmul-wasm';
 import { biasGelu } from './fused/bias-gelu';
 import { customGradOp, fusedWhereRegistered } from './fused/fused-op';
 import { layerNorm } from './fused/layer-norm';
-import { NORM_LINEAR_KERNEL, type NormLinearOptions, fusedNormLinear } from './fused/norm-linear';
+import { DECODE_LINEAR_KERNEL, type DecodeLinearOptions, decodeLinearMismatch, fusedDecodeLinear } from './fused/decode-linear';
 import { appendHeads, decodeAttention, QKV_PART } from './fused/decode-attention';
 import { attention } from './fused/attention';
 import * as tokenStats from './fused/token-stats';
@@ -298,22 +298,24 @@ function attend(
 }
 
 /**
- * LN(x) · W (+ bias, then GELU when asked) as the model's ops: layer norm, matmul, and the bias or
- * bias + GELU kernel. x [M, K] → [M, N]. What GrpoNormLinear computes in one kernel.
+ * [LN](x) · W [+ bias] [then GELU] [+ residual] as the model's ops: layer norm, then matmul, the
+ * fused bias (or bias + GELU) and the residual add. x [M, K] → [M, N]. What GrpoDecodeLinear
+ * computes in one kernel (fused/decode-linear.ts).
  */
-export function normLinearOps(x: tf.Tensor2D, gain: tf.Tensor, shift: tf.Tensor, w: tf.Tensor, o: NormLinearOptions = {}): tf.Tensor2D {
-  const y = matMul2d(layerNorm(x, gain, shift), w, o.transposeW ?? false);
-  if (o.gelu && o.bias) return biasGelu(y, o.bias) as tf.Tensor2D;
-  if (o.gelu) throw new Error('normLinear: GELU comes after a bias; none was given');
-  return (o.bias ? tf.add(y, o.bias) : y) as tf.Tensor2D;
+export function decodeLinearOps(x: tf.Tensor2D, w: tf.Tensor, o: DecodeLinearOptions = {}): tf.Tensor2D {
+  const mismatch = decodeLinearMismatch(x, w, o);
+  if (mismatch) throw new Error(`decodeLinear: ${mismatch}`);
+  const h = o.norm ? layerNorm(x, o.norm.gain, o.norm.shift) : x;
+  const tw = o.transposeW ?? false;
+  const y = !o.bias ? matMul2d(h, w, tw) : o.gelu ? biasGelu(matMul2d(h, w, tw), o.bias) : matMulAdd(h, tw ? tf.transpose(w) : w, o.bias);
+  return (o.residual ? tf.add(o.residual, y) : y) as tf.Tensor2D;
 }
 
 /** The same in one kernel where the backend has it (WebGPU): for decoding steps, which take no gradient. */
-const normLinearNoGradient = fusedWhereRegistered(NORM_LINEAR_KERNEL, fusedNormLinear, normLinearOps);
+const decodeLinearNoGradient = fusedWhereRegistered(DECODE_LINEAR_KERNEL, fusedDecodeLinear, decodeLinearOps);
 
-/** A layer norm read straight into a linear layer: one kernel while decoding where it can be, ops otherwise. */
-type NormLinear = typeof normLinearOps;
-const normLinearFor = (decoding: boolean): NormLinear => (decoding ? normLinearNoGradient : normLinearOps);
+/** A linear layer with its surroundings: one kernel while decoding where it can be, ops otherwise. */
+const linearFor = (decoding: boolean): typeof decodeLinearOps => (decoding ? decodeLinearNoGradient : decodeLinearOps);
 
 /**
  * A block's attention input: its first layer norm, then the fused query/key/value projection.
@@ -321,18 +323,20 @@ const normLinearFor = (decoding: boolean): NormLinear => (decoding ? normLinearN
  */
 export function blockQkv(p: Params, l: number, x: tf.Tensor3D, decoding = false): tf.Tensor3D {
   const [B, T, d] = x.shape;
-  const qkv = normLinearFor(decoding)(tf.reshape(x, [B * T, d]), weight(p, `h${l}.ln1.g`), weight(p, `h${l}.ln1.b`), weight(p, `h${l}.attn.wqkv`));
+  const norm = { gain: weight(p, `h${l}.ln1.g`), shift: weight(p, `h${l}.ln1.b`) };
+  const qkv = linearFor(decoding)(tf.reshape(x, [B * T, d]), weight(p, `h${l}.attn.wqkv`), { norm });
   return tf.reshape(qkv, [B, T, 3 * d]) as tf.Tensor3D;
 }
 
 /** The rest of a block once its attention output attn [B, T, d] is known: projection, residual, MLP. */
 export function blockAfterAttention(p: Params, l: number, x: tf.Tensor3D, attn: tf.Tensor3D, decoding = false): tf.Tensor3D {
   const [B, T, d] = x.shape;
+  const linear = linearFor(decoding);
   // The residual stream as the projection's addend: x + attn·Wo in one kernel where it fuses.
   const x1 = matMulAdd(tf.reshape(attn, [B * T, d]), weight(p, `h${l}.attn.wo`), tf.reshape(x, [B * T, d]));
-  const m1 = normLinearFor(decoding)(x1, weight(p, `h${l}.ln2.g`), weight(p, `h${l}.ln2.b`), weight(p, `h${l}.mlp.w1`), { bias: weight(p, `h${l}.mlp.b1`), gelu: true });
-  const m2 = matMulAdd(m1, weight(p, `h${l}.mlp.w2`), weight(p, `h${l}.mlp.b2`));
-  return tf.reshape(tf.add(x1, m2), [B, T, d]) as tf.Tensor3D;
+  const norm = { gain: weight(p, `h${l}.ln2.g`), shift: weight(p, `h${l}.ln2.b`) };
+  const m1 = linear(x1, weight(p, `h${l}.mlp.w1`), { norm, bias: weight(p, `h${l}.mlp.b1`), gelu: true });
+  return tf.reshape(linear(m1, weight(p, `h${l}.mlp.w2`), { bias: weight(p, `h${l}.mlp.b2`), residual: x1 }), [B, T, d]) as tf.Tensor3D;
 }
 
 /** 1/sqrt(head width): the scale of attention scores. */
@@ -379,7 +383,8 @@ export function forward(
   const trunk = runTrunk(p, c, tokens, positions, bias, cache, keepCache);
   const [B, T, d] = trunk.beforeFinalNorm.shape;
   // The final layer norm and the head tied to the token embedding: one kernel while decoding.
-  const logits = normLinearFor(cache !== null)(tf.reshape(trunk.beforeFinalNorm, [B * T, d]), weight(p, 'lnf.g'), weight(p, 'lnf.b'), weight(p, 'wte'), { transposeW: true });
+  const norm = { gain: weight(p, 'lnf.g'), shift: weight(p, 'lnf.b') };
+  const logits = linearFor(cache !== null)(tf.reshape(trunk.beforeFinalNorm, [B * T, d]), weight(p, 'wte'), { norm, transposeW: true });
   return { logits: tf.reshape(logits, [B, T, c.vocabSize]) as tf.Tensor3D, cache: keepCache ? trunk.cache : null };
 }
 

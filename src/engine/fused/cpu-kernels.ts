@@ -14,7 +14,7 @@ import { FUSED_KERNELS, fusedOutputDtype, fusedOutputShape } from './kernels';
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
-import { NORM_LINEAR_KERNEL, normLinearWidth } from './norm-linear';
+import { DECODE_LINEAR_KERNEL, decodeLinearWidth } from './decode-linear';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_GRAD_KERNEL, TOKEN_LOGPROBS_KERNEL } from './token-stats';
 import { chooseToken } from '../token-choice';
 
@@ -103,21 +103,24 @@ function biasGelu(read: (t: tf.TensorInfo) => Float32Array, { x, bias }: Record<
   });
 }
 
-function normLinear(read: (t: tf.TensorInfo) => Float32Array, { x, gain, shift, w, bias }: Record<string, tf.TensorInfo>, a: Record<string, number>): Float32Array {
-  const [xs, g, s, ws] = [read(x!), read(gain!), read(shift!), read(w!)];
-  const b = bias ? read(bias) : null;
+function decodeLinear(read: (t: tf.TensorInfo) => Float32Array, { x, w, gain, shift, bias, residual }: Record<string, tf.TensorInfo>, a: Record<string, number>): Float32Array {
+  const [xs, ws] = [read(x!), read(w!)];
+  const [g, s] = gain && shift ? [read(gain), read(shift)] : [null, null];
+  const [b, r] = [bias ? read(bias) : null, residual ? read(residual) : null];
   const [M, K] = x!.shape as [number, number];
-  const N = normLinearWidth(w!.shape, a.transposeW === 1);
+  const N = decodeLinearWidth(w!.shape, a.transposeW === 1);
   const out = new Float32Array(M * N);
   const h = new Float32Array(K);
   for (let m = 0; m < M; m++) {
-    const { mean, rstd } = rowMoments(xs, m * K, K, a.eps!);
-    for (let j = 0; j < K; j++) h[j] = (xs[m * K + j]! - mean) * rstd * g[j]! + s[j]!;
+    const { mean, rstd } = g ? rowMoments(xs, m * K, K, a.eps!) : { mean: 0, rstd: 1 };
+    for (let j = 0; j < K; j++) h[j] = g && s ? (xs[m * K + j]! - mean) * rstd * g[j]! + s[j]! : xs[m * K + j]!;
     for (let n = 0; n < N; n++) {
       let acc = 0;
       for (let j = 0; j < K; j++) acc += h[j]! * ws[a.transposeW === 1 ? n * K + j : j * N + n]!;
       if (b) acc += b[n]!;
-      out[m * N + n] = a.gelu === 1 ? acc / (1 + Math.exp(-GELU_SLOPE * acc)) : acc;
+      if (a.gelu === 1) acc /= 1 + Math.exp(-GELU_SLOPE * acc);
+      if (r) acc += r[m * N + n]!;
+      out[m * N + n] = acc;
     }
   }
   return out;
@@ -328,7 +331,7 @@ export const FUSED_KERNELS_JS: Record<string, Compute> = {
   [TOKEN_LOGPROBS_GRAD_KERNEL]: tokenLogProbsGrad,
   [TOKEN_ENTROPY_KERNEL]: tokenEntropy,
   [SAMPLE_TOKENS_KERNEL]: sampleTokens,
-  [NORM_LINEAR_KERNEL]: normLinear,
+  [DECODE_LINEAR_KERNEL]: decodeLinear,
 };
 
 /** Registers the cpu version of each named fused kernel (default: all of them). */

@@ -13,7 +13,7 @@ import { APPEND_HEADS_KERNEL, DECODE_ATTENTION_KERNEL } from './decode-attention
 import { LAYER_NORM_GAIN_GRAD_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from './layer-norm';
 import { MASKED_SOFTMAX_KERNEL } from './masked-softmax';
 import { SAMPLE_TOKENS_KERNEL } from './sample-tokens';
-import { NORM_LINEAR_KERNEL, normLinearWidth } from './norm-linear';
+import { DECODE_LINEAR_KERNEL, decodeLinearWidth } from './decode-linear';
 import { TOKEN_ENTROPY_KERNEL, TOKEN_LOGPROBS_KERNEL, TOKEN_STATS_KERNELS } from './token-stats';
 
 export const FUSED_KERNELS: readonly string[] = [
@@ -24,10 +24,10 @@ export const FUSED_KERNELS: readonly string[] = [
 
 /**
  * Kernels only WebGPU has: the device loop's token choice (device-generation.ts; wasm and cpu
- * choose on the host) and the decoding step's layer norm and linear layer in one (on a CPU the
- * two kernels cost what one would). cpu-kernels.ts has the JavaScript versions tests register.
+ * choose on the host) and the decoding step's linear layers with their layer norm, bias, GELU or
+ * residual (on a CPU the separate kernels cost what one would). cpu-kernels.ts has the JavaScript versions tests register.
  */
-export const WEBGPU_ONLY_KERNELS: readonly string[] = [SAMPLE_TOKENS_KERNEL, NORM_LINEAR_KERNEL];
+export const WEBGPU_ONLY_KERNELS: readonly string[] = [SAMPLE_TOKENS_KERNEL, DECODE_LINEAR_KERNEL];
 
 /** Every kernel webgpu-kernels.ts registers: what bench:gpu --no-fused and --leave-out choose from. */
 export const WEBGPU_KERNELS: readonly string[] = [...FUSED_KERNELS, ...WEBGPU_ONLY_KERNELS];
@@ -58,7 +58,7 @@ const OUTPUT_SHAPES: Record<string, (inputs: Inputs, attrs: Attrs) => number[]> 
   // logits [B, V] → [B]
   [SAMPLE_TOKENS_KERNEL]: ({ logits }) => logits!.shape.slice(0, 1),
   // x [M, K], w [K, N] (or [N, K] transposed) → [M, N]
-  [NORM_LINEAR_KERNEL]: ({ x, w }, { transposeW }) => [x!.shape[0] as number, normLinearWidth(w!.shape, transposeW === 1)],
+  [DECODE_LINEAR_KERNEL]: ({ x, w }, { transposeW }) => [x!.shape[0] as number, decodeLinearWidth(w!.shape, transposeW === 1)],
 };
 
 /** The shape a fused kernel gives for these inputs: its first input's (x, or the scores) unless listed above. */

@@ -10,4 +10,4 @@ import './adamw-webgpu';
 import './attention-webgpu';
 import './token-stats-webgpu';
 import './sample-tokens-webgpu';
-import './norm-linear-webgpu';
+import './decode-linear-webgpu';
