@@ -185,6 +185,25 @@ describe('the fused kernels on wasm', () => {
     tf.dispose([qkv, bias]);
   });
 
+  // The kernels leave out what lies past each query's last visible key (kernels.c, LIMIT_*): with
+  // holes anywhere, rows that see only later keys, and one that sees none, the result still matches.
+  test('attention under a mask that is not causal: the composite values and qkv gradient', async () => {
+    const [B, T, Tq, H, hd] = [3, 21, 13, 2, 6];
+    const qkv = tf.randomNormal([B, T, 3 * H * hd], 0, 1.5, 'float32', 25);
+    const data = Array.from({ length: B * Tq * T }, (_, i) => {
+      const [row, j] = [Math.floor(i / T), i % T];
+      const q = row % Tq;
+      if (q === 3) return MASKED;
+      if (q === 5) return j === T - 1 ? 0 : MASKED;
+      return (i * 7919) % 5 === 0 ? MASKED : 0;
+    });
+    const bias = tf.tensor4d(data, [B, 1, Tq, T]);
+    const [value, dqkv] = await fusedVsOps((x) => fusedAttention(x!, bias, H, 0.4), (x) => attentionOps(x!, bias, H, 0.4), [qkv]);
+    expect(value).toBeLessThan(1e-5);
+    expect(dqkv).toBeLessThan(1e-5);
+    tf.dispose([qkv, bias]);
+  });
+
   // The model's vocabulary (70), one off a multiple of 4 (the lanes), and the smallest (tfjs's one-hot needs 2).
   test.each([[[4, 43, 70]], [[3, 7]], [[2, 2]]])('token log-probabilities and entropy of logits %j: the composite values and gradient, computed by our module', async (shape) => {
     const V = shape.at(-1) as number;

@@ -71,12 +71,14 @@ function rowsCall(
 }
 
 /**
- * Floats matmul_strided packs the attention's products into: B of each product in panels of 8
- * columns, k x round_up(n, 8), the largest of q kᵀ (k = hd, n = T) and P v (k = T, n = hd).
+ * The attention kernels' scratch after anything of their own (kernels.c): each query row's limit
+ * (one past its last visible key), Tq rounded up to 4, then what matmul_strided packs the
+ * products into: B of each product in panels of 8 columns, k x round_up(n, 8), the largest of
+ * q kᵀ (k = hd, n = T) and P v (k = T, n = hd).
  */
-function attentionPackFloats(T: number, hd: number): number {
+function attentionScratchFloats(T: number, Tq: number, hd: number): number {
   const panels = (n: number): number => Math.ceil(n / 8) * 8;
-  return Math.max(hd * panels(T), T * panels(hd));
+  return Math.ceil(Tq / 4) * 4 + Math.max(hd * panels(T), T * panels(hd));
 }
 
 /** Fused kernels our module computed itself (not the JavaScript fallback) in this process, for tests. */
@@ -156,7 +158,7 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     // each head's probabilities [Tq, T], the output [Tq, d] (or [T, 3d] for the gradient).
     [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch, split) => {
       const { B, T, Tq, hd, row } = attentionLayout(qkv!.shape, heads!, bias!.shape[2]);
-      const pack = attentionPackFloats(T, hd);
+      const pack = attentionScratchFloats(T, Tq, hd);
       split({
         name: 'attention_probs', local: attentionProbs, args: [ptr(qkv!), ptr(bias!), out, B, heads!, T, Tq, hd, scale!, scratch(pack)], unitsArg: 3,
         advance: [[0, T * row * FLOAT_BYTES], [1, Tq * T * FLOAT_BYTES], [2, heads! * Tq * T * FLOAT_BYTES]], scratch: [9, pack],
@@ -166,7 +168,7 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch, split) => {
       const H = probs!.shape[1] as number;
       const { B, T, Tq, hd, d, row } = attentionLayout(qkv!.shape, H, probs!.shape[2]);
-      const pack = attentionPackFloats(T, hd);
+      const pack = attentionScratchFloats(T, Tq, hd);
       split({
         name: 'attention_values', local: attentionValues, args: [ptr(probs!), ptr(qkv!), out, B, H, T, Tq, hd, scratch(pack)], unitsArg: 3,
         advance: [[0, H * Tq * T * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, Tq * d * FLOAT_BYTES]], scratch: [8, pack],
@@ -176,8 +178,8 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     [ATTENTION_GRAD_KERNEL]: (ptr, out, { dy, qkv, probs }, { scale }, scratch, split) => {
       const H = probs!.shape[1] as number;
       const { B, T, Tq, hd, d, row } = attentionLayout(qkv!.shape, H, probs!.shape[2]);
-      // dS for every head of a row, then the packing.
-      const floats = H * Tq * T + attentionPackFloats(T, hd);
+      // dS for every head of a row, then the limits and the packing.
+      const floats = H * Tq * T + attentionScratchFloats(T, Tq, hd);
       split({
         name: 'attention_grad', local: attentionGrad, args: [ptr(dy!), ptr(qkv!), ptr(probs!), out, B, H, T, Tq, hd, scale!, scratch(floats)], unitsArg: 4,
         advance: [[0, Tq * d * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, H * Tq * T * FLOAT_BYTES], [3, T * row * FLOAT_BYTES]], scratch: [10, floats],

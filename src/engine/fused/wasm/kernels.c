@@ -157,14 +157,48 @@ static inline __attribute__((always_inline)) void tile(
 #define KC 256
 
 /*
+ * What a product may leave out, for attention under a mask (the attention kernels below): lim[i]
+ * is one past query i's last visible key, and what lies beyond is zero or never read.
+ * - LIMIT_COLS: out's rows are queries and its columns keys (scores, dP): a row tile computes
+ *   only the column panels its rows see (the rest of out is left unwritten);
+ * - LIMIT_K_END: out's rows are queries and k runs over keys (P V, dS K): a row tile sums k only
+ *   below its rows' limits, where A (P or dS) is zero;
+ * - LIMIT_K_START: out's rows are keys and k runs over queries (P^T dO, dS^T Q): a tile of keys
+ *   from r on sums from the first query that sees key r, the earlier rows of A^T being zero.
+ * Adding a zero product leaves a sum as it was, so the results are the same in every bit.
+ */
+enum { LIMIT_NONE, LIMIT_COLS, LIMIT_K_END, LIMIT_K_START };
+typedef struct { const u32 *lim; u32 mode; } limits;
+static const limits NO_LIMITS = { 0, LIMIT_NONE };
+
+/* A tile as tile() computes it, within the limits for rows [r, r + rows) and panel j0. */
+static inline __attribute__((always_inline)) void limited_tile(
+    const u32 rows, limits l, u32 r, u32 j0, const float *a, u32 ms, u32 ks, const float *panel, u32 depth, u32 carry,
+    float *out, u32 ldo, u32 cols) {
+  u32 k0 = 0, k1 = depth;
+  if (l.mode == LIMIT_COLS || l.mode == LIMIT_K_END) {
+    u32 end = 0;
+    for (u32 i = r; i < r + rows; i++) end = l.lim[i] > end ? l.lim[i] : end;
+    if (l.mode == LIMIT_COLS && j0 >= end) return;
+    if (l.mode == LIMIT_K_END && end < depth) k1 = end;
+  } else if (l.mode == LIMIT_K_START) {
+    while (k0 < depth && l.lim[k0] <= r) k0++;
+  }
+  tile(rows, a + k0 * ks, ms, ks, panel + k0 * NR, k1 - k0, carry, out, ldo, cols);
+}
+
+/*
  * out[i] = A[i] x B[i] for i in [0, batch), where A[i][r][p] = a[i * a_bs + r * a_ms + p * a_ks],
  * B[i][p][j] = b[i * b_bs + p * b_ks + j * b_js] and out[i][r][j] = out[i * o_bs + r * o_ms + j]
  * (rows of out contiguous, anywhere). scratch holds min(k, KC) x round_up(n, 8) floats. Strides
  * are in elements.
  */
-static void matmul_strided(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
-                           u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch) {
+static inline __attribute__((always_inline)) void matmul_body(
+    const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
+    u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch, limits l) {
   const u32 chunked = k > KC;
+  /* Limits on k assume one pass over it. */
+  if (chunked && l.mode != LIMIT_COLS) l = NO_LIMITS;
   for (u32 i = 0; i < batch; i++) {
     const float *ai = a + i * a_bs;
     const float *bi = b + i * b_bs;
@@ -183,16 +217,41 @@ static void matmul_strided(const float *a, const float *b, float *out, u32 batch
         const float *panel = scratch + j0 * depth;
         float *oj = oi + j0;
         u32 r = 0;
-        for (; r + MR <= m; r += MR) tile(4, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols);
+        if (l.mode == LIMIT_NONE) {
+          for (; r + MR <= m; r += MR) tile(4, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols);
+          switch (m - r) {
+            case 3: tile(3, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+            case 2: tile(2, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+            case 1: tile(1, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+            default: break;
+          }
+          continue;
+        }
+        for (; r + MR <= m; r += MR) limited_tile(4, l, r, j0, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols);
         switch (m - r) {
-          case 3: tile(3, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
-          case 2: tile(2, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
-          case 1: tile(1, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+          case 3: limited_tile(3, l, r, j0, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+          case 2: limited_tile(2, l, r, j0, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
+          case 1: limited_tile(1, l, r, j0, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
           default: break;
         }
       }
     }
   }
+}
+
+/*
+ * Two copies of the loops: with NO_LIMITS, a constant, the compiler drops the limits' branches,
+ * so the model's large products run the code they ran before limits existed (with them in, the
+ * products came out 2-6% slower, the tile compiled differently).
+ */
+static void matmul_strided(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
+                           u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch) {
+  matmul_body(a, b, out, batch, m, n, k, a_bs, a_ms, a_ks, b_bs, b_ks, b_js, o_bs, o_ms, scratch, NO_LIMITS);
+}
+
+static void matmul_limited(const float *a, const float *b, float *out, u32 batch, u32 m, u32 n, u32 k,
+                           u32 a_bs, u32 a_ms, u32 a_ks, u32 b_bs, u32 b_ks, u32 b_js, u32 o_bs, u32 o_ms, float *scratch, limits l) {
+  matmul_body(a, b, out, batch, m, n, k, a_bs, a_ms, a_ks, b_bs, b_ks, b_js, o_bs, o_ms, scratch, l);
 }
 
 /*
@@ -327,17 +386,13 @@ void layer_norm(const float *x, const float *gain, const float *bias, float *out
  * out = softmax(scores * scale + mask) over the last axis. out may be written before it is
  * read back (it holds the exponentials between the passes).
  */
-__attribute__((export_name("masked_softmax")))
-void masked_softmax(const float *scores, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 tk, float scale) {
-  const u32 body = tk & ~3u, tail = tk - body;
+/*
+ * One row: softmax(s * scale + m) over its first len of tk keys, zeros after them (the caller
+ * knows those keys are masked: their weights would be exactly 0). out may be s.
+ */
+static void softmax_row(const float *s, const float *m, float *o, u32 tk, u32 len, float scale) {
+  const u32 body = len & ~3u, tail = len - body;
   const v128_t vscale = splat(scale);
-  for (u32 b = 0; b < batch; b++) {
-    for (u32 h = 0; h < heads; h++) {
-      for (u32 q = 0; q < t; q++) {
-        const u32 row = (b * heads + h) * t + q;
-        const float *s = scores + row * tk;
-        const float *m = mask + (b * t + q) * tk;
-        float *o = out + row * tk;
         /* Pass 1: the logits, written to out, and their maximum. */
         v128_t vmax = splat(-__builtin_inff());
         for (u32 j = 0; j < body; j += 4) {
@@ -346,7 +401,7 @@ void masked_softmax(const float *scores, const float *mask, float *out, u32 batc
           vmax = wasm_f32x4_pmax(vmax, l);
         }
         float top = hmax(vmax);
-        for (u32 j = body; j < tk; j++) {
+        for (u32 j = body; j < len; j++) {
           const float l = s[j] * scale + m[j];
           o[j] = l;
           top = l > top ? l : top;
@@ -370,7 +425,17 @@ void masked_softmax(const float *scores, const float *mask, float *out, u32 batc
         /* Pass 3: normalise. */
         const v128_t inv = splat(1.0f / hsum(acc));
         for (u32 j = 0; j < body; j += 4) wasm_v128_store(o + j, wasm_f32x4_mul(wasm_v128_load(o + j), inv));
-        for (u32 j = body; j < tk; j++) o[j] *= wasm_f32x4_extract_lane(inv, 0);
+        for (u32 j = body; j < len; j++) o[j] *= wasm_f32x4_extract_lane(inv, 0);
+        for (u32 j = len; j < tk; j++) o[j] = 0.0f;
+}
+
+__attribute__((export_name("masked_softmax")))
+void masked_softmax(const float *scores, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 tk, float scale) {
+  for (u32 b = 0; b < batch; b++) {
+    for (u32 h = 0; h < heads; h++) {
+      for (u32 q = 0; q < t; q++) {
+        const u32 row = (b * heads + h) * t + q;
+        softmax_row(scores + row * tk, mask + (b * t + q) * tk, out + row * tk, tk, tk, scale);
       }
     }
   }
@@ -763,15 +828,55 @@ void adamw_step(const float *param, const float *m, const float *v, float *out, 
  * strided views of the tensors; the caller gives the scratch (sizes in wasm-fused-kernels.ts).
  */
 
+/*
+ * Under a causal mask a query's later keys are all masked (about a third of a completion row's
+ * keys): the products leave them out (LIMIT_* above), from each query row's limit, one past its
+ * last visible key. The probabilities come from the mask: a key whose bias is at or below
+ * MASK_FLOOR is masked (MASKED is -1e9; a score would have to reach 1e5 for its weight not to be
+ * exactly 0). The other kernels take the limits from P, the last nonzero weight of any head.
+ * Each kernel's scratch begins with the limits (LIMIT_FLOATS), one u32 per query row.
+ */
+#define MASK_FLOOR (-1e6f)
+#define LIMIT_FLOATS(tq) (((tq) + 3u) & ~3u)
+
+/* lim[i]: one past the last key that row i of mask [tq, t] shows; t for a row that shows none (softmax gives it uniform weights). */
+static void limits_from_mask(const float *mask, u32 tq, u32 t, u32 *lim) {
+  for (u32 i = 0; i < tq; i++) {
+    const float *m = mask + i * t;
+    u32 j = t;
+    while (j > 0 && m[j - 1] <= MASK_FLOOR) j--;
+    lim[i] = j ? j : t;
+  }
+}
+
+/* lim[i]: one past the last key with a nonzero weight in row i of any head's P [heads, tq, t] (a row of P sums to 1). */
+static void limits_from_probs(const float *p, u32 heads, u32 tq, u32 t, u32 *lim) {
+  for (u32 i = 0; i < tq; i++) {
+    u32 end = 1;
+    for (u32 h = 0; h < heads; h++) {
+      const float *r = p + (h * tq + i) * t;
+      u32 j = t;
+      while (j > end && r[j - 1] == 0.0f) j--;
+      end = j;
+    }
+    lim[i] = end;
+  }
+}
+
 /* GrpoAttentionProbs: out [batch, heads, tq, t] = softmax(q k^T * scale + mask), mask [batch, 1, tq, t]. */
 __attribute__((export_name("attention_probs")))
 void attention_probs(const float *qkv, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 tq, u32 hd, float scale, float *scratch) {
   const u32 d = heads * hd, row = 3 * d;
+  u32 *lim = (u32 *)scratch;
+  float *pack = scratch + LIMIT_FLOATS(tq);
   for (u32 b = 0; b < batch; b++) {
-    const float *x = qkv + b * t * row;
+    const float *x = qkv + b * t * row, *m = mask + b * tq * t;
     float *o = out + b * heads * tq * t;
-    matmul_strided(x + (t - tq) * row, x + d, o, heads, tq, t, hd, hd, row, 1, hd, 1, row, tq * t, t, scratch);
-    masked_softmax(o, mask + b * tq * t, o, 1, heads, tq, t, scale);
+    limits_from_mask(m, tq, t, lim);
+    matmul_limited(x + (t - tq) * row, x + d, o, heads, tq, t, hd, hd, row, 1, hd, 1, row, tq * t, t, pack, (limits){ lim, LIMIT_COLS });
+    for (u32 h = 0; h < heads; h++) {
+      for (u32 i = 0; i < tq; i++) softmax_row(o + (h * tq + i) * t, m + i * t, o + (h * tq + i) * t, t, lim[i], scale);
+    }
   }
 }
 
@@ -779,29 +884,38 @@ void attention_probs(const float *qkv, const float *mask, float *out, u32 batch,
 __attribute__((export_name("attention_values")))
 void attention_values(const float *probs, const float *qkv, float *out, u32 batch, u32 heads, u32 t, u32 tq, u32 hd, float *scratch) {
   const u32 d = heads * hd, row = 3 * d;
+  u32 *lim = (u32 *)scratch;
+  float *pack = scratch + LIMIT_FLOATS(tq);
   for (u32 b = 0; b < batch; b++) {
-    matmul_strided(probs + b * heads * tq * t, qkv + b * t * row + 2 * d, out + b * tq * d, heads, tq, hd, t,
-                   tq * t, t, 1, hd, row, 1, hd, d, scratch);
+    const float *p = probs + b * heads * tq * t;
+    limits_from_probs(p, heads, tq, t, lim);
+    matmul_limited(p, qkv + b * t * row + 2 * d, out + b * tq * d, heads, tq, hd, t,
+                   tq * t, t, 1, hd, row, 1, hd, d, pack, (limits){ lim, LIMIT_K_END });
   }
 }
 
-/* Softmax's backward pass on rows of t, in place, times the scores' scale: ds = p * (ds - sum(p * ds)) * scale. */
-static void softmax_grad_rows(const float *p, float *ds, u32 rows, u32 t, float scale) {
+/*
+ * Softmax's backward pass on rows of t, in place, times the scores' scale: ds = p * (ds - sum(p * ds)) * scale.
+ * Row r is query r % tq; past its limit p is 0, ds is not read (dP was not computed there) and 0 is written.
+ */
+static void softmax_grad_rows(const float *p, float *ds, u32 rows, u32 tq, u32 t, const u32 *lim, float scale) {
   const v128_t vscale = splat(scale);
   for (u32 r = 0; r < rows; r++) {
     const float *pr = p + r * t;
     float *g = ds + r * t;
+    const u32 len = lim[r % tq];
     v128_t acc = splat(0.0f);
-    for (u32 j = 0; j < t; j += 4) {
-      const u32 lanes = t - j < 4 ? t - j : 4;
+    for (u32 j = 0; j < len; j += 4) {
+      const u32 lanes = len - j < 4 ? len - j : 4;
       acc = wasm_f32x4_add(acc, wasm_f32x4_mul(load_lanes(pr + j, lanes), load_lanes(g + j, lanes)));
     }
     const v128_t c = splat(hsum(acc));
-    for (u32 j = 0; j < t; j += 4) {
-      const u32 lanes = t - j < 4 ? t - j : 4;
+    for (u32 j = 0; j < len; j += 4) {
+      const u32 lanes = len - j < 4 ? len - j : 4;
       const v128_t y = wasm_f32x4_mul(load_lanes(pr + j, lanes), wasm_f32x4_sub(load_lanes(g + j, lanes), c));
       store_lanes(g + j, wasm_f32x4_mul(y, vscale), lanes);
     }
+    for (u32 j = len; j < t; j++) g[j] = 0.0f;
   }
 }
 
@@ -810,22 +924,25 @@ static void softmax_grad_rows(const float *p, float *ds, u32 rows, u32 t, float 
  * of attention_values' output), qkv and the probabilities P. Per head, with dO its part of dy:
  * dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(P * dP)) * scale, dQ = dS K, dK = dS^T Q.
  * The t - tq tokens that are not queries get dQ = 0.
- * scratch: heads * tq * t floats for dS, then the products' packing.
+ * scratch: heads * tq * t floats for dS, the limits, then the products' packing.
  */
 __attribute__((export_name("attention_grad")))
 void attention_grad(const float *dy, const float *qkv, const float *probs, float *out, u32 batch, u32 heads, u32 t, u32 tq, u32 hd,
                     float scale, float *scratch) {
   const u32 d = heads * hd, row = 3 * d, tt = tq * t, first = t - tq;
-  float *ds = scratch, *pack = scratch + heads * tt;
+  float *ds = scratch, *pack = scratch + heads * tt + LIMIT_FLOATS(tq);
+  u32 *lim = (u32 *)(scratch + heads * tt);
+  const limits by_query = { lim, LIMIT_K_END }, by_key = { lim, LIMIT_K_START }, visible = { lim, LIMIT_COLS };
   for (u32 b = 0; b < batch; b++) {
     const float *x = qkv + b * t * row, *g = dy + b * tq * d, *p = probs + b * heads * tt;
     float *o = out + b * t * row;
-    matmul_strided(p, g, o + 2 * d, heads, t, hd, tq, tt, 1, t, hd, d, 1, hd, row, pack);             /* dV = P^T dO */
-    matmul_strided(g, x + 2 * d, ds, heads, tq, t, hd, hd, d, 1, hd, 1, row, tt, t, pack);            /* dP = dO V^T */
-    softmax_grad_rows(p, ds, heads * tq, t, scale);                                                  /* dS */
+    limits_from_probs(p, heads, tq, t, lim);
+    matmul_limited(p, g, o + 2 * d, heads, t, hd, tq, tt, 1, t, hd, d, 1, hd, row, pack, by_key);             /* dV = P^T dO */
+    matmul_limited(g, x + 2 * d, ds, heads, tq, t, hd, hd, d, 1, hd, 1, row, tt, t, pack, visible);           /* dP = dO V^T */
+    softmax_grad_rows(p, ds, heads * tq, tq, t, lim, scale);                                                   /* dS */
     for (u32 r = 0; r < first; r++) for (u32 j = 0; j < d; j++) o[r * row + j] = 0.0f;
-    matmul_strided(ds, x + d, o + first * row, heads, tq, hd, t, tt, t, 1, hd, row, 1, hd, row, pack); /* dQ = dS K */
-    matmul_strided(ds, x + first * row, o + d, heads, t, hd, tq, tt, 1, t, hd, row, 1, hd, row, pack); /* dK = dS^T Q */
+    matmul_limited(ds, x + d, o + first * row, heads, tq, hd, t, tt, t, 1, hd, row, 1, hd, row, pack, by_query); /* dQ = dS K */
+    matmul_limited(ds, x + first * row, o + d, heads, t, hd, tq, tt, 1, t, hd, row, 1, hd, row, pack, by_key);   /* dK = dS^T Q */
   }
 }
 
