@@ -9,7 +9,7 @@ import { REWARD_NAMES, type RewardName } from './rewards';
 
 const modelNames = Object.keys(MODEL_SIZES) as [string, ...string[]];
 /** Every way to miss microBatchRows gets this one message, which names both of its forms. */
-const MICRO_BATCH_ROWS_RULE = "must be 'auto' or a whole number from 0 to 4096";
+const MICRO_BATCH_ROWS_RULE = { error: "must be 'auto' or a whole number from 0 to 4096" };
 const rewardWeightsSchema = z.partialRecord(z.enum(REWARD_NAMES), z.number().finite());
 
 export const GrpoConfigSchema = z.object({
@@ -56,9 +56,9 @@ export const GrpoConfigSchema = z.object({
    * go together, which cuts padding.
    */
   microBatchRows: z.union([
-    z.literal('auto', { error: MICRO_BATCH_ROWS_RULE }),
-    z.number({ error: MICRO_BATCH_ROWS_RULE }).int({ error: MICRO_BATCH_ROWS_RULE }).min(0, { error: MICRO_BATCH_ROWS_RULE }).max(4096, { error: MICRO_BATCH_ROWS_RULE }),
-  ], { error: MICRO_BATCH_ROWS_RULE }),
+    z.literal('auto', MICRO_BATCH_ROWS_RULE),
+    z.number(MICRO_BATCH_ROWS_RULE).int(MICRO_BATCH_ROWS_RULE).min(0, MICRO_BATCH_ROWS_RULE).max(4096, MICRO_BATCH_ROWS_RULE),
+  ], MICRO_BATCH_ROWS_RULE),
   /** DAPO dynamic sampling: drop groups whose rewards are all equal and sample more prompts. */
   dynamicSampling: z.boolean(),
   /** Extra sampling rounds allowed per step when dynamic sampling is on. */

@@ -25,7 +25,8 @@ export const FUSED_KERNELS: readonly string[] = [
 /**
  * Kernels only WebGPU has: the device loop's token choice (device-generation.ts; wasm and cpu
  * choose on the host) and the decoding step's linear layers with their layer norm, bias, GELU or
- * residual (on a CPU the separate kernels cost what one would). cpu-kernels.ts has the JavaScript versions tests register.
+ * residual (on a CPU the separate kernels cost what one would). cpu-kernels.ts has the
+ * JavaScript versions tests register.
  */
 export const WEBGPU_ONLY_KERNELS: readonly string[] = [SAMPLE_TOKENS_KERNEL, DECODE_LINEAR_KERNEL];
 

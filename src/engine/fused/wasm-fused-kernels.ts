@@ -158,20 +158,20 @@ export function wasmFusedCalls(exports: WebAssembly.Exports): Record<string, Cal
     // each head's probabilities [Tq, T], the output [Tq, d] (or [T, 3d] for the gradient).
     [ATTENTION_PROBS_KERNEL]: (ptr, out, { qkv, bias }, { heads, scale }, scratch, split) => {
       const { B, T, Tq, hd, row } = attentionLayout(qkv!.shape, heads!, bias!.shape[2]);
-      const pack = attentionScratchFloats(T, Tq, hd);
+      const floats = attentionScratchFloats(T, Tq, hd);
       split({
-        name: 'attention_probs', local: attentionProbs, args: [ptr(qkv!), ptr(bias!), out, B, heads!, T, Tq, hd, scale!, scratch(pack)], unitsArg: 3,
-        advance: [[0, T * row * FLOAT_BYTES], [1, Tq * T * FLOAT_BYTES], [2, heads! * Tq * T * FLOAT_BYTES]], scratch: [9, pack],
+        name: 'attention_probs', local: attentionProbs, args: [ptr(qkv!), ptr(bias!), out, B, heads!, T, Tq, hd, scale!, scratch(floats)], unitsArg: 3,
+        advance: [[0, T * row * FLOAT_BYTES], [1, Tq * T * FLOAT_BYTES], [2, heads! * Tq * T * FLOAT_BYTES]], scratch: [9, floats],
         floatsPerUnit: T * row + Tq * T + heads! * Tq * T,
       });
     },
     [ATTENTION_VALUES_KERNEL]: (ptr, out, { probs, qkv }, _attrs, scratch, split) => {
       const H = probs!.shape[1] as number;
       const { B, T, Tq, hd, d, row } = attentionLayout(qkv!.shape, H, probs!.shape[2]);
-      const pack = attentionScratchFloats(T, Tq, hd);
+      const floats = attentionScratchFloats(T, Tq, hd);
       split({
-        name: 'attention_values', local: attentionValues, args: [ptr(probs!), ptr(qkv!), out, B, H, T, Tq, hd, scratch(pack)], unitsArg: 3,
-        advance: [[0, H * Tq * T * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, Tq * d * FLOAT_BYTES]], scratch: [8, pack],
+        name: 'attention_values', local: attentionValues, args: [ptr(probs!), ptr(qkv!), out, B, H, T, Tq, hd, scratch(floats)], unitsArg: 3,
+        advance: [[0, H * Tq * T * FLOAT_BYTES], [1, T * row * FLOAT_BYTES], [2, Tq * d * FLOAT_BYTES]], scratch: [8, floats],
         floatsPerUnit: H * Tq * T + T * row + Tq * d,
       });
     },

@@ -217,16 +217,6 @@ static inline __attribute__((always_inline)) void matmul_body(
         const float *panel = scratch + j0 * depth;
         float *oj = oi + j0;
         u32 r = 0;
-        if (l.mode == LIMIT_NONE) {
-          for (; r + MR <= m; r += MR) tile(4, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols);
-          switch (m - r) {
-            case 3: tile(3, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
-            case 2: tile(2, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
-            case 1: tile(1, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
-            default: break;
-          }
-          continue;
-        }
         for (; r + MR <= m; r += MR) limited_tile(4, l, r, j0, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols);
         switch (m - r) {
           case 3: limited_tile(3, l, r, j0, ap + r * a_ms, a_ms, a_ks, panel, depth, p0 > 0, oj + r * o_ms, o_ms, cols); break;
@@ -382,13 +372,9 @@ void layer_norm(const float *x, const float *gain, const float *bias, float *out
 }
 
 /*
- * GrpoMaskedSoftmax: scores [batch, heads, t, tk], mask [batch, 1, t, tk];
- * out = softmax(scores * scale + mask) over the last axis. out may be written before it is
- * read back (it holds the exponentials between the passes).
- */
-/*
  * One row: softmax(s * scale + m) over its first len of tk keys, zeros after them (the caller
- * knows those keys are masked: their weights would be exactly 0). out may be s.
+ * knows those keys are masked: their weights would be exactly 0). o may be s: it is written
+ * before it is read back (it holds the exponentials between the passes).
  */
 static void softmax_row(const float *s, const float *m, float *o, u32 tk, u32 len, float scale) {
   const u32 body = len & ~3u, tail = len - body;
@@ -429,6 +415,10 @@ static void softmax_row(const float *s, const float *m, float *o, u32 tk, u32 le
         for (u32 j = len; j < tk; j++) o[j] = 0.0f;
 }
 
+/*
+ * GrpoMaskedSoftmax: scores [batch, heads, t, tk], mask [batch, 1, t, tk];
+ * out = softmax(scores * scale + mask) over the last axis. out may be scores.
+ */
 __attribute__((export_name("masked_softmax")))
 void masked_softmax(const float *scores, const float *mask, float *out, u32 batch, u32 heads, u32 t, u32 tk, float scale) {
   for (u32 b = 0; b < batch; b++) {
