@@ -21,7 +21,7 @@ import { GPT } from '../src/engine/model';
 import { type ModelSizeName, MODEL_SIZES, modelSize } from '../src/engine/model-config';
 import { getPreset } from '../src/engine/presets';
 import type { GrpoConfig } from '../src/engine/config';
-import { CPU_MICRO_BATCH_ROWS, microBatchRowsOn } from '../src/engine/micro-batch-rows';
+import { describeMicroBatchLimit, microBatchLimitOn } from '../src/engine/micro-batch-rows';
 import { Tokenizer } from '../src/engine/tokenizer';
 import { matmulThroughput } from '../src/bench/matmul-throughput';
 import { type BenchShapes, DEFAULT_SHAPES, QUICK_SHAPES, benchModelConfig } from '../src/bench/shapes';
@@ -64,6 +64,9 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
+/** The micro-batch rows the update is also timed in, against one batch. */
+const MICRO_BATCH_ROWS_COMPARED = 32;
+
 /** The r1-zero preset's rollout: every group's rows decoded together, at its completion length. */
 function rolloutShape(): BenchShapes['generation'] {
   const p = getPreset('r1-zero').config;
@@ -83,8 +86,8 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, shapes: Benc
     log(`${size} generate ${shapes.generation.rows}x${shapes.generation.newTokens}: ${generate.tokensPerSecond.toFixed(0)} tok/s, ${generate.medianMs.toFixed(1)} ms, ${share(generate, peak)}`);
     const rollout = await benchGeneration(model, tokenizer, { ...shapes, generation: rolloutShape() }, onDevice, repeats);
     log(`${size} rollout ${rolloutShape().rows}x${rolloutShape().newTokens}: ${rollout.tokensPerSecond.toFixed(0)} tok/s, ${rollout.medianMs.toFixed(1)} ms, ${share(rollout, peak)}`);
-    // The CPU backends' micro-batches against one batch, which 'auto' chooses on WebGPU.
-    const preset = { ...updateConfig(getPreset('r1-zero').config, shapes), microBatchRows: CPU_MICRO_BATCH_ROWS };
+    // Micro-batches of 32 rows against one batch, which 'auto' chooses on WebGPU.
+    const preset = { ...updateConfig(getPreset('r1-zero').config, shapes), microBatchRows: MICRO_BATCH_ROWS_COMPARED };
     const update = await benchUpdate(model, tokenizer, shapes, preset, repeats);
     log(`${size} update (micro-batches of ${preset.microBatchRows}): ${update.medianMs.toFixed(1)} ms, ${share(update, peak)}`);
     const updateOneBatch = await benchUpdate(model, tokenizer, shapes, { ...preset, microBatchRows: 0 }, repeats);
@@ -139,7 +142,7 @@ async function main(): Promise<void> {
     tfjsFlags: flags, fusedKernels: WEBGPU_KERNELS.filter((name) => !leftOut.includes(name)), peakTflops: o.peakTflops ?? null, shapes, repeats,
     environment: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, tfjs: tf.version_core },
     matmul, sizes, torch: null as TorchFigures | { unavailable: string } | null, leak: null as LeakCheck | null,
-    grpoSteps: [] as Array<StepSplit & { microBatchRows: number }>,
+    grpoSteps: [] as Array<StepSplit & { microBatchRows: GrpoConfig['microBatchRows'] }>,
   };
   // Written after every phase, so that a run cut short still leaves what it measured.
   const save = (): void => { if (o.json) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`); };
@@ -150,13 +153,13 @@ async function main(): Promise<void> {
 
   if (o.grpoSteps > 0) {
     for (const setting of o.stepMicroBatches) {
-      const microBatchRows = microBatchRowsOn(setting, tf.getBackend());
+      const microBatchRows = setting;
       const config = { ...getPreset('r1-zero').config, microBatchRows };
       const model = new GPT(modelSize(config.model, tokenizer.size), loadCheckpoint(o.checkpoint, tokenizer.vocab).weights);
       const g = await benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: o.grpoSteps });
       model.dispose();
       report.grpoSteps.push({ microBatchRows, ...g });
-      log(`r1-zero step from the base model, micro-batches of ${microBatchRows || 'all rows'}: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
+      log(`r1-zero step from the base model, ${describeMicroBatchLimit(microBatchLimitOn(setting, tf.getBackend()))}: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
       save();
     }
   }

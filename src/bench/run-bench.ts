@@ -6,14 +6,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GPT } from '../engine/model';
 import { type ModelSizeName, modelSize } from '../engine/model-config';
-import { microBatchRowsOn } from '../engine/micro-batch-rows';
+import { microBatchLimitOn } from '../engine/micro-batch-rows';
+import { microBatchRowsFor } from '../engine/grpo-update';
 import { getPreset } from '../engine/presets';
 import type { Tokenizer } from '../engine/tokenizer';
 import { type BenchShapes, benchModelConfig } from './shapes';
 import type { Repeats } from './timing';
 import {
   type LeakCheck, type StepSplit, type WorkloadFigures,
-  benchGeneration, benchGrpoSteps, benchUpdate, checkTensorLeak, updateConfig,
+  benchGeneration, benchGrpoSteps, benchUpdate, checkTensorLeak, randomUpdateRows, updateConfig,
 } from './workloads';
 
 export interface SizeFigures {
@@ -28,7 +29,10 @@ export interface SizeFigures {
   cachedSpeedup: number | null;
   /** One GRPO update as the r1-zero preset makes it, in micro-batches of updateMicroBatchRows. */
   update: WorkloadFigures;
-  /** The preset's micro-batch rows on this backend ('auto': 32 on wasm and cpu, 0 on WebGPU). */
+  /**
+   * The rows per micro-batch (0: one pass) that the preset's setting gives this batch on this
+   * backend ('auto': passes of about 4,096 token columns on wasm and cpu, one pass on WebGPU).
+   */
   updateMicroBatchRows: number;
   /** The same update in one backward pass over every row (microBatchRows 0). */
   updateOneBatch: WorkloadFigures;
@@ -76,8 +80,9 @@ async function benchSize(size: ModelSizeName, tokenizer: Tokenizer, plan: BenchP
       generateRecompute = await benchGeneration(model, tokenizer, plan.shapes, { kvCache: false, tokenChoice: 'host' }, plan.repeats);
     }
     const preset = getPreset('r1-zero').config;
-    const updateMicroBatchRows = microBatchRowsOn(preset.microBatchRows, tf.getBackend());
-    log(`${size}: one GRPO update in micro-batches of ${updateMicroBatchRows || 'all rows'}`);
+    const rows = randomUpdateRows(tokenizer, model.config.vocabSize, plan.shapes);
+    const updateMicroBatchRows = microBatchRowsFor(microBatchLimitOn(preset.microBatchRows, tf.getBackend()), rows.prompts, rows.completions.map((c) => c.length));
+    log(`${size}: one GRPO update in ${updateMicroBatchRows ? `micro-batches of ${updateMicroBatchRows} rows` : 'one pass'}`);
     const update = await benchUpdate(model, tokenizer, plan.shapes, updateConfig(preset, plan.shapes), plan.repeats);
     log(`${size}: one GRPO update in one batch`);
     const updateOneBatch = await benchUpdate(model, tokenizer, plan.shapes, { ...updateConfig(preset, plan.shapes), microBatchRows: 0 }, plan.repeats);

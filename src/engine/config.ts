@@ -51,9 +51,9 @@ export const GrpoConfigSchema = z.object({
   numIterations: z.number().int().min(1).max(16),
   /**
    * Completions per gradient micro-batch (0: the whole batch at once; 'auto': whole on WebGPU,
-   * 32 elsewhere, see micro-batch-rows.ts). Same update either way; smaller micro-batches need
-   * less memory (tfjs holds a whole backward pass's intermediates), and rows of similar length
-   * go together, which cuts padding.
+   * passes of about 4,096 token columns elsewhere, see micro-batch-rows.ts). Same update either
+   * way; smaller micro-batches need less memory (tfjs holds a whole backward pass's
+   * intermediates).
    */
   microBatchRows: z.union([
     z.literal('auto', MICRO_BATCH_ROWS_RULE),

@@ -81,8 +81,9 @@ describe('micro-batches of whole groups', () => {
   test('token columns: whole rows, or each distinct prompt once where rows share prompts', () => {
     // 4 rows, prompts of 4 tokens, completions up to 5: whole rows are 4 x (4 + 5 - 1).
     expect(plannedColumns([a, b, c, a], [5, 2, 3, 1])).toBe(32);
-    // 2 distinct prompts in 4 rows: each prompt's first 3 columns once, then 5 columns a row.
-    expect(plannedColumns([a, a, b, b], [5, 2, 3, 1])).toBe(2 * 3 + 4 * 5);
+    // 2 distinct prompts in 4 rows: each prompt's first 3 columns once, then each row's
+    // completion tokens, the padding left out (row-packing.ts).
+    expect(plannedColumns([a, a, b, b], [5, 2, 3, 1])).toBe(2 * 3 + (5 + 2 + 3 + 1));
     // A shorter prompt is left-padded: [pad, 1, 2, 3] is not [1, 2, 3, 4]'s first columns.
     expect(plannedColumns([a, [1, 2, 3], a, [1, 2, 3]], [1, 1, 1, 1])).toBe(2 * 3 + 4 * 1);
   });
@@ -93,10 +94,14 @@ describe('micro-batches of whole groups', () => {
     const [p, q, r] = [0, 1, 2].map((k) => Array.from({ length: 10 }, (_, i) => k * 10 + i)) as [number[], number[], number[]];
     const lengths = [5, 4, 3, 2, 5, 4, 3, 2, 5, 4, 3, 2];
     expect(planMicroBatches([p, p, p, p, q, q, q, q, r, r, r, r], lengths, 4)).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
-    // Prompts of 4 tokens save less than the padding that whole groups cost (lengths 9 to 1 in a group).
+    // Lengths from 9 to 1 in a group: the padding is left out of shared-prompt micro-batches, so
+    // whole groups still compute fewer columns, each group's rows longest first.
     const mixed = [9, 1, 8, 2, 7, 3, 9, 1, 6, 4, 5, 5];
     const prompts = [a, a, a, a, b, b, b, b, c, c, c, c];
-    expect(planMicroBatches(prompts, mixed, 4)).toEqual(microBatches(mixed, 4));
+    expect(planMicroBatches(prompts, mixed, 4)).toEqual([[0, 2, 3, 1], [6, 4, 5, 7], [8, 10, 11, 9]]);
+    // Two rows a prompt in micro-batches of 3: no micro-batch shares enough to pay, rows are
+    // computed whole and padded, and sorted by length they pad least (48 columns against 66).
+    expect(planMicroBatches([a, a, b, b, c, c], [9, 1, 8, 1, 7, 1], 3)).toEqual([[0, 2, 4], [1, 3, 5]]);
     // Every prompt different: nothing to share, so longest completions first.
     const distinct = lengths.map((_, i) => Array.from({ length: 10 }, (__, j) => i * 10 + j));
     expect(planMicroBatches(distinct, lengths, 4)).toEqual(microBatches(lengths, 4));

@@ -14,7 +14,7 @@ import type { GrpoConfig } from './config';
 import { grpoLoss } from './grpo';
 import { type GPT, type Params, tokenEntropy, tokenLogProbs } from './model';
 import type { AdamW } from './optim';
-import { microBatchRowsOn } from './micro-batch-rows';
+import { type MicroBatchLimit, microBatchLimitOn } from './micro-batch-rows';
 import { sharingPays } from './shared-prompt';
 import { stopGradient } from './stop-gradient';
 import { type Readbacks, runSync } from './readback';
@@ -57,10 +57,9 @@ export function microBatches(completionLengths: readonly number[], size: number)
  * Row indices in micro-batches of at most `size` rows, in whichever of two orders has the model
  * compute fewer token columns (plannedColumns): microBatches' longest completions first, which
  * pads least; or prompt by prompt, so that each micro-batch holds whole groups of rows sharing a
- * prompt, computed once (shared-prompt.ts). With completions of similar lengths the second wins;
- * with lengths as varied as the r1-zero preset's early on (3 to 47 tokens in a group), padding
- * costs more than prompts shared save. (A search swapping rows between the length-sorted
- * micro-batches saved 2% of the columns there, for 230 ms a step.)
+ * prompt, computed once (shared-prompt.ts). Where the groups are large enough to share their
+ * prompts, the second wins, since the shared-prompt forward leaves the padding out; the first
+ * is for micro-batches whose rows are computed whole.
  */
 export function planMicroBatches(prompts: readonly (readonly number[])[], completionLengths: readonly number[], size: number): number[][] {
   const byLength = microBatches(completionLengths, size);
@@ -84,7 +83,8 @@ export function planMicroBatches(prompts: readonly (readonly number[])[], comple
 /**
  * Token columns the model computes for one micro-batch: each row's padded prompt and completion
  * (packBatch), or, where its rows share prompts as promptSharing (shared-prompt.ts) finds them,
- * each distinct prompt's columns once and each row's from its prompt's last token on.
+ * each distinct prompt's columns once and each row's scored ones, padding left out (one per
+ * completion token).
  */
 export function plannedColumns(prompts: readonly (readonly number[])[], completionLengths: readonly number[]): number {
   const rows = prompts.length;
@@ -92,7 +92,23 @@ export function plannedColumns(prompts: readonly (readonly number[])[], completi
   const completionWidth = Math.max(1, ...completionLengths);
   // promptSharing's key: the left-padded prompt without its last token.
   const distinct = new Set(prompts.map((p) => `${promptWidth - p.length}|${p.slice(0, -1).join(',')}`)).size;
-  return sharingPays(distinct, rows, promptWidth - 1) ? distinct * (promptWidth - 1) + rows * completionWidth : rows * (promptWidth + completionWidth - 1);
+  if (!sharingPays(distinct, rows, promptWidth - 1)) return rows * (promptWidth + completionWidth - 1);
+  return distinct * (promptWidth - 1) + completionLengths.reduce((sum, n) => sum + n, 0);
+}
+
+/**
+ * Rows per micro-batch (0: one batch) under a limit: a row limit as it is; a token limit as the
+ * fewest passes of at most that many of the batch's token columns (plannedColumns), the rows
+ * shared evenly among them, rounded up to whole groups where every prompt has as many rows.
+ */
+export function microBatchRowsFor(limit: MicroBatchLimit, prompts: readonly (readonly number[])[], completionLengths: readonly number[]): number {
+  if ('rows' in limit) return limit.rows;
+  const passes = Math.ceil(plannedColumns(prompts, completionLengths) / limit.tokens);
+  if (passes <= 1) return 0;
+  const rows = prompts.length;
+  const distinct = new Set(prompts.map((p) => p.join(','))).size;
+  const group = rows % distinct === 0 ? rows / distinct : 1;
+  return Math.ceil(Math.ceil(rows / passes) / group) * group;
 }
 
 /**
@@ -163,7 +179,8 @@ export function grpoLossParts(
   const lengths = rows.completions.map((x) => x.length);
   const totalTokens = lengths.reduce((a, b) => a + b, 0);
   let referenceMs = 0;
-  const batches: MicroBatch[] = planMicroBatches(rows.prompts, lengths, microBatchRowsOn(c.microBatchRows, tf.getBackend())).map((idx) => {
+  const size = microBatchRowsFor(microBatchLimitOn(c.microBatchRows, tf.getBackend()), rows.prompts, lengths);
+  const batches: MicroBatch[] = planMicroBatches(rows.prompts, lengths, size).map((idx) => {
     const tensors = toTensors(packBatch(idx.map((i) => rows.prompts[i] as number[]), idx.map((i) => rows.completions[i] as number[]), padId), model.config.promptAnchor, options);
     const tRef0 = performance.now();
     const refLogp = reference && c.beta > 0 ? frozenLogProbs(reference, model.config, tensors) : undefined;

@@ -38,11 +38,11 @@ const r1Zero300: GrpoConfig = {
   lossType: 'dapo',
   scaleRewards: 'group',
   numIterations: 1,
-  // 'auto': micro-batches of 32 on wasm and cpu, one batch on WebGPU (micro-batch-rows.ts). On
-  // wasm one backward pass over all 128 completions holds up to 1.8 GB (tfjs keeps every
-  // intermediate until the pass ends); 32 rows of similar length need a quarter of that and,
-  // with less padding, halve the step time. On a GPU each pass repeats every kernel launch, and
-  // one pass is 3x faster (docs/results.md, section 6).
+  // 'auto': passes of about 4,096 token columns on wasm and cpu, one batch on WebGPU
+  // (micro-batch-rows.ts). On wasm one backward pass over 128 completions of 64 tokens holds
+  // about 1 GB (tfjs keeps every intermediate until the pass ends); three passes hold 432 MiB.
+  // On a GPU each pass repeats every kernel launch, and one pass is 3x faster (docs/results.md,
+  // section 6).
   microBatchRows: 'auto',
   dynamicSampling: false,
   maxResampleRounds: 2,

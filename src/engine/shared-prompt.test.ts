@@ -67,12 +67,18 @@ describe('the shared-prompt forward', () => {
     }
   }
 
-  test('gives every row the log-probabilities of the plain forward, zeros before the scored columns', () => {
+  test('gives every row the log-probabilities of the plain forward where they score, zeros before the scored columns', () => {
     const model = GPT.create(config, 7);
     const logProbs = (share: boolean): Float32Array => withTensors(share, (t) => tf.tidy(() => sequenceLogProbs(model.params, config, t)).dataSync() as Float32Array);
     const plain = logProbs(false);
     const shared = logProbs(true);
-    expect(largestDifference(shared, plain)).toBeLessThan(1e-5);
+    const scored = Float32Array.from(batch.lossMask.flat());
+    const where = (x: Float32Array): Float32Array => x.map((v, i) => v * (scored[i] as number));
+    expect(scored.reduce((a, b) => a + b)).toBe(rows.completions.flat().length);
+    expect(largestDifference(where(shared), where(plain))).toBeLessThan(1e-5);
+    // The padding and each short row's last token (which predicts padding) are left out of the
+    // row stream: a zero state there, finite, scoring nothing.
+    expect(shared.every(Number.isFinite)).toBe(true);
     // The first scored column is the prompt's last token (promptWidth - 1).
     const width = batch.inputs[0]?.length as number;
     expect(shared[batch.promptWidth - 2]).toBe(0);

@@ -13,6 +13,11 @@
  *
  * In the benchmark's update (16 prompts of 12 tokens x 8 rows, completions of 32) this leaves
  * about a fifth of the rows of every product out of the update and the reference pass.
+ *
+ * The row stream holds only the columns whose targets are scored (row-packing.ts): a completion
+ * shorter than its batch's longest leaves its padding, and its last token (which predicts
+ * padding), out of every product; the rows are laid out whole for attention alone. Their
+ * logits there are those of a zero state: finite, and masked out of every loss and metric.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { PackedBatch } from './batch';
@@ -21,6 +26,7 @@ import {
   type Params, attentionScale, blockAfterAttention, blockQkv, causalBias, embedTokens, finalLayerNorm, matMul2d,
 } from './model';
 import type { ModelConfig } from './model-config';
+import { type RowPacking, disposeRowPacking, packRows, padRows, rowPacking } from './row-packing';
 
 /** Which rows share which prompt: plain numbers, from a packed batch. */
 export interface PromptSharing {
@@ -63,11 +69,12 @@ export function promptSharing(batch: PackedBatch): PromptSharing | null {
 
 /**
  * The tensors of a shared-prompt forward. Both streams' columns are laid end to end in one
- * sequence of N = G·P + B·W tokens, the prompts' first: every op but attention works on each
- * token alone, so each product runs once over both streams instead of once per stream.
+ * sequence of N = G·P + R tokens, the prompts' first: every op but attention works on each
+ * token alone, so each product runs once over both streams instead of once per stream. R is
+ * the row stream's scored columns: B·W where no row is padded.
  */
 export interface SharedPromptTensors {
-  /** [1, N]: the ids and positions of each distinct prompt's first P columns, then of every row's last W. */
+  /** [1, N]: the ids and positions of each distinct prompt's first P columns, then of every row's scored ones among its last W. */
   inputs: tf.Tensor2D;
   positions: tf.Tensor2D;
   /** [G, 1, P, P]: the prompts' causal bias. */
@@ -76,14 +83,18 @@ export interface SharedPromptTensors {
   rowBias: tf.Tensor4D;
   /** [B, G] one-hot, float32: row b reads prompt promptOf[b]. */
   rowPrompt: tf.Tensor2D;
+  /** Where the R scored columns sit in the rows' [B, W] block; null when all B·W are scored. */
+  rowPacking: RowPacking | null;
 }
 
 /** The shared-prompt tensors of a packed batch, given its positions and its whole causal bias [B, 1, T, T] (toTensors makes both). */
 export function sharedPromptTensors(batch: PackedBatch, positions: number[][], bias: tf.Tensor4D, s: PromptSharing): SharedPromptTensors {
   const P = s.width;
   const G = s.firstRows.length;
+  const scored = batch.lossMask.map((row) => row.slice(P));
   const prefix = (rows: number[][]): number[][] => s.firstRows.map((b) => (rows[b] as number[]).slice(0, P));
-  const endToEnd = (rows: number[][]): number[][] => [[...prefix(rows).flat(), ...rows.flatMap((row) => row.slice(P))]];
+  const rowColumns = (rows: number[][]): number[] => rows.flatMap((row, b) => row.slice(P).filter((_, j) => scored[b]?.[j] === 1));
+  const endToEnd = (rows: number[][]): number[][] => [[...prefix(rows).flat(), ...rowColumns(rows)]];
   const oneHot = new Float32Array(batch.inputs.length * G);
   s.promptOf.forEach((g, b) => { oneHot[b * G + g] = 1; });
   return {
@@ -92,36 +103,41 @@ export function sharedPromptTensors(batch: PackedBatch, positions: number[][], b
     prefixBias: causalBias(prefix(batch.valid)),
     rowBias: tf.slice(bias, [0, 0, P, 0], [bias.shape[0], 1, bias.shape[3] - P, bias.shape[3]]),
     rowPrompt: tf.tensor2d(oneHot, [batch.inputs.length, G]),
+    rowPacking: rowPacking(scored),
   };
 }
 
 export function disposeSharedPromptTensors(s: SharedPromptTensors): void {
   tf.dispose([s.inputs, s.positions, s.prefixBias, s.rowBias, s.rowPrompt]);
+  if (s.rowPacking) disposeRowPacking(s.rowPacking);
 }
 
 /** The final hidden states [B, W, d] of the row stream's columns. */
 export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTensors): tf.Tensor3D {
   const [G, , P] = s.prefixBias.shape;
   const [B, , W] = s.rowBias.shape;
+  const R = s.rowPacking?.tokens ?? B * W;
   const d = c.dModel;
   const scale = attentionScale(c);
+  // The row stream [1, R, f] as rows [B, W, f] for attention, and back.
+  const toRows = (x: tf.Tensor3D): tf.Tensor3D => (s.rowPacking ? padRows(x, s.rowPacking) : tf.reshape(x, [B, W, x.shape[2]]));
+  const toStream = (x: tf.Tensor3D): tf.Tensor3D => (s.rowPacking ? packRows(x, s.rowPacking) : tf.reshape(x, [1, R, x.shape[2]]));
   let x = embedTokens(p, s.inputs, s.positions); // [1, N, d]
   for (let l = 0; l < c.layers; l++) {
     // One split, not two slices: its gradient joins the two streams' gradients (a concat), where
     // two slices' gradients are two zero-padded copies of the whole stream and their sum.
-    const [prefixPart, rowPart] = tf.split(blockQkv(p, l, x), [G * P, B * W], 1) as [tf.Tensor, tf.Tensor];
+    const [prefixPart, rowPart] = tf.split(blockQkv(p, l, x), [G * P, R], 1) as [tf.Tensor, tf.Tensor];
     const prefixQkv = tf.reshape(prefixPart, [G, P, 3 * d]) as tf.Tensor3D;
-    const rowQkv = tf.reshape(rowPart, [B, W, 3 * d]) as tf.Tensor3D;
-    const rowAttn = tf.reshape(rowAttention(prefixQkv, rowQkv, s.rowPrompt, s.rowBias, c.heads, scale), [1, B * W, d]);
+    const rowAttn = toStream(rowAttention(prefixQkv, toRows(rowPart as tf.Tensor3D), s.rowPrompt, s.rowBias, c.heads, scale));
     if (l === c.layers - 1) {
       // The last layer's prompt states feed nothing (its keys and values, in qkv, are all that is read).
-      x = blockAfterAttention(p, l, tf.slice(x, [0, G * P, 0], [1, B * W, d]), rowAttn as tf.Tensor3D);
+      x = blockAfterAttention(p, l, tf.slice(x, [0, G * P, 0], [1, R, d]), rowAttn);
     } else {
       const prefixAttn = tf.reshape(attention(prefixQkv, s.prefixBias, c.heads, scale), [1, G * P, d]);
       x = blockAfterAttention(p, l, x, tf.concat([prefixAttn, rowAttn], 1) as tf.Tensor3D);
     }
   }
-  return tf.reshape(finalLayerNorm(p, x), [B, W, d]) as tf.Tensor3D;
+  return toRows(finalLayerNorm(p, x));
 }
 
 /**

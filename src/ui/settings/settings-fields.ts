@@ -33,7 +33,7 @@ export const SETTING_FIELDS: readonly FieldSpec[] = [
   { key: 'lossType', label: 'Loss aggregation', kind: 'select', options: ['grpo', 'bnpo', 'dr_grpo', 'dapo'], help: 'How token losses are averaged: per sequence (grpo), per token (bnpo, dapo), or by a constant (dr_grpo).' },
   { key: 'scaleRewards', label: 'Scale rewards', kind: 'select', options: ['group', 'batch', 'none'], help: 'Divide advantages by the group std, the batch std, or not at all (Dr. GRPO).' },
   { key: 'numIterations', label: 'Updates per batch μ', kind: 'int', help: 'Above 1 the ratio moves away from 1 and clipping starts to matter.' },
-  { key: 'microBatchRows', label: 'Micro-batch rows', kind: 'int-or-auto', help: 'Completions per backward pass (0: all at once; auto: all at once on WebGPU, 32 elsewhere). The same update either way; smaller needs less memory, fewer passes suit a GPU.' },
+  { key: 'microBatchRows', label: 'Micro-batch rows', kind: 'int-or-auto', help: 'Completions per backward pass (0: all at once; auto: all at once on WebGPU, about 4,096 tokens per pass elsewhere). The same update either way; smaller needs less memory, fewer passes are faster.' },
   { key: 'dynamicSampling', label: 'Dynamic sampling', kind: 'checkbox', help: 'DAPO: replace groups whose rewards are all equal (they teach nothing).' },
   { key: 'seed', label: 'Seed', kind: 'int', help: 'Same settings and seed, same run.' },
   { key: 'evalEvery', label: 'Evaluate every', kind: 'int', help: 'Steps between held-out evaluations (0: start and end only).' },
