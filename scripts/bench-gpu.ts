@@ -152,14 +152,13 @@ async function main(): Promise<void> {
   }
 
   if (o.grpoSteps > 0) {
-    for (const setting of o.stepMicroBatches) {
-      const microBatchRows = setting;
+    for (const microBatchRows of o.stepMicroBatches) {
       const config = { ...getPreset('r1-zero').config, microBatchRows };
       const model = new GPT(modelSize(config.model, tokenizer.size), loadCheckpoint(o.checkpoint, tokenizer.vocab).weights);
       const g = await benchGrpoSteps(model, tokenizer, config, { warmup: 1, repeats: o.grpoSteps });
       model.dispose();
       report.grpoSteps.push({ microBatchRows, ...g });
-      log(`r1-zero step from the base model, ${describeMicroBatchLimit(microBatchLimitOn(setting, tf.getBackend()))}: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
+      log(`r1-zero step from the base model, ${describeMicroBatchLimit(microBatchLimitOn(microBatchRows, tf.getBackend()))}: ${g.stepSeconds.toFixed(2)} s (generate ${g.generateSeconds.toFixed(2)}, score ${g.scoreSeconds.toFixed(3)}, reference ${g.referenceSeconds.toFixed(2)}, update ${g.updateSeconds.toFixed(2)})`);
       save();
     }
   }

@@ -90,10 +90,15 @@ export function plannedColumns(prompts: readonly (readonly number[])[], completi
   const rows = prompts.length;
   const promptWidth = Math.max(...prompts.map((p) => p.length));
   const completionWidth = Math.max(1, ...completionLengths);
-  // promptSharing's key: the left-padded prompt without its last token.
-  const distinct = new Set(prompts.map((p) => `${promptWidth - p.length}|${p.slice(0, -1).join(',')}`)).size;
+  const distinct = distinctPrompts(prompts);
   if (!sharingPays(distinct, rows, promptWidth - 1)) return rows * (promptWidth + completionWidth - 1);
   return distinct * (promptWidth - 1) + completionLengths.reduce((sum, n) => sum + n, 0);
+}
+
+/** How many distinct prompts the rows hold, by promptSharing's key: the left-padded prompt without its last token. */
+function distinctPrompts(prompts: readonly (readonly number[])[]): number {
+  const promptWidth = Math.max(...prompts.map((p) => p.length));
+  return new Set(prompts.map((p) => `${promptWidth - p.length}|${p.slice(0, -1).join(',')}`)).size;
 }
 
 /**
@@ -106,7 +111,7 @@ export function microBatchRowsFor(limit: MicroBatchLimit, prompts: readonly (rea
   const passes = Math.ceil(plannedColumns(prompts, completionLengths) / limit.tokens);
   if (passes <= 1) return 0;
   const rows = prompts.length;
-  const distinct = new Set(prompts.map((p) => p.join(','))).size;
+  const distinct = distinctPrompts(prompts);
   const group = rows % distinct === 0 ? rows / distinct : 1;
   return Math.ceil(Math.ceil(rows / passes) / group) * group;
 }

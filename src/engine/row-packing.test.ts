@@ -10,20 +10,26 @@ beforeAll(async () => {
 const REAL = [[1, 1, 0], [1, 0, 1]];
 
 describe('row packing', () => {
-  test('indexes the real slots in row-major order, and is null where nothing is padding', () => {
+  test('indexes the real slots in row-major order, and needs no index where nothing is padding', () => {
     const p = rowPacking(REAL);
-    if (!p) throw new Error('expected a packing');
+    if (!p.indices) throw new Error('expected indices');
     expect(p.tokens).toBe(4);
-    expect(Array.from(p.tokenSlot.dataSync())).toEqual([0, 1, 3, 5]);
+    expect(Array.from(p.indices.tokenSlot.dataSync())).toEqual([0, 1, 3, 5]);
     // Padding reads row R = 4: the zero row.
-    expect(Array.from(p.slotSource.dataSync())).toEqual([0, 1, 4, 2, 4, 3]);
+    expect(Array.from(p.indices.slotSource.dataSync())).toEqual([0, 1, 4, 2, 4, 3]);
     disposeRowPacking(p);
-    expect(rowPacking([[1, 1], [1, 1]])).toBeNull();
+    const whole = rowPacking([[1, 1], [1, 1]]);
+    expect(whole.indices).toBeNull();
+    expect(whole.tokens).toBe(4);
+    // Without padding each is a reshape.
+    const x = tf.tensor3d([[[1], [2], [3], [4]]]);
+    expect(padRows(x, whole).arraySync()).toEqual([[[1], [2]], [[3], [4]]]);
+    expect(packRows(padRows(x, whole), whole).arraySync()).toEqual(x.arraySync());
+    x.dispose();
   });
 
   test('padRows lays the tokens out with zeros in the padding, packRows takes them back', () => {
     const p = rowPacking(REAL);
-    if (!p) throw new Error('expected a packing');
     const packed = tf.tensor3d([[[1, 10], [2, 20], [3, 30], [4, 40]]]);
     const rows = padRows(packed, p);
     expect(rows.shape).toEqual([2, 3, 2]);
@@ -35,7 +41,6 @@ describe('row packing', () => {
 
   test('each one\'s gradient is the other: the padding\'s gradient reaches no token', () => {
     const p = rowPacking(REAL);
-    if (!p) throw new Error('expected a packing');
     const weights = tf.tensor3d([[[1, 2], [3, 4], [5, 6]], [[7, 8], [9, 10], [11, 12]]]);
     // d/dx sum(padRows(x) * w) is w at each token's slot.
     const dPacked = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(padRows(x as tf.Tensor3D, p), weights)))(tf.zeros([1, 4, 2]));
@@ -50,7 +55,6 @@ describe('row packing', () => {
 
   test('a tensor of the wrong shape is refused with both shapes named, and nothing is left behind', () => {
     const p = rowPacking(REAL);
-    if (!p) throw new Error('expected a packing');
     const before = tf.memory().numTensors;
     const wrong = tf.zeros([1, 5, 2]) as tf.Tensor3D;
     expect(() => padRows(wrong, p)).toThrow('padRows: [1, 4, f] expected, got [1, 5, 2]');

@@ -76,6 +76,11 @@ describe('the shared-prompt forward', () => {
     const where = (x: Float32Array): Float32Array => x.map((v, i) => v * (scored[i] as number));
     expect(scored.reduce((a, b) => a + b)).toBe(rows.completions.flat().length);
     expect(largestDifference(where(shared), where(plain))).toBeLessThan(1e-5);
+    // The rows are padded, so the row stream is packed: one column per completion token.
+    withTensors(true, (t) => {
+      expect(t.shared?.rowPacking.indices).not.toBeNull();
+      expect(t.shared?.rowPacking.tokens).toBe(rows.completions.flat().length);
+    });
     // The padding and each short row's last token (which predicts padding) are left out of the
     // row stream: a zero state there, finite, scoring nothing.
     expect(shared.every(Number.isFinite)).toBe(true);

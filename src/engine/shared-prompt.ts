@@ -83,8 +83,8 @@ export interface SharedPromptTensors {
   rowBias: tf.Tensor4D;
   /** [B, G] one-hot, float32: row b reads prompt promptOf[b]. */
   rowPrompt: tf.Tensor2D;
-  /** Where the R scored columns sit in the rows' [B, W] block; null when all B·W are scored. */
-  rowPacking: RowPacking | null;
+  /** Where the R scored columns sit in the rows' [B, W] block. */
+  rowPacking: RowPacking;
 }
 
 /** The shared-prompt tensors of a packed batch, given its positions and its whole causal bias [B, 1, T, T] (toTensors makes both). */
@@ -109,26 +109,24 @@ export function sharedPromptTensors(batch: PackedBatch, positions: number[][], b
 
 export function disposeSharedPromptTensors(s: SharedPromptTensors): void {
   tf.dispose([s.inputs, s.positions, s.prefixBias, s.rowBias, s.rowPrompt]);
-  if (s.rowPacking) disposeRowPacking(s.rowPacking);
+  disposeRowPacking(s.rowPacking);
 }
 
 /** The final hidden states [B, W, d] of the row stream's columns. */
 export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTensors): tf.Tensor3D {
   const [G, , P] = s.prefixBias.shape;
-  const [B, , W] = s.rowBias.shape;
-  const R = s.rowPacking?.tokens ?? B * W;
+  const R = s.rowPacking.tokens;
   const d = c.dModel;
   const scale = attentionScale(c);
-  // The row stream [1, R, f] as rows [B, W, f] for attention, and back.
-  const toRows = (x: tf.Tensor3D): tf.Tensor3D => (s.rowPacking ? padRows(x, s.rowPacking) : tf.reshape(x, [B, W, x.shape[2]]));
-  const toStream = (x: tf.Tensor3D): tf.Tensor3D => (s.rowPacking ? packRows(x, s.rowPacking) : tf.reshape(x, [1, R, x.shape[2]]));
   let x = embedTokens(p, s.inputs, s.positions); // [1, N, d]
   for (let l = 0; l < c.layers; l++) {
     // One split, not two slices: its gradient joins the two streams' gradients (a concat), where
     // two slices' gradients are two zero-padded copies of the whole stream and their sum.
     const [prefixPart, rowPart] = tf.split(blockQkv(p, l, x), [G * P, R], 1) as [tf.Tensor, tf.Tensor];
     const prefixQkv = tf.reshape(prefixPart, [G, P, 3 * d]) as tf.Tensor3D;
-    const rowAttn = toStream(rowAttention(prefixQkv, toRows(rowPart as tf.Tensor3D), s.rowPrompt, s.rowBias, c.heads, scale));
+    // The row stream [1, R, 3d] laid out as rows [B, W, 3d] for attention, and its output packed back.
+    const rowQkv = padRows(rowPart as tf.Tensor3D, s.rowPacking);
+    const rowAttn = packRows(rowAttention(prefixQkv, rowQkv, s.rowPrompt, s.rowBias, c.heads, scale), s.rowPacking);
     if (l === c.layers - 1) {
       // The last layer's prompt states feed nothing (its keys and values, in qkv, are all that is read).
       x = blockAfterAttention(p, l, tf.slice(x, [0, G * P, 0], [1, R, d]), rowAttn);
@@ -137,7 +135,7 @@ export function sharedPromptHidden(p: Params, c: ModelConfig, s: SharedPromptTen
       x = blockAfterAttention(p, l, x, tf.concat([prefixAttn, rowAttn], 1) as tf.Tensor3D);
     }
   }
-  return toRows(finalLayerNorm(p, x));
+  return padRows(finalLayerNorm(p, x), s.rowPacking);
 }
 
 /**
